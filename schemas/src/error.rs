@@ -64,6 +64,14 @@ pub enum Error {
         /// The offending value as parsed.
         value: f64,
     },
+    /// The value's magnitude is above the configured limit.
+    #[error("value {value:e} is beyond ±{max:e}")]
+    ValueOutOfRange {
+        /// The offending value.
+        value: f64,
+        /// The configured maximum magnitude.
+        max: f64,
+    },
     /// A tenant, metric name or label key is empty.
     #[error("{field} is empty")]
     Empty {
@@ -107,7 +115,9 @@ pub enum Error {
         key: String,
     },
     /// The timestamp lies outside the accepted range.
-    #[error("timestamp {timestamp_ms} ms is outside the accepted range [{min_ms}, {max_ms}] ms since 1970-01-01")]
+    #[error(
+        "timestamp {timestamp_ms} ms is outside the accepted range [{min_ms}, {max_ms}] ms since 1970-01-01"
+    )]
     TimestampOutOfRange {
         /// The timestamp, in milliseconds since the Unix epoch.
         timestamp_ms: i64,
@@ -117,7 +127,9 @@ pub enum Error {
         max_ms: i64,
     },
     /// A timestamp string could not be read.
-    #[error("cannot read timestamp {text:?}: expected RFC 3339 (2024-05-01T12:00:00Z), `YYYY-MM-DD HH:MM:SS` or an integer")]
+    #[error(
+        "cannot read timestamp {text:?}: expected RFC 3339 (2024-05-01T12:00:00Z), `YYYY-MM-DD HH:MM:SS` or an integer"
+    )]
     InvalidTimestamp {
         /// The text that was given (truncated to 64 bytes).
         text: String,
@@ -164,6 +176,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::NonFiniteValue { .. } => "non_finite_value",
+            Error::ValueOutOfRange { .. } => "value_out_of_range",
             Error::Empty { .. } => "empty_name",
             Error::TooLong { .. } => "too_long",
             Error::InvalidCharacter { .. } => "invalid_character",

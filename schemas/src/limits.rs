@@ -33,6 +33,9 @@ pub struct Limits {
     pub min_timestamp_ms: i64,
     /// Latest accepted timestamp, milliseconds since the Unix epoch.
     pub max_timestamp_ms: i64,
+    /// Largest accepted |value|. Squares of larger values overflow `f64`, which would turn a
+    /// series' variance into infinity; no real metric comes near 1e150.
+    pub max_abs_value: f64,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_label_value_bytes: 1024,
             min_timestamp_ms: DEFAULT_MIN_TIMESTAMP_MS,
             max_timestamp_ms: DEFAULT_MAX_TIMESTAMP_MS,
+            max_abs_value: 1e150,
         }
     }
 }
@@ -126,12 +130,19 @@ impl Limits {
     }
 }
 
-/// Checks a value: only finite numbers can be scored.
-pub fn check_value(value: f64) -> Result<()> {
-    if value.is_finite() {
+impl Limits {
+    /// Checks a value: only finite numbers within `max_abs_value` can be scored.
+    pub fn check_value(&self, value: f64) -> Result<()> {
+        if !value.is_finite() {
+            return Err(Error::NonFiniteValue { value });
+        }
+        if value.abs() > self.max_abs_value {
+            return Err(Error::ValueOutOfRange {
+                value,
+                max: self.max_abs_value,
+            });
+        }
         Ok(())
-    } else {
-        Err(Error::NonFiniteValue { value })
     }
 }
 
@@ -225,10 +236,19 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_values_are_rejected() {
-        assert!(check_value(1.5).is_ok());
-        assert!(check_value(f64::NAN).is_err());
-        assert!(check_value(f64::INFINITY).is_err());
-        assert!(check_value(f64::NEG_INFINITY).is_err());
+    fn non_finite_and_huge_values_are_rejected() {
+        let limits = Limits::default();
+        assert!(limits.check_value(1.5).is_ok());
+        assert!(limits.check_value(-1e150).is_ok());
+        assert!(matches!(
+            limits.check_value(f64::NAN),
+            Err(Error::NonFiniteValue { .. })
+        ));
+        assert!(limits.check_value(f64::INFINITY).is_err());
+        assert!(limits.check_value(f64::NEG_INFINITY).is_err());
+        assert!(matches!(
+            limits.check_value(-1e151),
+            Err(Error::ValueOutOfRange { .. })
+        ));
     }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::SCHEMA_VERSION;
 use crate::error::Result;
-use crate::limits::{Limits, check_value};
+use crate::limits::Limits;
 use crate::series::{Labels, Series};
 use crate::time::TimestampMs;
 
@@ -35,7 +35,7 @@ impl MetricPoint {
         limits: &Limits,
     ) -> Result<MetricPoint> {
         limits.check_timestamp(timestamp)?;
-        check_value(value)?;
+        limits.check_value(value)?;
         Ok(MetricPoint {
             series,
             timestamp,

@@ -290,7 +290,12 @@ mod tests {
         );
         let vectors = [
             ("default", "cpu_usage", vec![], "d91080a3ff2de729"),
-            ("acme", "cpu", vec![("host", "a"), ("dc", "eu-1")], "d4fbec95096278bc"),
+            (
+                "acme",
+                "cpu",
+                vec![("host", "a"), ("dc", "eu-1")],
+                "d4fbec95096278bc",
+            ),
             ("t", "m", vec![("k", "")], "b8bda4028545634b"),
         ];
         for (tenant, name, pairs, expected) in vectors {

@@ -218,7 +218,10 @@ mod tests {
             Ok(1_386_018_900_000)
         );
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z", ms), Ok(0));
-        assert_eq!(parse_timestamp("2000-02-29T00:00:00Z", ms), Ok(951_782_400_000));
+        assert_eq!(
+            parse_timestamp("2000-02-29T00:00:00Z", ms),
+            Ok(951_782_400_000)
+        );
     }
 
     #[test]
@@ -242,7 +245,10 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        assert_eq!(format_rfc3339(1_386_018_900_250), "2013-12-02T21:15:00.250Z");
+        assert_eq!(
+            format_rfc3339(1_386_018_900_250),
+            "2013-12-02T21:15:00.250Z"
+        );
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }

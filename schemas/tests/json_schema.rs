@@ -31,14 +31,20 @@ fn anomaly() -> AnomalyEvent {
         timestamp: 1_000,
         onset: 900,
         value: 97.5,
-        expected: Band { lower: 10.0, upper: 60.0 },
+        expected: Band {
+            lower: 10.0,
+            upper: 60.0,
+        },
         score: 7.25,
         severity: Severity::Critical,
         escalation: false,
         detector: "ensemble".into(),
         template: "default".into(),
         model_version: "builtin-1".into(),
-        contributions: vec![Contribution { detector: "zscore".into(), score: 7.25 }],
+        contributions: vec![Contribution {
+            detector: "zscore".into(),
+            score: 7.25,
+        }],
     }
 }
 
@@ -46,7 +52,14 @@ fn drift() -> DriftEvent {
     let s = series();
     DriftEvent {
         schema_version: 1,
-        id: drift_id("acme", "default", Some(s.key()), "value", DriftTest::Ks, 2_000),
+        id: drift_id(
+            "acme",
+            "default",
+            Some(s.key()),
+            "value",
+            DriftTest::Ks,
+            2_000,
+        ),
         tenant: "acme".into(),
         template: "default".into(),
         series: Some(SeriesRef::from(&s)),
@@ -55,14 +68,20 @@ fn drift() -> DriftEvent {
         statistic: 0.4,
         threshold: 0.2,
         reference: TimeRange { start: 0, end: 999 },
-        live: TimeRange { start: 1_000, end: 2_000 },
+        live: TimeRange {
+            start: 1_000,
+            end: 2_000,
+        },
         timestamp: 2_000,
         model_version: "builtin-1".into(),
     }
 }
 
 fn assert_valid(validator: &jsonschema::Validator, value: &Value) {
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{value}: {errors:?}");
 }
 
@@ -75,7 +94,10 @@ fn anomaly_events_match_their_schema() {
     for field in ["id", "series", "expected", "severity", "contributions"] {
         let mut broken = event.clone();
         broken.as_object_mut().unwrap().remove(field);
-        assert!(!v.is_valid(&broken), "schema accepts an event without {field}");
+        assert!(
+            !v.is_valid(&broken),
+            "schema accepts an event without {field}"
+        );
     }
     let mut broken = event.clone();
     broken["severity"] = json!("meh");

@@ -25,10 +25,7 @@ pub fn parse(text: &str, options: &ParseOptions) -> Result<Vec<MetricPoint>> {
         column: row.len() + 1,
         message: "expected two columns, `timestamp,value`".into(),
     })?;
-    let timestamp = parse_timestamp(
-        unquote(timestamp_text),
-        options.precision_for(Format::Csv),
-    )?;
+    let timestamp = parse_timestamp(unquote(timestamp_text), options.precision_for(Format::Csv))?;
     let value_text = unquote(value_text.trim());
     let value = value_text.parse::<f64>().map_err(|_| Error::Syntax {
         format: Format::Csv,
@@ -73,8 +70,13 @@ mod tests {
 
     #[test]
     fn reads_nab_rows() {
-        let p = parse_record(Format::Csv, b"2013-12-02 21:15:00,73.96732207\n", &options(), 0)
-            .unwrap();
+        let p = parse_record(
+            Format::Csv,
+            b"2013-12-02 21:15:00,73.96732207\n",
+            &options(),
+            0,
+        )
+        .unwrap();
         assert_eq!(p[0].series.name(), "machine_temperature");
         assert_eq!(p[0].timestamp, 1_386_018_900_000);
         assert_eq!(p[0].value, 73.96732207);

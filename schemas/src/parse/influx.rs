@@ -275,12 +275,7 @@ mod tests {
     use crate::parse::parse_record;
 
     fn parse_text(text: &str) -> Result<Vec<MetricPoint>> {
-        parse_record(
-            Format::Influx,
-            text.as_bytes(),
-            &ParseOptions::default(),
-            7,
-        )
+        parse_record(Format::Influx, text.as_bytes(), &ParseOptions::default(), 7)
     }
 
     fn summary(points: &[MetricPoint]) -> Vec<String> {
@@ -289,7 +284,10 @@ mod tests {
             .map(|p| {
                 format!(
                     "{}|{}|{}|{}",
-                    p.series, p.timestamp, p.value, p.series.tenant()
+                    p.series,
+                    p.timestamp,
+                    p.value,
+                    p.series.tenant()
                 )
             })
             .collect()
@@ -339,7 +337,10 @@ mod tests {
     #[test]
     fn several_lines_comments_and_missing_timestamp() {
         let p = parse_text("# comment\na x=1\r\n\n  b y=-2.5e1\n").unwrap();
-        assert_eq!(summary(&p), ["default/a_x|7|1|default", "default/b_y|7|-25|default"]);
+        assert_eq!(
+            summary(&p),
+            ["default/a_x|7|1|default", "default/b_y|7|-25|default"]
+        );
     }
 
     #[test]
@@ -360,9 +361,19 @@ mod tests {
             ("cpu value=", 1, 11, "field \"value\" has no value"),
             ("cpu value=abc", 1, 11, "invalid value \"abc\""),
             ("cpu value=inf", 1, 11, "invalid value \"inf\""),
-            ("cpu value=1 12x", 1, 13, "timestamp \"12x\" is not an integer"),
+            (
+                "cpu value=1 12x",
+                1,
+                13,
+                "timestamp \"12x\" is not an integer",
+            ),
             ("cpu,host value=1", 1, 9, "tag \"host\" has no '=value'"),
-            ("cpu,host= value=1", 1, 10, "tag \"host\" has an empty value"),
+            (
+                "cpu,host= value=1",
+                1,
+                10,
+                "tag \"host\" has an empty value",
+            ),
             ("cpu s=\"x", 1, 7, "string field \"s\" is not closed"),
             ("cpu s=\"x\"", 1, 1, "only string fields"),
             ("a x=1\n,b y=2", 2, 1, "missing measurement"),

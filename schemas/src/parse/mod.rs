@@ -64,11 +64,7 @@ impl ParseOptions {
 
     /// Picks the tenant of a record: the fixed tenant, else the record's own (an explicit field,
     /// else the tenant label), else the default. The tenant label is removed from `labels`.
-    fn resolve_tenant(
-        &self,
-        explicit: Option<&str>,
-        labels: &mut Vec<(String, String)>,
-    ) -> String {
+    fn resolve_tenant(&self, explicit: Option<&str>, labels: &mut Vec<(String, String)>) -> String {
         let from_label = self.tenant_label.as_deref().and_then(|key| {
             let index = labels.iter().position(|(k, _)| k == key)?;
             Some(labels.swap_remove(index).1)
@@ -124,7 +120,12 @@ pub fn parse_record(
 pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text.as_bytes()[..offset.min(text.len())];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, column)
 }
 
@@ -179,13 +180,8 @@ mod tests {
             fixed_tenant: Some("blue".into()),
             ..ParseOptions::default()
         };
-        let points = parse_record(
-            Format::Influx,
-            b"cpu,tenant=red value=1 0",
-            &options,
-            0,
-        )
-        .unwrap();
+        let points =
+            parse_record(Format::Influx, b"cpu,tenant=red value=1 0", &options, 0).unwrap();
         assert_eq!(points[0].series.tenant(), "blue");
         assert!(points[0].series.labels().is_empty());
     }

@@ -1,0 +1,339 @@
+//! The alert policy: turns a stream of scores into incidents, so one incident gives one event
+//! (and at most one escalation), not a storm.
+//!
+//! Per series, a small state machine:
+//!
+//! - **idle** → a run of `min_duration` consecutive points at or above `warning` opens an
+//!   incident; its event is timestamped at the point that completed the run and carries the
+//!   run's first point as `onset`. Severity is critical if that point reaches `critical`.
+//! - **open** → a point at or above `critical` while the incident is a warning escalates it
+//!   (one more event, flagged). The incident closes after `clear_after` consecutive points below
+//!   `clear` (hysteresis: `clear` < `warning`, so a score wobbling around the threshold does not
+//!   flap).
+//! - **cooldown**: an incident that opens less than `cooldown_ms` (event time) after the previous
+//!   event is tracked but not announced; its escalation still is, since critical matters.
+//!
+//! Points whose detectors are still warming up count as below `clear`.
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::{Severity, TimestampMs};
+
+use crate::error::{Error, Result};
+
+/// Thresholds and timings of the alert policy. Scores are sigma-equivalents.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Score at or above which a point counts toward an incident.
+    pub warning: f64,
+    /// Score at or above which an incident is critical.
+    pub critical: f64,
+    /// Score below which a point counts toward closing an incident.
+    pub clear: f64,
+    /// Consecutive points at or above `warning` needed to open an incident.
+    pub min_duration: u32,
+    /// Consecutive points below `clear` needed to close an incident.
+    pub clear_after: u32,
+    /// Minimum event time between an event and the next incident's event, in milliseconds.
+    pub cooldown_ms: i64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            warning: 5.0,
+            critical: 8.0,
+            clear: 3.0,
+            min_duration: 1,
+            clear_after: 5,
+            cooldown_ms: 0,
+        }
+    }
+}
+
+impl AlertConfig {
+    /// Checks that `clear ≤ warning ≤ critical` and durations are sensible.
+    pub fn validate(&self) -> Result<()> {
+        let ordered = self.clear.is_finite()
+            && self.warning.is_finite()
+            && self.critical.is_finite()
+            && self.clear <= self.warning
+            && self.warning <= self.critical;
+        if !ordered {
+            return Err(Error::config(
+                "alert",
+                format!(
+                    "thresholds must satisfy clear ≤ warning ≤ critical (got clear {}, warning {}, critical {})",
+                    self.clear, self.warning, self.critical
+                ),
+            ));
+        }
+        if self.min_duration == 0 || self.clear_after == 0 {
+            return Err(Error::config(
+                "alert",
+                "min_duration and clear_after must be at least 1",
+            ));
+        }
+        if self.cooldown_ms < 0 {
+            return Err(Error::config("alert", "cooldown_ms must not be negative"));
+        }
+        Ok(())
+    }
+
+    fn severity(&self, score: f64) -> Severity {
+        if score >= self.critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        }
+    }
+}
+
+/// What the policy decided for a point that deserves an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    /// Severity of the incident after this point.
+    pub severity: Severity,
+    /// First point of the run that opened the incident.
+    pub onset: TimestampMs,
+    /// True when this raises an open warning to critical.
+    pub escalation: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    Idle {
+        /// Consecutive points at or above warning so far, and the first one's timestamp.
+        run: u32,
+        run_start: TimestampMs,
+    },
+    Open {
+        severity: Severity,
+        onset: TimestampMs,
+        /// Consecutive points below clear so far.
+        calm: u32,
+    },
+}
+
+/// Per-series state of the alert policy (24 bytes of phase plus the last event's time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertState {
+    phase: Phase,
+    last_event: Option<TimestampMs>,
+}
+
+impl AlertState {
+    /// A series with no incident.
+    pub fn new() -> AlertState {
+        AlertState {
+            phase: Phase::Idle {
+                run: 0,
+                run_start: 0,
+            },
+            last_event: None,
+        }
+    }
+
+    /// Whether an incident is open.
+    pub fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// Feeds one point's score (`None` while detectors warm up); returns the event to emit, if any.
+    pub fn step(
+        &mut self,
+        config: &AlertConfig,
+        timestamp: TimestampMs,
+        score: Option<f64>,
+    ) -> Option<Alert> {
+        let score = score.unwrap_or(0.0);
+        match &mut self.phase {
+            Phase::Idle { run, run_start } => {
+                if score < config.warning {
+                    *run = 0;
+                    return None;
+                }
+                if *run == 0 {
+                    *run_start = timestamp;
+                }
+                *run += 1;
+                if *run < config.min_duration {
+                    return None;
+                }
+                let onset = *run_start;
+                let severity = config.severity(score);
+                self.phase = Phase::Open {
+                    severity,
+                    onset,
+                    calm: 0,
+                };
+                let cooling = self
+                    .last_event
+                    .is_some_and(|last| timestamp.saturating_sub(last) < config.cooldown_ms);
+                if cooling {
+                    return None;
+                }
+                self.last_event = Some(timestamp);
+                Some(Alert {
+                    severity,
+                    onset,
+                    escalation: false,
+                })
+            }
+            Phase::Open {
+                severity,
+                onset,
+                calm,
+            } => {
+                if score < config.clear {
+                    *calm += 1;
+                    if *calm >= config.clear_after {
+                        self.phase = Phase::Idle {
+                            run: 0,
+                            run_start: 0,
+                        };
+                    }
+                    return None;
+                }
+                *calm = 0;
+                if *severity == Severity::Warning && score >= config.critical {
+                    *severity = Severity::Critical;
+                    let onset = *onset;
+                    self.last_event = Some(timestamp);
+                    return Some(Alert {
+                        severity: Severity::Critical,
+                        onset,
+                        escalation: true,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    /// Bytes held, for state accounting.
+    pub fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+impl Default for AlertState {
+    fn default() -> Self {
+        AlertState::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs scores at timestamps 0, 1, 2, ... and lists (timestamp, severity, onset, escalation).
+    fn run(config: &AlertConfig, scores: &[f64]) -> Vec<(i64, Severity, i64, bool)> {
+        let mut state = AlertState::new();
+        scores
+            .iter()
+            .enumerate()
+            .filter_map(|(t, &s)| {
+                state
+                    .step(config, t as i64, Some(s))
+                    .map(|a| (t as i64, a.severity, a.onset, a.escalation))
+            })
+            .collect()
+    }
+
+    const W: Severity = Severity::Warning;
+    const C: Severity = Severity::Critical;
+
+    #[test]
+    fn one_incident_gives_one_event() {
+        let config = AlertConfig::default();
+        let scores = [0.0, 6.0, 6.0, 7.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(run(&config, &scores), [(1, W, 1, false)]);
+    }
+
+    #[test]
+    fn escalation_is_announced_once() {
+        let config = AlertConfig::default();
+        let scores = [0.0, 6.0, 9.0, 9.0, 6.0, 9.0];
+        assert_eq!(run(&config, &scores), [(1, W, 1, false), (2, C, 1, true)]);
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_wobbling_score_in_one_incident() {
+        let config = AlertConfig::default();
+        // Dips below warning (5) but not below clear (3), or not for clear_after (5) points.
+        let scores = [
+            6.0, 4.0, 6.0, 2.0, 2.0, 2.0, 6.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 6.0,
+        ];
+        assert_eq!(
+            run(&config, &scores),
+            [(0, W, 0, false), (13, W, 13, false)]
+        );
+    }
+
+    #[test]
+    fn min_duration_ignores_short_blips_and_reports_onset() {
+        let config = AlertConfig {
+            min_duration: 3,
+            ..AlertConfig::default()
+        };
+        let scores = [6.0, 6.0, 0.0, 6.0, 6.0, 9.0, 0.0];
+        assert_eq!(run(&config, &scores), [(5, C, 3, false)]);
+    }
+
+    #[test]
+    fn cooldown_suppresses_a_quick_second_incident() {
+        let config = AlertConfig {
+            clear_after: 1,
+            cooldown_ms: 5,
+            ..AlertConfig::default()
+        };
+        let scores = [6.0, 0.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0, 6.0, 0.0, 9.0];
+        // t=2 opens within 5 ms of t=0: silent. t=8 is past the cooldown. t=10 critical is not an
+        // escalation (the t=8 incident closed at t=9) but a new incident inside the cooldown.
+        assert_eq!(run(&config, &scores), [(0, W, 0, false), (8, W, 8, false)]);
+    }
+
+    #[test]
+    fn warming_up_counts_as_calm() {
+        let config = AlertConfig {
+            clear_after: 2,
+            ..AlertConfig::default()
+        };
+        let mut state = AlertState::new();
+        assert!(state.step(&config, 0, Some(9.0)).is_some());
+        state.step(&config, 1, None);
+        state.step(&config, 2, None);
+        assert!(!state.is_open());
+    }
+
+    #[test]
+    fn thresholds_must_be_ordered() {
+        assert!(
+            AlertConfig {
+                clear: 6.0,
+                ..AlertConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            AlertConfig {
+                critical: 4.0,
+                ..AlertConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            AlertConfig {
+                min_duration: 0,
+                ..AlertConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(AlertConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,221 @@
+//! The per-series chain a template describes: features → detectors → ensemble → alert policy →
+//! event, as pieces the dataflow runs in separate stages and as one [`SeriesChain`] for tests,
+//! benches and offline evaluation.
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::{AnomalyEvent, MetricPoint, SeriesRef, anomaly_id};
+
+use crate::alert::{Alert, AlertState};
+use crate::detector::{Detector, Registry, Score, Snapshot};
+use crate::ensemble::{Combined, contributions};
+use crate::error::{Error, Result};
+use crate::features::{FeatureExtractor, Features};
+use crate::template::Template;
+
+/// Most detectors one template may run; scores travel between stages in a fixed-size array.
+pub const MAX_DETECTORS: usize = 8;
+
+/// Every detector's score for one point, in template order (`None`: warming up).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DetectorScores {
+    scores: [Option<f64>; MAX_DETECTORS],
+    len: u8,
+}
+
+impl DetectorScores {
+    fn from_scores(scores: &[Option<Score>]) -> DetectorScores {
+        let mut out = DetectorScores {
+            scores: [None; MAX_DETECTORS],
+            len: scores.len().min(MAX_DETECTORS) as u8,
+        };
+        for (slot, score) in out.scores.iter_mut().zip(scores) {
+            *slot = score.map(|s| s.score);
+        }
+        out
+    }
+
+    /// The scores, in template order.
+    pub fn as_slice(&self) -> &[Option<f64>] {
+        &self.scores[..self.len as usize]
+    }
+}
+
+/// The detectors of one series, built from its template.
+#[derive(Debug)]
+pub struct SeriesDetectors {
+    detectors: Vec<Box<dyn Detector>>,
+}
+
+impl SeriesDetectors {
+    /// Builds the template's detectors.
+    pub fn new(template: &Template, registry: &Registry) -> Result<SeriesDetectors> {
+        if template.detectors.len() > MAX_DETECTORS {
+            return Err(Error::config(
+                format!("template {:?}", template.name),
+                format!("at most {MAX_DETECTORS} detectors per template"),
+            ));
+        }
+        Ok(SeriesDetectors {
+            detectors: template.build_detectors(registry)?,
+        })
+    }
+
+    /// Scores a point with every detector, learns from it, and combines the scores.
+    #[inline]
+    pub fn observe(
+        &mut self,
+        template: &Template,
+        features: &Features,
+    ) -> (DetectorScores, Option<Combined>) {
+        let mut scores = [None; MAX_DETECTORS];
+        let mut kinds = [""; MAX_DETECTORS];
+        let n = self.detectors.len();
+        for (i, detector) in self.detectors.iter_mut().enumerate() {
+            scores[i] = detector.observe(features);
+            kinds[i] = detector.kind();
+        }
+        let combined = template.ensemble.combine(&kinds[..n], &scores[..n]);
+        (DetectorScores::from_scores(&scores[..n]), combined)
+    }
+
+    /// Every detector's state, in template order.
+    pub fn snapshot(&self) -> Vec<Snapshot> {
+        self.detectors.iter().map(|d| d.snapshot()).collect()
+    }
+
+    /// Restores every detector; on error nothing is changed.
+    pub fn restore(&mut self, snapshots: &[Snapshot]) -> Result<()> {
+        if snapshots.len() != self.detectors.len() {
+            return Err(Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: format!(
+                    "{} detector snapshots for {} detectors",
+                    snapshots.len(),
+                    self.detectors.len()
+                ),
+            });
+        }
+        // Each detector's restore is all-or-nothing; undo the ones before a failure.
+        let backups = self.snapshot();
+        for (i, snapshot) in snapshots.iter().enumerate() {
+            if let Err(error) = self.detectors[i].restore(snapshot) {
+                for (detector, backup) in self.detectors[..i].iter_mut().zip(&backups) {
+                    // A detector's own snapshot always restores.
+                    let _ = detector.restore(backup);
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of detector state.
+    pub fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.detectors.capacity() * std::mem::size_of::<Box<dyn Detector>>()
+            + self
+                .detectors
+                .iter()
+                .map(|d| d.state_bytes())
+                .sum::<usize>()
+    }
+}
+
+/// Builds the event for a point the alert policy flagged.
+pub fn build_event(
+    template: &Template,
+    point: &MetricPoint,
+    combined: &Combined,
+    scores: &DetectorScores,
+    alert: &Alert,
+) -> AnomalyEvent {
+    let detector = template.detector_label();
+    AnomalyEvent {
+        schema_version: AnomalyEvent::SCHEMA_VERSION,
+        id: anomaly_id(&point.series, point.timestamp, detector, &template.version),
+        tenant: point.series.tenant().to_owned(),
+        series: SeriesRef::from(point.series.as_ref()),
+        timestamp: point.timestamp,
+        onset: alert.onset,
+        value: point.value,
+        expected: combined.expected,
+        score: combined.score,
+        severity: alert.severity,
+        escalation: alert.escalation,
+        detector: detector.to_owned(),
+        template: template.name.clone(),
+        model_version: template.version.clone(),
+        contributions: contributions(&template.detectors, scores.as_slice()),
+    }
+}
+
+/// The whole chain for one series in one place.
+#[derive(Debug)]
+pub struct SeriesChain {
+    features: FeatureExtractor,
+    detectors: SeriesDetectors,
+    alert: AlertState,
+}
+
+/// What the chain made of one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainStep {
+    /// The point's features.
+    pub features: Features,
+    /// Each detector's score.
+    pub scores: DetectorScores,
+    /// The ensemble's score, once any detector is warm.
+    pub combined: Option<Combined>,
+    /// The event, if the alert policy raised one.
+    pub event: Option<AnomalyEvent>,
+}
+
+impl SeriesChain {
+    /// A chain for a new series.
+    pub fn new(template: &Template, registry: &Registry) -> Result<SeriesChain> {
+        Ok(SeriesChain {
+            features: FeatureExtractor::new(),
+            detectors: SeriesDetectors::new(template, registry)?,
+            alert: AlertState::new(),
+        })
+    }
+
+    /// Runs one point through the chain; `None` for a non-finite value (skipped, state intact).
+    pub fn step(&mut self, template: &Template, point: &MetricPoint) -> Option<ChainStep> {
+        let features = self
+            .features
+            .next(&template.features, point.timestamp, point.value)?;
+        let (scores, combined) = self.detectors.observe(template, &features);
+        let alert = self
+            .alert
+            .step(&template.alert, point.timestamp, combined.map(|c| c.score));
+        let event = match (alert, combined) {
+            (Some(alert), Some(combined)) => {
+                Some(build_event(template, point, &combined, &scores, &alert))
+            }
+            _ => None,
+        };
+        Some(ChainStep {
+            features,
+            scores,
+            combined,
+            event,
+        })
+    }
+
+    /// Bytes of state held for the series: features, detectors and alert policy.
+    pub fn state_bytes(&self) -> usize {
+        self.features.size_bytes() + self.detectors.state_bytes() + self.alert.size_bytes()
+    }
+
+    /// The detectors, for snapshots.
+    pub fn detectors(&self) -> &SeriesDetectors {
+        &self.detectors
+    }
+
+    /// The detectors, for restores.
+    pub fn detectors_mut(&mut self) -> &mut SeriesDetectors {
+        &mut self.detectors
+    }
+}

@@ -1,0 +1,606 @@
+//! Feature engineering: the per-series statistics detectors and drift tests are built from.
+//!
+//! - [`EwStats`]: exponentially weighted mean and variance (West's update), with a warm start
+//!   that behaves like a plain running mean until the EWMA's memory is filled.
+//! - [`RollingWindow`]: the last N values with robust statistics (median, quantiles, MAD) in
+//!   O(log N) per query and O(N) bytes moved per push.
+//! - [`FeatureExtractor`]: turns a series' raw points into [`Features`] (value, delta, rate of
+//!   change per second, gap, EWMA mean and spread) for the stages downstream.
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::TimestampMs;
+
+use crate::error::{Error, Result};
+
+/// Exponentially weighted mean and variance.
+///
+/// The weight of a new point is `max(alpha, 1/n)`, so the first points are averaged plainly
+/// instead of dragging the mean from wherever the first value happened to be.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EwStats {
+    mean: f64,
+    variance: f64,
+    count: u64,
+}
+
+impl EwStats {
+    /// Empty statistics.
+    pub const fn new() -> EwStats {
+        EwStats {
+            mean: 0.0,
+            variance: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Adds `x` with smoothing factor `alpha` in (0, 1]: larger forgets faster.
+    #[inline]
+    pub fn update(&mut self, x: f64, alpha: f64) {
+        self.count += 1;
+        let weight = alpha.max(1.0 / self.count as f64);
+        let diff = x - self.mean;
+        let increment = weight * diff;
+        self.mean += increment;
+        self.variance = (1.0 - weight) * (self.variance + diff * increment);
+    }
+
+    /// The weighted mean (0 before the first point).
+    #[inline]
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The weighted variance.
+    #[inline]
+    pub fn variance(&self) -> f64 {
+        self.variance
+    }
+
+    /// The weighted standard deviation.
+    #[inline]
+    pub fn std(&self) -> f64 {
+        self.variance.sqrt()
+    }
+
+    /// How many points were added.
+    #[inline]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl Default for EwStats {
+    fn default() -> Self {
+        EwStats::new()
+    }
+}
+
+/// The largest window a [`RollingWindow`] holds: slot indices are stored as bytes, which keeps
+/// the sorted index at one byte per value.
+pub const MAX_WINDOW: usize = 255;
+
+/// The last `capacity` values of a series, kept both in arrival order (to know which value
+/// leaves) and as a sorted index (for order statistics).
+///
+/// Memory is 9 bytes per value: the values themselves and a byte-sized sorted index into them.
+#[derive(Debug, Clone)]
+pub struct RollingWindow {
+    /// Values by slot; slot `(head + i) % capacity` is the i-th oldest once full.
+    values: Box<[f64]>,
+    /// Slot numbers ordered by value.
+    sorted: Vec<u8>,
+    /// The slot the next value goes to.
+    head: u8,
+}
+
+impl RollingWindow {
+    /// An empty window of `capacity` values, 1 ≤ capacity ≤ [`MAX_WINDOW`].
+    pub fn new(capacity: usize) -> Result<RollingWindow> {
+        if !(1..=MAX_WINDOW).contains(&capacity) {
+            return Err(Error::config(
+                "rolling window",
+                format!("window must hold 1 to {MAX_WINDOW} values, not {capacity}"),
+            ));
+        }
+        Ok(RollingWindow {
+            values: vec![0.0; capacity].into_boxed_slice(),
+            sorted: Vec::with_capacity(capacity),
+            head: 0,
+        })
+    }
+
+    /// How many values it holds now.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether it holds nothing.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// How many values it holds when full.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.values.len()
+    }
+
+    #[inline]
+    fn at(&self, rank: usize) -> f64 {
+        self.values[self.sorted[rank] as usize]
+    }
+
+    /// Adds `x`, evicting the oldest value once full. Non-finite values are ignored: they
+    /// have no place in an order statistic.
+    pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            return;
+        }
+        let slot = self.head as usize;
+        if self.sorted.len() == self.values.len() {
+            let old = self.values[slot];
+            // Look among the entries equal to `old` first; all of them if that fails.
+            let first = self
+                .sorted
+                .partition_point(|&s| self.values[s as usize] < old);
+            let position = self.sorted[first..]
+                .iter()
+                .position(|&s| s as usize == slot)
+                .map(|offset| first + offset)
+                .or_else(|| self.sorted.iter().position(|&s| s as usize == slot));
+            if let Some(position) = position {
+                self.sorted.remove(position);
+            }
+        }
+        self.values[slot] = x;
+        let rank = self
+            .sorted
+            .partition_point(|&s| self.values[s as usize] <= x);
+        self.sorted.insert(rank, slot as u8);
+        self.head = ((slot + 1) % self.values.len()) as u8;
+    }
+
+    /// The `q`-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics;
+    /// `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        let low = position.floor() as usize;
+        let high = position.ceil() as usize;
+        let fraction = position - low as f64;
+        Some(self.at(low) + (self.at(high) - self.at(low)) * fraction)
+    }
+
+    /// The median; `None` when empty.
+    pub fn median(&self) -> Option<f64> {
+        let n = self.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(self.at(n / 2)),
+            _ => Some((self.at(n / 2 - 1) + self.at(n / 2)) / 2.0),
+        }
+    }
+
+    /// The median absolute deviation from `center` (usually the median), in O(log N): the
+    /// distances below and above `center` are two sorted sequences, and the median of their
+    /// union is found by selection instead of sorting all distances.
+    pub fn mad(&self, center: f64) -> Option<f64> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let split = self
+            .sorted
+            .partition_point(|&s| self.values[s as usize] < center);
+        let below = |j: usize| center - self.at(split - 1 - j);
+        let above = |j: usize| self.at(split + j) - center;
+        let kth = |k: usize| kth_of_two_sorted(&below, split, &above, n - split, k);
+        Some(if n % 2 == 1 {
+            kth(n / 2)
+        } else {
+            (kth(n / 2 - 1) + kth(n / 2)) / 2.0
+        })
+    }
+
+    /// The mean absolute deviation from `center`, in O(N): the fallback scale when more than
+    /// half the window is equal and the MAD is zero.
+    pub fn mean_absolute_deviation(&self, center: f64) -> Option<f64> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let sum: f64 = self
+            .sorted
+            .iter()
+            .map(|&s| (self.values[s as usize] - center).abs())
+            .sum();
+        Some(sum / n as f64)
+    }
+
+    /// The values from oldest to newest.
+    pub fn iter_chronological(&self) -> impl Iterator<Item = f64> + '_ {
+        let n = self.len();
+        let cap = self.values.len();
+        let start = if n == cap { self.head as usize } else { 0 };
+        (0..n).map(move |i| self.values[(start + i) % cap])
+    }
+
+    /// Bytes held (inline and heap), for state accounting.
+    pub fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.values.len() * 8 + self.sorted.capacity()
+    }
+}
+
+/// The k-th smallest (0-based) element of the union of two ascending sequences given by index
+/// functions, found by binary search on how many come from the first.
+fn kth_of_two_sorted(
+    a: &impl Fn(usize) -> f64,
+    a_len: usize,
+    b: &impl Fn(usize) -> f64,
+    b_len: usize,
+    k: usize,
+) -> f64 {
+    let take = k + 1;
+    let (mut low, mut high) = (take.saturating_sub(b_len), take.min(a_len));
+    while low < high {
+        let i = (low + high) / 2;
+        // i < high ≤ a_len, and j = take - i ≥ 1 with j ≤ b_len, so both reads are in range.
+        if a(i) < b(take - i - 1) {
+            low = i + 1;
+        } else {
+            high = i;
+        }
+    }
+    let (i, j) = (low, take - low);
+    let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
+    let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
+    from_a.max(from_b)
+}
+
+impl PartialEq for RollingWindow {
+    fn eq(&self, other: &Self) -> bool {
+        self.capacity() == other.capacity()
+            && self.iter_chronological().eq(other.iter_chronological())
+    }
+}
+
+/// The serialized form of a window: its capacity and its values, oldest first.
+#[derive(Serialize, Deserialize)]
+struct WindowState {
+    capacity: u16,
+    values: Vec<f64>,
+}
+
+impl Serialize for RollingWindow {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        WindowState {
+            capacity: self.capacity() as u16,
+            values: self.iter_chronological().collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RollingWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let state = WindowState::deserialize(deserializer)?;
+        let mut window = RollingWindow::new(state.capacity as usize).map_err(D::Error::custom)?;
+        if state.values.len() > window.capacity() {
+            return Err(D::Error::custom(
+                "window holds more values than its capacity",
+            ));
+        }
+        if state.values.iter().any(|v| !v.is_finite()) {
+            return Err(D::Error::custom("window holds a non-finite value"));
+        }
+        state.values.into_iter().for_each(|v| window.push(v));
+        Ok(window)
+    }
+}
+
+/// Which feature a detector looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// The observed value.
+    #[default]
+    Value,
+    /// The change since the previous point.
+    Delta,
+    /// The change per second since the previous point (for counters and gauges sampled
+    /// irregularly).
+    Rate,
+}
+
+/// What the feature stage knows about one point of one series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Features {
+    /// The point's timestamp.
+    pub timestamp: TimestampMs,
+    /// The observed value.
+    pub value: f64,
+    /// Value minus the previous value (0 for a series' first point).
+    pub delta: f64,
+    /// `delta` per second of the gap (0 for the first point, or when the gap is zero).
+    pub rate: f64,
+    /// Milliseconds since the previous point (0 for the first point).
+    pub gap_ms: i64,
+    /// EWMA of the values before this one (equal to `value` for the first point).
+    pub ewma_mean: f64,
+    /// EW standard deviation of the values before this one.
+    pub ewma_std: f64,
+}
+
+impl Features {
+    /// The feature named by `input`.
+    #[inline]
+    pub fn get(&self, input: Input) -> f64 {
+        match input {
+            Input::Value => self.value,
+            Input::Delta => self.delta,
+            Input::Rate => self.rate,
+        }
+    }
+
+    /// Features of a point with no history, for tests and benches.
+    pub fn first(timestamp: TimestampMs, value: f64) -> Features {
+        Features {
+            timestamp,
+            value,
+            delta: 0.0,
+            rate: 0.0,
+            gap_ms: 0,
+            ewma_mean: value,
+            ewma_std: 0.0,
+        }
+    }
+}
+
+/// Configuration of the feature stage.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureConfig {
+    /// Smoothing factor of the EWMA features, in (0, 1].
+    pub alpha: f64,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        FeatureConfig { alpha: 0.05 }
+    }
+}
+
+impl FeatureConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        check_alpha("features", self.alpha)
+    }
+}
+
+pub(crate) fn check_alpha(what: &str, alpha: f64) -> Result<()> {
+    if alpha > 0.0 && alpha <= 1.0 {
+        Ok(())
+    } else {
+        Err(Error::config(
+            what,
+            format!("alpha must be in (0, 1], not {alpha}"),
+        ))
+    }
+}
+
+/// Per-series state of the feature stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureExtractor {
+    previous: Option<(TimestampMs, f64)>,
+    stats: EwStats,
+}
+
+impl FeatureExtractor {
+    /// A series with no history.
+    pub fn new() -> FeatureExtractor {
+        FeatureExtractor {
+            previous: None,
+            stats: EwStats::new(),
+        }
+    }
+
+    /// Computes the features of the next point and learns from it. Returns `None` (and learns
+    /// nothing) for a non-finite value, so one bad point cannot poison the series' state.
+    pub fn next(
+        &mut self,
+        config: &FeatureConfig,
+        timestamp: TimestampMs,
+        value: f64,
+    ) -> Option<Features> {
+        if !value.is_finite() {
+            return None;
+        }
+        let (delta, rate, gap_ms) = match self.previous {
+            None => (0.0, 0.0, 0),
+            Some((t0, v0)) => {
+                let gap = timestamp.saturating_sub(t0);
+                let delta = value - v0;
+                let rate = if gap > 0 {
+                    delta * 1000.0 / gap as f64
+                } else {
+                    0.0
+                };
+                (delta, rate, gap)
+            }
+        };
+        let (ewma_mean, ewma_std) = if self.stats.count() == 0 {
+            (value, 0.0)
+        } else {
+            (self.stats.mean(), self.stats.std())
+        };
+        self.stats.update(value, config.alpha);
+        self.previous = Some((timestamp, value));
+        Some(Features {
+            timestamp,
+            value,
+            delta,
+            rate,
+            gap_ms,
+            ewma_mean,
+            ewma_std,
+        })
+    }
+
+    /// Bytes held, for state accounting.
+    pub fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+impl Default for FeatureExtractor {
+    fn default() -> Self {
+        FeatureExtractor::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ewstats_starts_as_a_plain_mean() {
+        let mut s = EwStats::new();
+        for x in [1.0, 2.0, 3.0] {
+            s.update(x, 0.01);
+        }
+        assert!((s.mean() - 2.0).abs() < 1e-12);
+        // Population variance of 1, 2, 3 is 2/3.
+        assert!((s.variance() - 2.0 / 3.0).abs() < 1e-12, "{}", s.variance());
+    }
+
+    #[test]
+    fn ewstats_forgets_at_rate_alpha() {
+        let mut s = EwStats::new();
+        for _ in 0..1000 {
+            s.update(10.0, 0.1);
+        }
+        assert_eq!(s.mean(), 10.0);
+        assert_eq!(s.variance(), 0.0);
+        s.update(20.0, 0.1);
+        assert!((s.mean() - 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn window_order_statistics() {
+        let mut w = RollingWindow::new(5).unwrap();
+        assert_eq!(w.median(), None);
+        for x in [5.0, 1.0, 4.0, 2.0, 3.0] {
+            w.push(x);
+        }
+        assert_eq!(w.median(), Some(3.0));
+        assert_eq!(w.quantile(0.0), Some(1.0));
+        assert_eq!(w.quantile(1.0), Some(5.0));
+        assert_eq!(w.quantile(0.25), Some(2.0));
+        assert_eq!(w.mad(3.0), Some(1.0));
+        // 5 leaves: window is 1 4 2 3 10.
+        w.push(10.0);
+        assert_eq!(
+            w.iter_chronological().collect::<Vec<_>>(),
+            [1.0, 4.0, 2.0, 3.0, 10.0]
+        );
+        assert_eq!(w.median(), Some(3.0));
+        assert_eq!(w.mad(3.0), Some(1.0));
+        assert!(RollingWindow::new(0).is_err());
+        assert!(RollingWindow::new(256).is_err());
+    }
+
+    #[test]
+    fn window_of_equal_values_has_zero_mad() {
+        let mut w = RollingWindow::new(8).unwrap();
+        for _ in 0..20 {
+            w.push(7.0);
+        }
+        assert_eq!(w.median(), Some(7.0));
+        assert_eq!(w.mad(7.0), Some(0.0));
+        assert_eq!(w.mean_absolute_deviation(7.0), Some(0.0));
+    }
+
+    #[test]
+    fn rate_is_per_second_across_gaps() {
+        let config = FeatureConfig::default();
+        let mut f = FeatureExtractor::new();
+        let first = f.next(&config, 0, 100.0).unwrap();
+        assert_eq!((first.delta, first.rate, first.gap_ms), (0.0, 0.0, 0));
+        let second = f.next(&config, 10_000, 150.0).unwrap();
+        assert_eq!(
+            (second.delta, second.rate, second.gap_ms),
+            (50.0, 5.0, 10_000)
+        );
+        // A long gap makes a small rate, not a large one.
+        let third = f.next(&config, 3_610_000, 200.0).unwrap();
+        assert!((third.rate - 50.0 / 3600.0).abs() < 1e-12);
+        assert_eq!(third.ewma_mean, 125.0);
+    }
+
+    #[test]
+    fn non_finite_values_are_skipped_without_touching_state() {
+        let config = FeatureConfig::default();
+        let mut f = FeatureExtractor::new();
+        f.next(&config, 0, 1.0);
+        let before = f.clone();
+        assert_eq!(f.next(&config, 1, f64::NAN), None);
+        assert_eq!(f.next(&config, 1, f64::INFINITY), None);
+        assert_eq!(f, before);
+    }
+
+    fn brute_median(values: &[f64]) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn window_matches_brute_force(
+            capacity in 1usize..40,
+            values in proptest::collection::vec(prop_oneof![-1e6f64..1e6, (0i32..5).prop_map(f64::from)], 1..200),
+        ) {
+            let mut w = RollingWindow::new(capacity).unwrap();
+            for (i, &x) in values.iter().enumerate() {
+                w.push(x);
+                let start = (i + 1).saturating_sub(capacity);
+                let live = &values[start..=i];
+                prop_assert_eq!(w.iter_chronological().collect::<Vec<_>>(), live.to_vec());
+                let median = brute_median(live);
+                prop_assert_eq!(w.median(), Some(median));
+                let deviations: Vec<f64> = live.iter().map(|v| (v - median).abs()).collect();
+                let mad = w.mad(median).unwrap();
+                let expected = brute_median(&deviations);
+                prop_assert!((mad - expected).abs() <= 1e-9 * expected.abs().max(1.0), "{} vs {}", mad, expected);
+            }
+        }
+
+        #[test]
+        fn window_survives_serde(capacity in 1usize..30, values in proptest::collection::vec(-1e3f64..1e3, 0..80)) {
+            let mut w = RollingWindow::new(capacity).unwrap();
+            values.iter().for_each(|&v| w.push(v));
+            let bytes = postcard::to_stdvec(&w).unwrap();
+            let back: RollingWindow = postcard::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(&back, &w);
+            prop_assert_eq!(back.median(), w.median());
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Pure streaming algorithms of aiops: no I/O, no threads, no clocks, so every piece can be
+//! tested point by point and run anywhere the dataflow puts it.
+//!
+//! - [`features`]: EWMA statistics, rolling windows with robust statistics, rate of change.
+//! - [`detector`]: the [`Detector`] plugin trait, its [`Registry`], and the built-in z-score and
+//!   MAD detectors with snapshot/restore of their state.
+//! - [`ensemble`]: combining detectors' scores into one.
+//! - [`alert`]: the policy that turns scores into incidents (threshold, minimum duration,
+//!   hysteresis, cooldown, warning/critical).
+//! - [`template`]: which of the above run on which series.
+//! - [`chain`]: the per-series chain a template describes, stage by stage or all at once.
+//!
+//! Scores everywhere are sigma-equivalents: how many standard deviations of a normal
+//! distribution would make a point this unlikely.
+
+pub mod alert;
+pub mod chain;
+pub mod detector;
+pub mod ensemble;
+pub mod error;
+pub mod features;
+pub mod template;
+
+pub use alert::{Alert, AlertConfig, AlertState};
+pub use chain::{
+    ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain, SeriesDetectors, build_event,
+};
+pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot};
+pub use ensemble::{Combine, Combined, EnsembleConfig};
+pub use error::{Error, Result};
+pub use features::{EwStats, FeatureConfig, FeatureExtractor, Features, Input, RollingWindow};
+pub use template::{Matcher, Template, TemplateSet};

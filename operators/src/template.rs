@@ -1,0 +1,293 @@
+//! Detector templates: which features, detectors, ensemble and alert policy run on which series.
+//!
+//! A template matches series by tenant, metric name and labels, each a glob (`*` any run of
+//! characters, `?` one character). A [`TemplateSet`] tries its templates in order and the first
+//! match wins; a built-in `default` template (z-score and MAD, mean ensemble) catches the rest
+//! unless the configuration defines its own `default`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::Series;
+
+use crate::alert::AlertConfig;
+use crate::detector::{Detector, DetectorSpec, Registry};
+use crate::ensemble::EnsembleConfig;
+use crate::error::{Error, Result};
+use crate::features::FeatureConfig;
+
+/// Which series a template applies to. Every given condition must hold.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Matcher {
+    /// Glob on the tenant.
+    pub tenant: Option<String>,
+    /// Glob on the metric name.
+    pub metric: Option<String>,
+    /// Globs on label values; the label must be present.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Matcher {
+    /// Whether the series satisfies every condition.
+    pub fn matches(&self, series: &Series) -> bool {
+        self.tenant
+            .as_deref()
+            .is_none_or(|g| glob_match(g, series.tenant()))
+            && self
+                .metric
+                .as_deref()
+                .is_none_or(|g| glob_match(g, series.name()))
+            && self.labels.iter().all(|(key, g)| {
+                series
+                    .labels()
+                    .get(key)
+                    .is_some_and(|value| glob_match(g, value))
+            })
+    }
+}
+
+/// Matches `text` against a glob of `*` (any run) and `?` (any one character), in linear
+/// space and at worst O(len(pattern) × len(text)) time.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            backtrack = Some((pi, ti));
+            pi += 1;
+        } else if let Some((star, matched)) = backtrack {
+            pi = star + 1;
+            ti = matched + 1;
+            backtrack = Some((star, matched + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// One template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// Unique name, shown in events.
+    pub name: String,
+    /// Model version stamped on events (later: the active model version of this template).
+    #[serde(default = "default_version")]
+    pub version: String,
+    /// Which series it applies to.
+    #[serde(default, rename = "match")]
+    pub matcher: Matcher,
+    /// The feature stage.
+    #[serde(default)]
+    pub features: FeatureConfig,
+    /// The detectors, at least one.
+    pub detectors: Vec<DetectorSpec>,
+    /// How their scores are combined.
+    #[serde(default)]
+    pub ensemble: EnsembleConfig,
+    /// When scores become events.
+    #[serde(default)]
+    pub alert: AlertConfig,
+}
+
+fn default_version() -> String {
+    "builtin-1".to_owned()
+}
+
+impl Default for Template {
+    fn default() -> Self {
+        Template {
+            name: "default".to_owned(),
+            version: default_version(),
+            matcher: Matcher::default(),
+            features: FeatureConfig::default(),
+            detectors: vec![DetectorSpec::new("zscore"), DetectorSpec::new("mad")],
+            ensemble: EnsembleConfig::default(),
+            alert: AlertConfig::default(),
+        }
+    }
+}
+
+impl Template {
+    /// Checks every part, building each detector once so that bad parameters fail at load time
+    /// rather than on the first point of a matching series.
+    pub fn validate(&self, registry: &Registry) -> Result<()> {
+        let wrap = |e: Error| Error::config(format!("template {:?}", self.name), e.to_string());
+        if self.name.is_empty() {
+            return Err(Error::config("template", "name is empty"));
+        }
+        if self.detectors.is_empty() {
+            return Err(wrap(Error::config(
+                "detectors",
+                "at least one detector is needed",
+            )));
+        }
+        self.features.validate().map_err(wrap)?;
+        self.ensemble.validate().map_err(wrap)?;
+        self.alert.validate().map_err(wrap)?;
+        for spec in &self.detectors {
+            registry.build(spec).map_err(wrap)?;
+        }
+        Ok(())
+    }
+
+    /// Builds this template's detectors for a new series.
+    pub fn build_detectors(&self, registry: &Registry) -> Result<Vec<Box<dyn Detector>>> {
+        self.detectors
+            .iter()
+            .map(|spec| registry.build(spec))
+            .collect()
+    }
+
+    /// The detector name events carry: the single detector's kind, or `ensemble`.
+    pub fn detector_label(&self) -> &str {
+        match self.detectors.as_slice() {
+            [only] => &only.kind,
+            _ => "ensemble",
+        }
+    }
+}
+
+/// Templates in match order, validated.
+#[derive(Debug, Clone)]
+pub struct TemplateSet {
+    templates: Vec<Template>,
+    registry: Registry,
+}
+
+impl TemplateSet {
+    /// Validates `templates` and appends the built-in `default` unless one is defined.
+    pub fn new(mut templates: Vec<Template>, registry: Registry) -> Result<TemplateSet> {
+        let mut names = std::collections::BTreeSet::new();
+        for template in &templates {
+            if !names.insert(template.name.as_str()) {
+                return Err(Error::config(
+                    "templates",
+                    format!("{:?} is defined twice", template.name),
+                ));
+            }
+            template.validate(&registry)?;
+        }
+        if !names.contains("default") {
+            templates.push(Template::default());
+        }
+        Ok(TemplateSet {
+            templates,
+            registry,
+        })
+    }
+
+    /// The built-in default alone.
+    pub fn builtin() -> TemplateSet {
+        TemplateSet {
+            templates: vec![Template::default()],
+            registry: Registry::builtin(),
+        }
+    }
+
+    /// The first template matching the series, with its index; `None` if nothing matches (only
+    /// possible when a configured `default` narrows its own matcher).
+    pub fn select(&self, series: &Series) -> Option<(usize, &Template)> {
+        self.templates
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.matcher.matches(series))
+    }
+
+    /// The template at `index` (as returned by [`TemplateSet::select`]).
+    pub fn get(&self, index: usize) -> Option<&Template> {
+        self.templates.get(index)
+    }
+
+    /// All templates in match order.
+    pub fn templates(&self) -> &[Template] {
+        &self.templates
+    }
+
+    /// The registry detectors are built from.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_schemas::{Labels, Limits};
+
+    fn series(tenant: &str, name: &str, labels: &[(&str, &str)]) -> Series {
+        let labels = Labels::from_pairs(labels.iter().copied()).unwrap();
+        Series::new(tenant, name, labels, &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("cpu_*", "cpu_usage"));
+        assert!(glob_match("*_p99", "latency_p99"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(glob_match("h?st", "host"));
+        assert!(glob_match("ü*", "über"));
+        assert!(!glob_match("cpu_*", "mem_usage"));
+        assert!(!glob_match("a*b", "acbd"));
+        assert!(glob_match("**a", "a"));
+    }
+
+    #[test]
+    fn first_matching_template_wins_and_default_catches_the_rest() {
+        let latency = Template {
+            name: "latency".into(),
+            matcher: Matcher {
+                metric: Some("*latency*".into()),
+                labels: [("env".to_owned(), "prod*".to_owned())].into(),
+                ..Matcher::default()
+            },
+            detectors: vec![DetectorSpec::new("mad")],
+            ..Template::default()
+        };
+        let set = TemplateSet::new(vec![latency], Registry::builtin()).unwrap();
+        let pick = |s: &Series| set.select(s).unwrap().1.name.clone();
+        assert_eq!(
+            pick(&series("t", "http_latency_ms", &[("env", "prod-eu")])),
+            "latency"
+        );
+        assert_eq!(
+            pick(&series("t", "http_latency_ms", &[("env", "dev")])),
+            "default"
+        );
+        assert_eq!(pick(&series("t", "http_latency_ms", &[])), "default");
+        assert_eq!(pick(&series("t", "cpu", &[("env", "prod")])), "default");
+        assert_eq!(set.get(0).unwrap().detector_label(), "mad");
+        assert_eq!(set.get(1).unwrap().detector_label(), "ensemble");
+    }
+
+    #[test]
+    fn invalid_templates_are_rejected_with_their_name() {
+        let bad = Template {
+            name: "web".into(),
+            detectors: vec![DetectorSpec::new("nope")],
+            ..Template::default()
+        };
+        let err = TemplateSet::new(vec![bad], Registry::builtin())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("template \"web\"") && err.contains("nope"),
+            "{err}"
+        );
+        let twice = vec![Template::default(), Template::default()];
+        assert!(TemplateSet::new(twice, Registry::builtin()).is_err());
+        let empty = Template {
+            detectors: vec![],
+            ..Template::default()
+        };
+        assert!(TemplateSet::new(vec![empty], Registry::builtin()).is_err());
+    }
+}

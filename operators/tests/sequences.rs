@@ -1,0 +1,236 @@
+//! Known sequences through the default chain (features → z-score + MAD → mean ensemble → alert
+//! policy), with exact expectations, and properties that must hold for any input.
+
+use std::sync::Arc;
+
+use aiops_operators::detector::{Mad, MadConfig, ZScore, ZScoreConfig};
+use aiops_operators::features::Features;
+use aiops_operators::{Detector, Registry, SeriesChain, Template};
+use aiops_schemas::{AnomalyEvent, Labels, Limits, MetricPoint, Series, Severity};
+use proptest::prelude::*;
+
+/// Uniform noise with unit standard deviation from a fixed LCG: deterministic and bounded
+/// (|x| ≤ √3), so a 5σ threshold can never be crossed by noise alone.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let unit = (self.0 >> 11) as f64 / (1u64 << 53) as f64;
+        (unit * 2.0 - 1.0) * 3f64.sqrt()
+    }
+}
+
+fn series() -> Arc<Series> {
+    Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap())
+}
+
+/// Runs (timestamp, value) pairs through a fresh default chain; returns the events.
+fn run(points: &[(i64, f64)]) -> Vec<AnomalyEvent> {
+    let template = Template::default();
+    let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+    let series = series();
+    points
+        .iter()
+        .filter_map(|&(timestamp, value)| {
+            let point = MetricPoint {
+                series: series.clone(),
+                timestamp,
+                value,
+            };
+            chain.step(&template, &point).and_then(|step| step.event)
+        })
+        .collect()
+}
+
+fn noisy(n: usize, level: impl Fn(usize) -> f64) -> Vec<(i64, f64)> {
+    let mut noise = Noise(7);
+    (0..n)
+        .map(|i| (i as i64 * 60_000, level(i) + noise.next()))
+        .collect()
+}
+
+fn times(events: &[AnomalyEvent]) -> Vec<i64> {
+    events.iter().map(|e| e.timestamp / 60_000).collect()
+}
+
+#[test]
+fn constant_series_gives_no_event() {
+    let points: Vec<_> = (0..1000).map(|i| (i * 60_000, 42.0)).collect();
+    assert!(run(&points).is_empty());
+}
+
+#[test]
+fn spike_gives_exactly_one_critical_event_at_the_spike() {
+    let mut points = noisy(600, |_| 10.0);
+    points[300].1 = 30.0;
+    let events = run(&points);
+    assert_eq!(times(&events), [300]);
+    let event = &events[0];
+    assert_eq!(event.severity, Severity::Critical);
+    assert_eq!(event.onset, event.timestamp);
+    assert_eq!(event.value, 30.0);
+    assert!(event.expected.lower < 10.0 && 10.0 < event.expected.upper);
+    assert!(event.expected.upper < 20.0, "{:?}", event.expected);
+    assert_eq!(event.contributions.len(), 2);
+    assert!(
+        event.contributions.iter().all(|c| c.score > 8.0),
+        "{:?}",
+        event.contributions
+    );
+}
+
+#[test]
+fn dip_is_caught_like_a_spike() {
+    let mut points = noisy(600, |_| 10.0);
+    points[400].1 = -5.0;
+    assert_eq!(times(&run(&points)), [400]);
+}
+
+#[test]
+fn level_shift_gives_one_event_then_adapts() {
+    let points = noisy(1500, |i| if i < 300 { 10.0 } else { 20.0 });
+    let events = run(&points);
+    assert_eq!(times(&events), [300]);
+    assert_eq!(events[0].severity, Severity::Critical);
+}
+
+#[test]
+fn slow_drift_gives_no_event() {
+    // +6σ over 3000 points: far slower than either detector's memory.
+    let points = noisy(3000, |i| 10.0 + 0.002 * i as f64);
+    assert!(run(&points).is_empty());
+}
+
+#[test]
+fn gaps_in_time_change_nothing_for_value_detectors() {
+    let regular = noisy(800, |_| 10.0);
+    // Same values, with an hour missing every 100 points.
+    let gapped: Vec<_> = regular
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, v))| (t + (i as i64 / 100) * 3_600_000, v))
+        .collect();
+    let mut with_spike = gapped.clone();
+    with_spike[450].1 = 40.0;
+    assert!(run(&gapped).is_empty());
+    assert_eq!(run(&with_spike).len(), 1);
+    let mut regular_spike = regular.clone();
+    regular_spike[450].1 = 40.0;
+    let (a, b) = (run(&regular_spike), run(&with_spike));
+    assert_eq!(a[0].score, b[0].score, "scores do not depend on the gap");
+}
+
+#[test]
+fn nan_input_is_skipped_without_changing_later_scores() {
+    let mut points = noisy(600, |_| 10.0);
+    points[500].1 = 30.0;
+    let expected = run(&points);
+    let mut with_nan = points.clone();
+    with_nan.insert(200, (with_nan[199].0 + 1, f64::NAN));
+    with_nan.insert(201, (with_nan[199].0 + 2, f64::INFINITY));
+    assert_eq!(run(&with_nan), expected);
+    assert_eq!(expected.len(), 1);
+}
+
+#[test]
+fn default_chain_state_fits_in_a_kilobyte() {
+    let template = Template::default();
+    let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+    let series = series();
+    for (timestamp, value) in noisy(500, |_| 1.0) {
+        chain.step(
+            &template,
+            &MetricPoint {
+                series: series.clone(),
+                timestamp,
+                value,
+            },
+        );
+    }
+    let bytes = chain.state_bytes();
+    assert!(bytes <= 1024, "{bytes} bytes");
+}
+
+fn detectors() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(
+            ZScore::new(ZScoreConfig {
+                warmup: 3,
+                ..ZScoreConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Mad::new(MadConfig {
+                window: 9,
+                warmup: 3,
+                ..MadConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(Mad::new(MadConfig::default()).unwrap()),
+        Box::new(ZScore::new(ZScoreConfig::default()).unwrap()),
+    ]
+}
+
+fn values() -> impl Strategy<Value = Vec<f64>> {
+    proptest::collection::vec(
+        prop_oneof![
+            -1e6f64..1e6,
+            (0i32..4).prop_map(f64::from),
+            Just(0.0),
+            -1e150f64..1e150,
+        ],
+        0..150,
+    )
+}
+
+proptest! {
+    #[test]
+    fn snapshot_then_restore_gives_identical_later_scores(prefix in values(), suffix in values()) {
+        for (mut original, mut fresh) in detectors().into_iter().zip(detectors()) {
+            for (i, &v) in prefix.iter().enumerate() {
+                original.observe(&Features::first(i as i64, v));
+            }
+            // Through bytes, as a checkpoint would store it.
+            let bytes = postcard::to_stdvec(&original.snapshot()).unwrap();
+            fresh.restore(&postcard::from_bytes(&bytes).unwrap()).unwrap();
+            for (i, &v) in suffix.iter().enumerate() {
+                let f = Features::first(i as i64, v);
+                prop_assert_eq!(original.observe(&f), fresh.observe(&f), "{}", original.kind());
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_makes_the_chain_panic_or_score_nan(
+        points in proptest::collection::vec((any::<i64>(), -1e150f64..1e150), 0..300),
+    ) {
+        let template = Template::default();
+        let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+        let series = series();
+        for (timestamp, value) in points {
+            let step = chain.step(&template, &MetricPoint { series: series.clone(), timestamp, value });
+            if let Some(combined) = step.and_then(|s| s.combined) {
+                prop_assert!(!combined.score.is_nan());
+                prop_assert!(combined.score >= 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn restore_of_garbage_never_panics_and_changes_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        for mut detector in detectors() {
+            detector.observe(&Features::first(0, 1.0));
+            let before = detector.snapshot();
+            let garbage = aiops_operators::Snapshot { kind: detector.kind().into(), version: 1, state: bytes.clone() };
+            if detector.restore(&garbage).is_err() {
+                prop_assert_eq!(detector.snapshot(), before);
+            }
+        }
+    }
+}
