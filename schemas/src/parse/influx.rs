@@ -199,14 +199,14 @@ impl LineParser<'_> {
         let mut run_start = self.pos;
         while let Some(b) = self.peek() {
             if b == b'\\' {
-                if let Some(&next) = self.bytes.get(self.pos + 1) {
-                    if stops.contains(&next) || next == b' ' || (escape_equals && next == b'=') {
-                        out.push_str(&self.text[run_start..self.pos]);
-                        out.push(next as char);
-                        self.pos += 2;
-                        run_start = self.pos;
-                        continue;
-                    }
+                if let Some(&next) = self.bytes.get(self.pos + 1)
+                    && (stops.contains(&next) || next == b' ' || (escape_equals && next == b'='))
+                {
+                    out.push_str(&self.text[run_start..self.pos]);
+                    out.push(next as char);
+                    self.pos += 2;
+                    run_start = self.pos;
+                    continue;
                 }
                 self.pos += 1;
                 continue;

@@ -1,0 +1,86 @@
+//! Counters shared by the workers and whoever reports on them (the status line, tests).
+//!
+//! Workers add per batch, not per point, so the atomics stay off the hot path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Live counters of a running pipeline.
+#[derive(Debug, Default)]
+pub struct Counters {
+    records_in: AtomicU64,
+    points_in: AtomicU64,
+    points_scored: AtomicU64,
+    dead_letters: AtomicU64,
+    events_out: AtomicU64,
+    critical_out: AtomicU64,
+    series: AtomicU64,
+    unmatched: AtomicU64,
+    state_bytes: AtomicU64,
+}
+
+/// A reading of the counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    /// Raw records read from the source (file lines, messages).
+    pub records_in: u64,
+    /// Valid points that entered the dataflow.
+    pub points_in: u64,
+    /// Points that went through the detectors.
+    pub points_scored: u64,
+    /// Records that failed to parse or validate.
+    pub dead_letters: u64,
+    /// Anomaly events emitted.
+    pub events_out: u64,
+    /// Of which critical.
+    pub critical_out: u64,
+    /// Distinct series with state.
+    pub series: u64,
+    /// Points of series no template matched (not scored).
+    pub unmatched: u64,
+    /// Bytes of per-series state of the feature, detector and alert stages.
+    pub state_bytes: u64,
+}
+
+macro_rules! adders {
+    ($($field:ident => $method:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("Adds to `", stringify!($field), "`.")]
+            #[inline]
+            pub fn $method(&self, n: u64) {
+                if n > 0 {
+                    self.$field.fetch_add(n, Ordering::Relaxed);
+                }
+            }
+        )*
+    };
+}
+
+impl Counters {
+    adders! {
+        records_in => add_records_in,
+        points_in => add_points_in,
+        points_scored => add_points_scored,
+        dead_letters => add_dead_letters,
+        events_out => add_events_out,
+        critical_out => add_critical_out,
+        series => add_series,
+        unmatched => add_unmatched,
+        state_bytes => add_state_bytes,
+    }
+
+    /// Reads every counter.
+    pub fn read(&self) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            records_in: get(&self.records_in),
+            points_in: get(&self.points_in),
+            points_scored: get(&self.points_scored),
+            dead_letters: get(&self.dead_letters),
+            events_out: get(&self.events_out),
+            critical_out: get(&self.critical_out),
+            series: get(&self.series),
+            unmatched: get(&self.unmatched),
+            state_bytes: get(&self.state_bytes),
+        }
+    }
+}
