@@ -140,27 +140,36 @@ impl RollingWindow {
             return;
         }
         let slot = self.head as usize;
-        if self.sorted.len() == self.values.len() {
-            let old = self.values[slot];
-            // Look among the entries equal to `old` first; all of them if that fails.
-            let first = self
+        self.head = ((slot + 1) % self.values.len()) as u8;
+        if self.sorted.len() < self.values.len() {
+            self.values[slot] = x;
+            let rank = self
                 .sorted
-                .partition_point(|&s| self.values[s as usize] < old);
-            let position = self.sorted[first..]
-                .iter()
-                .position(|&s| s as usize == slot)
-                .map(|offset| first + offset)
-                .or_else(|| self.sorted.iter().position(|&s| s as usize == slot));
-            if let Some(position) = position {
-                self.sorted.remove(position);
-            }
+                .partition_point(|&s| self.values[s as usize] <= x);
+            self.sorted.insert(rank, slot as u8);
+            return;
         }
-        self.values[slot] = x;
+        // Full: the new value takes the oldest value's slot, so its entry in the sorted index
+        // only moves from the old value's rank to the new one's, in one rotation.
+        let old = self.values[slot];
+        let first = self
+            .sorted
+            .partition_point(|&s| self.values[s as usize] < old);
+        let from = self.sorted[first..]
+            .iter()
+            .position(|&s| s as usize == slot)
+            .map(|offset| first + offset)
+            .or_else(|| self.sorted.iter().position(|&s| s as usize == slot))
+            .unwrap_or(first);
         let rank = self
             .sorted
             .partition_point(|&s| self.values[s as usize] <= x);
-        self.sorted.insert(rank, slot as u8);
-        self.head = ((slot + 1) % self.values.len()) as u8;
+        if rank > from {
+            self.sorted[from..rank].rotate_left(1);
+        } else {
+            self.sorted[rank..=from].rotate_right(1);
+        }
+        self.values[slot] = x;
     }
 
     /// The `q`-quantile (0 ≤ q ≤ 1) by linear interpolation between order statistics;
@@ -189,7 +198,7 @@ impl RollingWindow {
 
     /// The median absolute deviation from `center` (usually the median), in O(log N): the
     /// distances below and above `center` are two sorted sequences, and the median of their
-    /// union is found by selection instead of sorting all distances.
+    /// union is found by one binary search for the split instead of sorting all distances.
     pub fn mad(&self, center: f64) -> Option<f64> {
         let n = self.len();
         if n == 0 {
@@ -200,11 +209,12 @@ impl RollingWindow {
             .partition_point(|&s| self.values[s as usize] < center);
         let below = |j: usize| center - self.at(split - 1 - j);
         let above = |j: usize| self.at(split + j) - center;
-        let kth = |k: usize| kth_of_two_sorted(&below, split, &above, n - split, k);
+        let (below_len, above_len) = (split, n - split);
         Some(if n % 2 == 1 {
-            kth(n / 2)
+            split_two_sorted(&below, below_len, &above, above_len, n / 2 + 1).0
         } else {
-            (kth(n / 2 - 1) + kth(n / 2)) / 2.0
+            let (left, right) = split_two_sorted(&below, below_len, &above, above_len, n / 2);
+            (left + right) / 2.0
         })
     }
 
@@ -237,30 +247,35 @@ impl RollingWindow {
     }
 }
 
-/// The k-th smallest (0-based) element of the union of two ascending sequences given by index
-/// functions, found by binary search on how many come from the first.
-fn kth_of_two_sorted(
+/// Splits the union of two ascending sequences (given by index functions) so that its `take`
+/// smallest elements are on the left (1 ≤ take ≤ a_len + b_len); returns the largest element
+/// on the left and the smallest on the right (infinity when the right is empty). The search is
+/// on how many of the left elements come from `a`, with selects rather than branches, since the
+/// comparisons are unpredictable.
+fn split_two_sorted(
     a: &impl Fn(usize) -> f64,
     a_len: usize,
     b: &impl Fn(usize) -> f64,
     b_len: usize,
-    k: usize,
-) -> f64 {
-    let take = k + 1;
+    take: usize,
+) -> (f64, f64) {
     let (mut low, mut high) = (take.saturating_sub(b_len), take.min(a_len));
     while low < high {
         let i = (low + high) / 2;
-        // i < high ≤ a_len, and j = take - i ≥ 1 with j ≤ b_len, so both reads are in range.
-        if a(i) < b(take - i - 1) {
-            low = i + 1;
-        } else {
-            high = i;
-        }
+        // i < high ≤ a_len, and 1 ≤ take - i ≤ b_len, so both reads are in range.
+        let more_from_a = a(i) < b(take - i - 1);
+        low = if more_from_a { i + 1 } else { low };
+        high = if more_from_a { high } else { i };
     }
     let (i, j) = (low, take - low);
-    let from_a = if i > 0 { a(i - 1) } else { f64::NEG_INFINITY };
-    let from_b = if j > 0 { b(j - 1) } else { f64::NEG_INFINITY };
-    from_a.max(from_b)
+    let left = match (i, j) {
+        (0, _) => b(j - 1),
+        (_, 0) => a(i - 1),
+        _ => a(i - 1).max(b(j - 1)),
+    };
+    let right_a = if i < a_len { a(i) } else { f64::INFINITY };
+    let right_b = if j < b_len { b(j) } else { f64::INFINITY };
+    (left, right_a.min(right_b))
 }
 
 impl PartialEq for RollingWindow {

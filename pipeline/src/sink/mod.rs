@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::record::DeadLetter;
 
 /// A destination for the pipeline's output.
-pub trait Sink: Send {
+pub trait Sink {
     /// Takes a batch of events.
     fn events(&mut self, events: &[AnomalyEvent]) -> Result<()>;
 
@@ -32,9 +32,9 @@ pub trait Sink: Send {
 
 /// Every sink in turn.
 #[derive(Default)]
-pub struct Fanout(pub Vec<Box<dyn Sink>>);
+pub struct Fanout<'a>(pub Vec<Box<dyn Sink + 'a>>);
 
-impl Sink for Fanout {
+impl Sink for Fanout<'_> {
     fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
         self.0.iter_mut().try_for_each(|s| s.events(events))
     }
@@ -49,12 +49,12 @@ impl Sink for Fanout {
 }
 
 /// Events as JSON lines (one object per line) to a writer: stdout, a file.
-pub struct JsonLines<W: Write + Send> {
+pub struct JsonLines<W: Write> {
     name: String,
     writer: W,
 }
 
-impl<W: Write + Send> JsonLines<W> {
+impl<W: Write> JsonLines<W> {
     /// Writes to `writer`; `name` appears in errors (`stdout`, the file's path).
     pub fn new(name: impl Into<String>, writer: W) -> JsonLines<W> {
         JsonLines {
@@ -71,7 +71,7 @@ impl<W: Write + Send> JsonLines<W> {
     }
 }
 
-impl<W: Write + Send> Sink for JsonLines<W> {
+impl<W: Write> Sink for JsonLines<W> {
     fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
         for event in events {
             serde_json::to_writer(&mut self.writer, event).map_err(|e| self.fail(e.into()))?;
@@ -86,12 +86,12 @@ impl<W: Write + Send> Sink for JsonLines<W> {
 }
 
 /// Dead letters as JSON lines (`seq`, `format`, `kind`, `reason`, and the record).
-pub struct DeadLetterFile<W: Write + Send> {
+pub struct DeadLetterFile<W: Write> {
     name: String,
     writer: W,
 }
 
-impl<W: Write + Send> DeadLetterFile<W> {
+impl<W: Write> DeadLetterFile<W> {
     /// Writes to `writer`; `name` appears in errors.
     pub fn new(name: impl Into<String>, writer: W) -> DeadLetterFile<W> {
         DeadLetterFile {
@@ -101,7 +101,7 @@ impl<W: Write + Send> DeadLetterFile<W> {
     }
 }
 
-impl<W: Write + Send> Sink for DeadLetterFile<W> {
+impl<W: Write> Sink for DeadLetterFile<W> {
     fn events(&mut self, _events: &[AnomalyEvent]) -> Result<()> {
         Ok(())
     }

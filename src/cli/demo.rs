@@ -1,0 +1,219 @@
+//! `aiops demo`: the synthetic generator through the pipeline, anomalies printed as they are
+//! caught, a live summary, and at the end how many of the injected anomalies were caught.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use aiops_pipeline::run as run_pipeline;
+use aiops_pipeline::sink::Sink;
+use aiops_pipeline::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
+use aiops_schemas::{AnomalyEvent, SeriesKey, TimestampMs, format_rfc3339};
+
+use super::PipelineArgs;
+use super::output::{count, event_line};
+use crate::error::{Error, Result};
+
+/// Arguments of `aiops demo`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    aiops demo --duration 30s\n  \
+    aiops demo --series 2000 --rate 0 --duration 10s   # as fast as the machine goes\n  \
+    aiops demo --json | jq .severity")]
+pub struct DemoArgs {
+    /// Stop after this long (30s, 2m, ...); runs until Ctrl-C when left out.
+    #[arg(long, short = 'd', value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+
+    /// Number of generated series.
+    #[arg(long, default_value_t = 200)]
+    series: usize,
+
+    /// Points per second over all series; 0 runs as fast as the machine allows.
+    #[arg(long, default_value_t = 10_000.0)]
+    rate: f64,
+
+    /// Event time between two points of a series (1m, 10s, ...).
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    interval: Duration,
+
+    /// Mean number of points between two injected anomalies of one series.
+    #[arg(long, default_value_t = 1500)]
+    anomaly_gap: u64,
+
+    /// Seed of the generator: the same seed gives the same series and anomalies.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// Print events as JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+/// Prints events as they arrive and remembers where they fell.
+struct LivePrinter {
+    json: bool,
+    caught: Vec<(SeriesKey, TimestampMs)>,
+}
+
+impl Sink for LivePrinter {
+    fn events(&mut self, events: &[AnomalyEvent]) -> aiops_pipeline::Result<()> {
+        let mut out = std::io::stdout().lock();
+        for event in events {
+            self.caught.push((event.series.key, event.timestamp));
+            let line = if self.json {
+                serde_json::to_string(event).unwrap_or_default()
+            } else {
+                event_line(event)
+            };
+            writeln!(out, "{line}").map_err(|source| aiops_pipeline::Error::Sink {
+                sink: "standard output".into(),
+                source,
+            })?;
+        }
+        out.flush().map_err(|source| aiops_pipeline::Error::Sink {
+            sink: "standard output".into(),
+            source,
+        })
+    }
+}
+
+pub fn run(args: DemoArgs) -> Result<()> {
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        return Err(Error::Usage(format!(
+            "--rate must be zero or a positive number, not {}",
+            args.rate
+        )));
+    }
+    let interval_ms = i64::try_from(args.interval.as_millis())
+        .ok()
+        .filter(|&ms| ms > 0)
+        .ok_or_else(|| Error::Usage("--interval must be at least 1ms".into()))?;
+    let config = args.pipeline.load_config()?;
+    let options = args.pipeline.run_options(&config)?;
+    let generator = SyntheticConfig {
+        series: args.series,
+        interval_ms,
+        start_ms: aiops_pipeline::system_now() / interval_ms * interval_ms,
+        points_per_second: (args.rate > 0.0).then_some(args.rate),
+        seed: args.seed,
+        mean_anomaly_gap: args.anomaly_gap.max(1),
+        ..SyntheticConfig::default()
+    };
+    let source = Arc::new(SyntheticSource::new(generator.clone(), options.workers)?);
+    if let Some(duration) = args.duration {
+        let stop = options.stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(duration);
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    eprintln!(
+        "aiops demo: {} series, {} points/s, one point per series every {}; the first anomalies are injected after {} points per series. Ctrl-C stops.",
+        count(args.series as u64),
+        if args.rate > 0.0 {
+            count(args.rate as u64)
+        } else {
+            "unlimited".into()
+        },
+        humantime::format_duration(args.interval),
+        300,
+    );
+    let started = Instant::now();
+    let mut printer = LivePrinter {
+        json: args.json,
+        caught: Vec::new(),
+    };
+    let mut last_points = 0;
+    let status_source = source.clone();
+    let summary = run_pipeline(source.clone(), &mut printer, options, |stats| {
+        let event_time = generator.start_ms + status_source.ticks_done() as i64 * interval_ms;
+        eprintln!(
+            "[{:>4}s] {} points/s | {} series | event time {} | {} anomalies ({} critical) | {} rejected",
+            started.elapsed().as_secs(),
+            count(stats.points_in - last_points),
+            count(stats.series),
+            &format_rfc3339(event_time)[..16],
+            count(stats.events_out),
+            count(stats.critical_out),
+            count(stats.dead_letters),
+        );
+        last_points = stats.points_in;
+    })?;
+    let ticks = source.ticks_done();
+    eprintln!(
+        "aiops demo: {} points of {} series in {:.1} s ({} points/s), {} anomaly events",
+        count(summary.stats.points_in),
+        count(summary.stats.series),
+        summary.elapsed.as_secs_f64(),
+        count(summary.points_per_second() as u64),
+        count(summary.stats.events_out),
+    );
+    eprintln!(
+        "{}",
+        recall_report(&source.injected(ticks), &printer.caught, &generator, ticks)
+    );
+    Ok(())
+}
+
+/// How many injected anomalies an event fell on (from their start to 5 points after their end),
+/// per kind, and how many events fell on none.
+fn recall_report(
+    injected: &[InjectedAnomaly],
+    caught: &[(SeriesKey, TimestampMs)],
+    config: &SyntheticConfig,
+    ticks: u64,
+) -> String {
+    let slack = 5 * config.interval_ms;
+    let horizon = config.start_ms + ticks as i64 * config.interval_ms;
+    let complete: Vec<_> = injected
+        .iter()
+        .filter(|a| a.end + slack < horizon)
+        .collect();
+    let mut by_series: BTreeMap<SeriesKey, Vec<TimestampMs>> = BTreeMap::new();
+    for (key, timestamp) in caught {
+        by_series.entry(*key).or_default().push(*timestamp);
+    }
+    let hit = |a: &InjectedAnomaly| {
+        by_series
+            .get(&a.series)
+            .is_some_and(|times| times.iter().any(|t| (a.start..=a.end + slack).contains(t)))
+    };
+    let mut per_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for anomaly in &complete {
+        let entry = per_kind.entry(anomaly.kind.name()).or_default();
+        entry.1 += 1;
+        entry.0 += u64::from(hit(anomaly));
+    }
+    let outside = caught
+        .iter()
+        .filter(|(key, t)| {
+            !injected
+                .iter()
+                .any(|a| a.series == *key && (a.start..=a.end + slack).contains(t))
+        })
+        .count();
+    let (found, total) = per_kind
+        .values()
+        .fold((0, 0), |(f, t), (a, b)| (f + a, t + b));
+    let kinds = per_kind
+        .iter()
+        .map(|(kind, (found, total))| format!("{kind} {found}/{total}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "injected anomalies caught: {found}/{total}{}; events outside any injected anomaly: {outside}",
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({kinds})")
+        }
+    )
+}

@@ -1,0 +1,99 @@
+//! Command-line interface: one module per subcommand.
+
+mod demo;
+mod detect;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, Subcommand};
+
+use aiops_pipeline::{PipelineConfig, RunOptions};
+
+use crate::error::{Error, Result};
+
+/// Streaming anomaly detection for operational metrics.
+///
+/// Metrics go in (files, stdin, a synthetic generator; Kafka in production), flow through a
+/// timely dataflow of feature and detector operators, and anomaly events come out as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "aiops", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the detectors over a file (or stdin) and write anomaly events as JSON lines.
+    Detect(detect::DetectArgs),
+    /// Generate seasonal metrics with injected anomalies and watch them being caught live.
+    Demo(demo::DemoArgs),
+}
+
+/// Options every pipeline-running command takes.
+#[derive(Debug, Args)]
+struct PipelineArgs {
+    /// Timely worker threads.
+    #[arg(long, short = 'w', default_value_t = default_workers(), value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+
+    /// TOML configuration: parsing options and detector templates (see aiops.example.toml).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn default_workers() -> u16 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u16)
+}
+
+impl PipelineArgs {
+    fn load_config(&self) -> Result<PipelineConfig> {
+        match &self.config {
+            Some(path) => Ok(PipelineConfig::from_file(path)?),
+            None => Ok(PipelineConfig::default()),
+        }
+    }
+
+    /// Run options from the configuration, with a stop flag that Ctrl-C sets.
+    fn run_options(&self, config: &PipelineConfig) -> Result<RunOptions> {
+        let mut options = RunOptions::new(usize::from(self.workers));
+        options.templates = config.template_set()?;
+        options.parse = config.parse.clone();
+        options.stop = stop_on_ctrl_c();
+        Ok(options)
+    }
+}
+
+/// A flag set on the first Ctrl-C (the run then drains and reports); a second Ctrl-C exits.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Fails only if a handler is already installed, which this process never does twice.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    });
+    stop
+}
+
+/// Creates a file for writing, naming it in the error.
+fn create_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Detect(args) => detect::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

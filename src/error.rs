@@ -1,0 +1,34 @@
+//! The command's error type: what the user did wrong or what the machine refused, in words.
+
+/// A `Result` whose error is the command's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline could not start or run.
+    #[error(transparent)]
+    Pipeline(#[from] aiops_pipeline::Error),
+    /// An argument is invalid.
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the failure is a closed stdout (`aiops detect ... | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(
+            self,
+            Error::Pipeline(aiops_pipeline::Error::Sink { source, .. })
+                if source.kind() == std::io::ErrorKind::BrokenPipe
+        )
+    }
+}

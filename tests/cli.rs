@@ -1,0 +1,209 @@
+//! The `aiops` command as a user runs it: files and stdin in, JSON lines out, clear errors.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn aiops(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args(args)
+        .output()
+        .expect("the aiops binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// 500 rows of a steady series with a spike at row 300, and one broken row.
+fn spike_csv(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("checkout_latency.csv");
+    let mut file = std::fs::File::create(&path).unwrap();
+    writeln!(file, "timestamp,value").unwrap();
+    for i in 0..500 {
+        let value = if i == 300 {
+            250.0
+        } else {
+            100.0 + (i % 7) as f64
+        };
+        writeln!(file, "2024-03-01 {:02}:{:02}:00,{value}", i / 60, i % 60).unwrap();
+        if i == 10 {
+            writeln!(file, "2024-03-01 00:10:30,fast").unwrap();
+        }
+    }
+    path
+}
+
+#[test]
+fn detect_writes_one_json_event_for_one_spike_and_reports_rejected_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = spike_csv(&dir);
+    let dead = dir.path().join("rejected.jsonl");
+    let out = aiops(&[
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+        "--dead-letters",
+        dead.to_str().unwrap(),
+        "--workers",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{}", text(&out.stdout));
+    assert_eq!(events[0]["series"]["name"], "checkout_latency");
+    assert_eq!(events[0]["value"], 250.0);
+    assert_eq!(events[0]["severity"], "critical");
+    // 2024-03-01 05:00:00 UTC
+    assert_eq!(events[0]["timestamp"], 1_709_269_200_000i64);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("500 points of 1 series"), "{stderr}");
+    assert!(
+        stderr.contains("1 anomalies (1 critical), 1 rejected records"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rejected line 13: csv syntax error"),
+        "{stderr}"
+    );
+    let rejected = std::fs::read_to_string(&dead).unwrap();
+    let letter: serde_json::Value = serde_json::from_str(rejected.trim()).unwrap();
+    assert_eq!(letter["record"], "2024-03-01 00:10:30,fast");
+    assert_eq!(letter["kind"], "syntax");
+}
+
+#[test]
+fn detect_reads_influx_from_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "detect",
+            "--input",
+            "-",
+            "--format",
+            "influx",
+            "--precision",
+            "s",
+            "--quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..400 {
+        let value = if i == 350 { 5000 } else { 1000 + (i % 5) * 10 };
+        writeln!(
+            stdin,
+            "http,tenant=acme,route=/pay requests={value}i {}",
+            1_700_000_000 + i * 60
+        )
+        .unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{stdout}");
+    assert_eq!(events[0]["tenant"], "acme");
+    assert_eq!(events[0]["series"]["name"], "http_requests");
+    assert_eq!(events[0]["series"]["labels"]["route"], "/pay");
+    assert_eq!(events[0]["timestamp"], (1_700_000_000i64 + 350 * 60) * 1000);
+    assert!(out.stderr.is_empty(), "--quiet: {}", text(&out.stderr));
+}
+
+#[test]
+fn errors_are_one_clear_line_without_a_panic() {
+    let missing = aiops(&["detect", "--input", "/nonexistent/metrics.csv"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        text(&missing.stderr).trim(),
+        "error: cannot read /nonexistent/metrics.csv: No such file or directory (os error 2)"
+    );
+
+    let stdin_without_format = aiops(&["detect", "--input", "-"]);
+    assert_eq!(stdin_without_format.status.code(), Some(1));
+    assert!(text(&stdin_without_format.stderr).contains("needs --format"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[[templates]]\nname = \"x\"\ndetectors = [{ kind = \"prophet\" }]\n",
+    )
+    .unwrap();
+    let input = spike_csv(&dir);
+    let bad_config = aiops(&[
+        "detect",
+        "-i",
+        input.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(bad_config.status.code(), Some(1));
+    let stderr = text(&bad_config.stderr);
+    assert!(
+        stderr.contains("unknown detector \"prophet\"; known detectors: mad, zscore"),
+        "{stderr}"
+    );
+
+    let unknown = aiops(&["detect", "--input", "x.csv", "--format", "parquet"]);
+    assert_eq!(unknown.status.code(), Some(2), "usage errors exit with 2");
+    assert!(text(&unknown.stderr).contains("invalid value 'parquet'"));
+
+    let bad_duration = aiops(&["demo", "--duration", "soon"]);
+    assert_eq!(bad_duration.status.code(), Some(2));
+
+    for out in [
+        missing,
+        stdin_without_format,
+        bad_config,
+        unknown,
+        bad_duration,
+    ] {
+        let stderr = text(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn help_is_available_everywhere() {
+    for args in [&["--help"][..], &["detect", "--help"], &["demo", "--help"]] {
+        let out = aiops(args);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("Usage: aiops"), "{args:?}");
+    }
+}
+
+#[test]
+fn demo_runs_for_its_duration_and_scores_itself() {
+    let out = aiops(&[
+        "demo",
+        "--duration",
+        "3s",
+        "--rate",
+        "0",
+        "--series",
+        "50",
+        "--workers",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("aiops demo: "), "{stderr}");
+    assert!(stderr.contains("injected anomalies caught: "), "{stderr}");
+    for line in text(&out.stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(event["tenant"], "demo");
+    }
+}
