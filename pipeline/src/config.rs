@@ -98,6 +98,27 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_at_the_repository_root_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiops.example.toml");
+        let config = PipelineConfig::from_file(&path).unwrap();
+        let set = config.template_set().unwrap();
+        let names: Vec<_> = set.templates().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["latency", "default"]);
+        // The documented defaults are the real ones.
+        assert_eq!(config.parse, aiops_schemas::ParseOptions::default());
+        let (documented, builtin) = (&set.templates()[1], aiops_operators::Template::default());
+        assert_eq!(documented.alert, builtin.alert);
+        assert_eq!(documented.ensemble, builtin.ensemble);
+        assert_eq!(documented.features, builtin.features);
+        assert_eq!(documented.version, builtin.version);
+        let configs = |t: &aiops_operators::Template| -> Vec<serde_json::Value> {
+            let built = t.build_detectors(set.registry()).unwrap();
+            built.iter().map(|d| d.config()).collect()
+        };
+        assert_eq!(configs(documented), configs(&builtin));
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_problem() {
         let err =
             load("[[templates]]\nname = \"x\"\ndetectors = [{ kind = \"mad\", window = 999 }]\n")
