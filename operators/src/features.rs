@@ -400,18 +400,7 @@ impl Default for FeatureConfig {
 impl FeatureConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
-        check_alpha("features", self.alpha)
-    }
-}
-
-pub(crate) fn check_alpha(what: &str, alpha: f64) -> Result<()> {
-    if alpha > 0.0 && alpha <= 1.0 {
-        Ok(())
-    } else {
-        Err(Error::config(
-            what,
-            format!("alpha must be in (0, 1], not {alpha}"),
-        ))
+        crate::params::alpha("features", self.alpha)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod detector;
 pub mod ensemble;
 pub mod error;
 pub mod features;
+mod params;
 pub mod template;
 
 pub use alert::{Alert, AlertConfig, AlertState};

@@ -14,6 +14,7 @@ use aiops_schemas::Band;
 use super::{Detector, Score, Snapshot};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input, MAX_WINDOW, RollingWindow};
+use crate::params;
 
 /// Registry name.
 pub const KIND: &str = "mad";
@@ -75,24 +76,14 @@ impl MadConfig {
                 ),
             ));
         }
-        if !(self.band_sigma.is_finite() && self.band_sigma > 0.0) {
-            return Err(Error::config(
-                KIND,
-                format!("band_sigma must be positive, not {}", self.band_sigma),
-            ));
-        }
-        for (name, value) in [
-            ("min_scale", self.min_scale),
-            ("relative_min_scale", self.relative_min_scale),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(Error::config(
-                    KIND,
-                    format!("{name} must be zero or positive, not {value}"),
-                ));
-            }
-        }
-        Ok(())
+        params::positive(KIND, &[("band_sigma", self.band_sigma)])?;
+        params::non_negative(
+            KIND,
+            &[
+                ("min_scale", self.min_scale),
+                ("relative_min_scale", self.relative_min_scale),
+            ],
+        )
     }
 }
 

@@ -12,7 +12,8 @@ use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
 use crate::error::{Error, Result};
-use crate::features::{EwStats, Features, Input, check_alpha};
+use crate::features::{EwStats, Features, Input};
+use crate::params;
 
 /// Registry name.
 pub const KIND: &str = "zscore";
@@ -55,30 +56,21 @@ impl Default for ZScoreConfig {
 impl ZScoreConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
-        check_alpha(KIND, self.alpha)?;
-        for (name, value) in [
-            ("band_sigma", self.band_sigma),
-            ("clip_sigma", self.clip_sigma),
-        ] {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(Error::config(
-                    KIND,
-                    format!("{name} must be positive, not {value}"),
-                ));
-            }
-        }
-        for (name, value) in [
-            ("min_std", self.min_std),
-            ("relative_min_std", self.relative_min_std),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(Error::config(
-                    KIND,
-                    format!("{name} must be zero or positive, not {value}"),
-                ));
-            }
-        }
-        Ok(())
+        params::alpha(KIND, self.alpha)?;
+        params::positive(
+            KIND,
+            &[
+                ("band_sigma", self.band_sigma),
+                ("clip_sigma", self.clip_sigma),
+            ],
+        )?;
+        params::non_negative(
+            KIND,
+            &[
+                ("min_std", self.min_std),
+                ("relative_min_std", self.relative_min_std),
+            ],
+        )
     }
 }
 
