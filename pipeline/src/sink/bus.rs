@@ -69,3 +69,68 @@ impl Sink for Bus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_schemas::{Band, Labels, Limits, Series, SeriesRef, Severity, anomaly_id};
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn event(tenant: &str, timestamp: i64) -> AnomalyEvent {
+        let series = Series::new(tenant, "cpu", Labels::new(), &Limits::default()).unwrap();
+        AnomalyEvent {
+            schema_version: 1,
+            id: anomaly_id(&series, timestamp, "zscore", "v1"),
+            tenant: tenant.into(),
+            series: SeriesRef::from(&series),
+            timestamp,
+            onset: timestamp,
+            value: 1.0,
+            expected: Band {
+                lower: 0.0,
+                upper: 0.5,
+            },
+            score: 6.0,
+            severity: Severity::Warning,
+            escalation: false,
+            detector: "zscore".into(),
+            template: "default".into(),
+            model_version: "v1".into(),
+            contributions: vec![],
+        }
+    }
+
+    #[test]
+    fn events_are_encoded_once_and_published_on_their_tenant_channel() {
+        let mut bus = Bus::new(8);
+        let mut first = bus.subscribe();
+        let mut second = bus.subscribe();
+        bus.events(&[event("acme", 1), event("globex", 2)]).unwrap();
+        let a = first.try_recv().unwrap();
+        let b = first.try_recv().unwrap();
+        assert_eq!(&*a.channel, "aiops:{acme}:anomalies");
+        assert_eq!(&*b.channel, "aiops:{globex}:anomalies");
+        let decoded: AnomalyEvent = serde_json::from_slice(&a.payload).unwrap();
+        assert_eq!(decoded, event("acme", 1));
+        // Both subscribers share the same encoded bytes.
+        let a2 = second.try_recv().unwrap();
+        assert!(Arc::ptr_eq(&a.payload, &a2.payload));
+    }
+
+    #[test]
+    fn a_slow_subscriber_loses_the_oldest_messages_and_is_told() {
+        let mut bus = Bus::new(2);
+        let mut slow = bus.subscribe();
+        let events: Vec<_> = (0..5).map(|t| event("acme", t)).collect();
+        bus.events(&events).unwrap();
+        assert_eq!(slow.try_recv(), Err(TryRecvError::Lagged(3)));
+        let next: AnomalyEvent = serde_json::from_slice(&slow.try_recv().unwrap().payload).unwrap();
+        assert_eq!(next.timestamp, 3);
+    }
+
+    #[test]
+    fn publishing_without_subscribers_is_fine() {
+        let mut bus = Bus::default();
+        bus.events(&[event("acme", 1)]).unwrap();
+    }
+}
