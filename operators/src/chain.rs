@@ -150,6 +150,49 @@ pub fn build_event(
     }
 }
 
+/// Format version of [`ChainSnapshot`].
+pub const CHAIN_SNAPSHOT_VERSION: u16 = 1;
+
+/// Everything a series' chain has learnt, for checkpoints: restoring it into a chain built from
+/// the same template gives exactly the scores and events the original would have given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainSnapshot {
+    /// Format version; see [`CHAIN_SNAPSHOT_VERSION`].
+    pub version: u16,
+    /// The template the chain was built from, by name.
+    pub template: String,
+    /// The feature stage's state.
+    pub features: FeatureExtractor,
+    /// Each detector's state, in template order.
+    pub detectors: Vec<Snapshot>,
+    /// The alert policy's state.
+    pub alert: AlertState,
+}
+
+impl ChainSnapshot {
+    /// Encodes the snapshot (postcard).
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Decodes a snapshot, checking its format version.
+    pub fn decode(bytes: &[u8]) -> Result<ChainSnapshot> {
+        let snapshot: ChainSnapshot =
+            postcard::from_bytes(bytes).map_err(|e| Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: e.to_string(),
+            })?;
+        if snapshot.version != CHAIN_SNAPSHOT_VERSION {
+            return Err(Error::SnapshotVersion {
+                kind: "chain".into(),
+                expected: CHAIN_SNAPSHOT_VERSION,
+                found: snapshot.version,
+            });
+        }
+        Ok(snapshot)
+    }
+}
+
 /// The whole chain for one series in one place.
 #[derive(Debug)]
 pub struct SeriesChain {
@@ -202,6 +245,32 @@ impl SeriesChain {
             combined,
             event,
         })
+    }
+
+    /// Everything the chain has learnt, tagged with the template's name.
+    pub fn snapshot(&self, template: &Template) -> ChainSnapshot {
+        ChainSnapshot {
+            version: CHAIN_SNAPSHOT_VERSION,
+            template: template.name.clone(),
+            features: self.features.clone(),
+            detectors: self.detectors.snapshot(),
+            alert: self.alert,
+        }
+    }
+
+    /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
+    /// was taken under another template or its detectors do not match the template's.
+    pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
+        if snapshot.template != template.name {
+            return Err(Error::SnapshotKind {
+                expected: format!("template {:?}", template.name),
+                found: format!("template {:?}", snapshot.template),
+            });
+        }
+        self.detectors.restore(&snapshot.detectors)?;
+        self.features = snapshot.features.clone();
+        self.alert = snapshot.alert;
+        Ok(())
     }
 
     /// Bytes of state held for the series: features, detectors and alert policy.

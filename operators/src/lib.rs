@@ -24,7 +24,8 @@ pub mod template;
 
 pub use alert::{Alert, AlertConfig, AlertState};
 pub use chain::{
-    ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain, SeriesDetectors, build_event,
+    CHAIN_SNAPSHOT_VERSION, ChainSnapshot, ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain,
+    SeriesDetectors, build_event,
 };
 pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot};
 pub use ensemble::{Combine, Combined, EnsembleConfig};

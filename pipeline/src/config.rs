@@ -16,13 +16,14 @@
 //! `default` template (z-score and MAD). `aiops.example.toml` at the repository root lists every
 //! field.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use aiops_operators::{Registry, Template, TemplateSet};
-use aiops_schemas::ParseOptions;
+use aiops_schemas::{Format, ParseOptions, Precision};
 
 use crate::error::{Error, Result};
 
@@ -30,13 +31,297 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
+    /// Workers and epochs.
+    pub pipeline: RuntimeConfig,
+    /// Where `aiops run` reads metrics.
+    pub kafka: Option<KafkaConfig>,
+    /// Where `aiops run` writes anomaly events.
+    pub redis: Option<RedisConfig>,
+    /// Where and how often state is checkpointed.
+    pub checkpoint: CheckpointConfig,
     /// How records are parsed and validated.
     pub parse: ParseOptions,
     /// Detector templates, in match order.
     pub templates: Vec<Template>,
 }
 
+/// Workers and epochs of a long-running pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Timely worker threads (one Kafka consumer each).
+    pub workers: usize,
+    /// Length of an epoch of a live source, in milliseconds: the latency floor of a point, and
+    /// the granularity of progress tracking.
+    pub epoch_ms: u64,
+    /// Seconds between two status lines (0: none).
+    pub status_interval_s: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: 2,
+            epoch_ms: 5,
+            status_interval_s: 10,
+        }
+    }
+}
+
+/// One Kafka topic to read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// The topic's name.
+    pub name: String,
+    /// The format of its messages: `json` or `influx`.
+    #[serde(default = "default_format")]
+    pub format: Format,
+    /// When set, every record of the topic belongs to this tenant (one topic per tenant).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Unit of integer timestamps in this topic, overriding `[parse]`.
+    #[serde(default)]
+    pub precision: Option<Precision>,
+}
+
+fn default_format() -> Format {
+    Format::Json
+}
+
+/// Kafka settings of `aiops run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port,host:port`.
+    pub brokers: String,
+    /// The consumer group every worker of every `aiops run` process joins.
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// The topics to read.
+    pub topics: Vec<TopicConfig>,
+    /// Records that fail to parse go to `<topic><suffix>`.
+    #[serde(default = "default_dead_letter_suffix")]
+    pub dead_letter_suffix: String,
+    /// When set, anomaly events are also produced to this topic.
+    #[serde(default)]
+    pub anomalies_topic: Option<String>,
+    /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+fn default_group() -> String {
+    "aiops".to_owned()
+}
+
+fn default_dead_letter_suffix() -> String {
+    ".dlq".to_owned()
+}
+
+/// Whether a Kafka topic name is valid: 1 to 249 of `[a-zA-Z0-9._-]`.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl KafkaConfig {
+    /// Checks what can be checked without a broker.
+    pub fn validate(&self) -> Result<()> {
+        if self.brokers.trim().is_empty() {
+            return Err(Error::config(
+                "kafka.brokers is empty: give host:port of at least one broker",
+            ));
+        }
+        if self.topics.is_empty() {
+            return Err(Error::config(
+                "kafka.topics is empty: name at least one topic to read",
+            ));
+        }
+        if self.topics.len() > usize::from(u16::MAX) {
+            return Err(Error::config("kafka.topics: at most 65535 topics"));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for topic in &self.topics {
+            if !valid_topic_name(&topic.name) {
+                return Err(Error::config(format!(
+                    "kafka topic name {:?} is invalid: use 1 to 249 of [a-zA-Z0-9._-]",
+                    topic.name
+                )));
+            }
+            if !names.insert(topic.name.as_str()) {
+                return Err(Error::config(format!(
+                    "kafka topic {:?} is listed twice",
+                    topic.name
+                )));
+            }
+            if topic.format == Format::Csv {
+                return Err(Error::config(format!(
+                    "kafka topic {:?}: csv records carry no metric name; use json or influx",
+                    topic.name
+                )));
+            }
+        }
+        for topic in self.anomalies_topic.iter() {
+            if !valid_topic_name(topic) {
+                return Err(Error::config(format!(
+                    "kafka.anomalies_topic {topic:?} is not a valid topic name"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Redis settings of `aiops run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Approximate length the per-tenant event stream is capped at (`XADD MAXLEN ~`).
+    #[serde(default = "default_stream_maxlen")]
+    pub stream_maxlen: u64,
+    /// How long to keep retrying while Redis is unreachable before the pipeline stops.
+    #[serde(default = "default_give_up")]
+    pub give_up_after_ms: u64,
+}
+
+fn default_stream_maxlen() -> u64 {
+    100_000
+}
+
+fn default_give_up() -> u64 {
+    300_000
+}
+
+/// Checkpoint settings of `aiops run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Directory of the embedded state store (shared by the processes of one group on one
+    /// machine).
+    pub dir: PathBuf,
+    /// Milliseconds between two checkpoints.
+    pub interval_ms: u64,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            dir: PathBuf::from("aiops-state"),
+            interval_ms: 2_000,
+        }
+    }
+}
+
+/// Environment variables that override the configuration file, for containers and CI.
+pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
+    ("AIOPS_KAFKA_BROKERS", "kafka.brokers"),
+    ("AIOPS_KAFKA_GROUP", "kafka.group"),
+    (
+        "AIOPS_KAFKA_TOPICS",
+        "kafka.topics (comma-separated names, format json)",
+    ),
+    ("AIOPS_REDIS_URL", "redis.url"),
+    ("AIOPS_CHECKPOINT_DIR", "checkpoint.dir"),
+    ("AIOPS_WORKERS", "pipeline.workers"),
+];
+
 impl PipelineConfig {
+    /// Applies the [`ENVIRONMENT_OVERRIDES`] found by `lookup` (usually `std::env::var`).
+    pub fn apply_environment(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(brokers) = lookup("AIOPS_KAFKA_BROKERS") {
+            match &mut self.kafka {
+                Some(kafka) => kafka.brokers = brokers,
+                None => {
+                    self.kafka = Some(KafkaConfig {
+                        brokers,
+                        group: default_group(),
+                        topics: Vec::new(),
+                        dead_letter_suffix: default_dead_letter_suffix(),
+                        anomalies_topic: None,
+                        options: BTreeMap::new(),
+                    })
+                }
+            }
+        }
+        if let Some(kafka) = &mut self.kafka {
+            if let Some(group) = lookup("AIOPS_KAFKA_GROUP") {
+                kafka.group = group;
+            }
+            if let Some(topics) = lookup("AIOPS_KAFKA_TOPICS") {
+                kafka.topics = topics
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|name| TopicConfig {
+                        name: name.to_owned(),
+                        format: Format::Json,
+                        tenant: None,
+                        precision: None,
+                    })
+                    .collect();
+            }
+        }
+        if let Some(url) = lookup("AIOPS_REDIS_URL") {
+            match &mut self.redis {
+                Some(redis) => redis.url = url,
+                None => {
+                    self.redis = Some(RedisConfig {
+                        url,
+                        stream_maxlen: default_stream_maxlen(),
+                        give_up_after_ms: default_give_up(),
+                    })
+                }
+            }
+        }
+        if let Some(dir) = lookup("AIOPS_CHECKPOINT_DIR") {
+            self.checkpoint.dir = PathBuf::from(dir);
+        }
+        if let Some(workers) = lookup("AIOPS_WORKERS") {
+            self.pipeline.workers = workers
+                .parse()
+                .ok()
+                .filter(|w| (1..=256).contains(w))
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "AIOPS_WORKERS={workers:?} is not a number from 1 to 256"
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Checks the settings `aiops run` needs: Kafka, Redis, workers, epochs.
+    pub fn validate_for_run(&self) -> Result<()> {
+        let kafka = self
+            .kafka
+            .as_ref()
+            .ok_or_else(|| Error::config("no [kafka] section: aiops run reads metrics from Kafka (or set AIOPS_KAFKA_BROKERS)"))?;
+        kafka.validate()?;
+        if self.redis.is_none() {
+            return Err(Error::config(
+                "no [redis] section: aiops run writes events to Redis (or set AIOPS_REDIS_URL)",
+            ));
+        }
+        if !(1..=256).contains(&self.pipeline.workers) {
+            return Err(Error::config("pipeline.workers must be 1 to 256"));
+        }
+        if self.pipeline.epoch_ms == 0 || self.pipeline.epoch_ms > 10_000 {
+            return Err(Error::config("pipeline.epoch_ms must be 1 to 10000"));
+        }
+        if self.checkpoint.interval_ms < self.pipeline.epoch_ms {
+            return Err(Error::config(
+                "checkpoint.interval_ms must be at least pipeline.epoch_ms",
+            ));
+        }
+        self.template_set().map(|_| ())
+    }
+
     /// Reads and checks a TOML file.
     pub fn from_file(path: &Path) -> Result<PipelineConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
@@ -116,6 +401,75 @@ mod tests {
             built.iter().map(|d| d.config()).collect()
         };
         assert_eq!(configs(documented), configs(&builtin));
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_is_validated() {
+        let mut config = load(
+            "[kafka]\nbrokers = \"file:9092\"\ntopics = [{ name = \"a\", format = \"influx\" }]\n[redis]\nurl = \"redis://file\"\n",
+        )
+        .unwrap();
+        let env = |name: &str| match name {
+            "AIOPS_KAFKA_BROKERS" => Some("env:9092".to_owned()),
+            "AIOPS_REDIS_URL" => Some("redis://env".to_owned()),
+            "AIOPS_WORKERS" => Some("3".to_owned()),
+            _ => None,
+        };
+        config.apply_environment(env).unwrap();
+        config.validate_for_run().unwrap();
+        let kafka = config.kafka.as_ref().unwrap();
+        assert_eq!(kafka.brokers, "env:9092");
+        assert_eq!(
+            kafka.topics[0].format,
+            aiops_schemas::Format::Influx,
+            "untouched"
+        );
+        assert_eq!(config.redis.as_ref().unwrap().url, "redis://env");
+        assert_eq!(config.pipeline.workers, 3);
+
+        let mut from_env_only = PipelineConfig::default();
+        let env = |name: &str| match name {
+            "AIOPS_KAFKA_BROKERS" => Some("b:9092".to_owned()),
+            "AIOPS_KAFKA_TOPICS" => Some("m1, m2".to_owned()),
+            "AIOPS_REDIS_URL" => Some("redis://r".to_owned()),
+            _ => None,
+        };
+        from_env_only.apply_environment(env).unwrap();
+        from_env_only.validate_for_run().unwrap();
+        assert_eq!(from_env_only.kafka.unwrap().topics.len(), 2);
+
+        let mut bad = PipelineConfig::default();
+        let err = bad
+            .apply_environment(|n| (n == "AIOPS_WORKERS").then(|| "lots".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AIOPS_WORKERS"), "{err}");
+    }
+
+    #[test]
+    fn run_needs_kafka_and_redis_and_says_so() {
+        let err = PipelineConfig::default()
+            .validate_for_run()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[kafka]") && err.contains("AIOPS_KAFKA_BROKERS"),
+            "{err}"
+        );
+        let mut config = PipelineConfig::default();
+        config
+            .apply_environment(|n| (n == "AIOPS_KAFKA_BROKERS").then(|| "b:1".to_owned()))
+            .unwrap();
+        let err = config.validate_for_run().unwrap_err().to_string();
+        assert!(err.contains("kafka.topics is empty"), "{err}");
+        config.kafka.as_mut().unwrap().topics.push(TopicConfig {
+            name: "bad topic".into(),
+            format: Format::Json,
+            tenant: None,
+            precision: None,
+        });
+        let err = config.validate_for_run().unwrap_err().to_string();
+        assert!(err.contains("\"bad topic\" is invalid"), "{err}");
     }
 
     #[test]

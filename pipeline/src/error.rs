@@ -37,6 +37,22 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A checkpoint file exists but cannot be used.
+    #[error(
+        "checkpoint {path} is unusable: {message}; move it away to start that partition afresh"
+    )]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Kafka refused or failed an operation.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// Redis refused or failed an operation.
+    #[error("redis: {0}")]
+    Redis(String),
     /// The input's format could not be recognised.
     #[error("cannot tell the format of {path}: name it with --format (csv, json or influx)")]
     UnknownFormat {

@@ -1,14 +1,18 @@
 //! The aiops dataflow and everything around it: sources, sinks, configuration and the runner.
 //!
-//! - [`dataflow`]: the timely graph, one extension trait per stage (parse, features, detect,
-//!   alerts).
-//! - [`source`]: files (NAB CSV, JSON lines, Influx lines), stdin, and the synthetic generator.
-//! - [`sink`]: JSON lines, dead-letter files, and the in-process [`sink::bus::Bus`].
-//! - [`runner`]: starts the workers, drives the sources, delivers the output.
-//! - [`config`]: the TOML configuration (parsing and templates).
+//! - [`dataflow`]: the timely graph, one extension trait per stage (parse, score).
+//! - [`source`]: files (NAB CSV, JSON lines, Influx lines), stdin, the synthetic generator,
+//!   and Kafka (feature `kafka`).
+//! - [`sink`]: JSON lines, dead-letter files, the in-process [`sink::bus::Bus`], Redis (feature
+//!   `redis`) and Kafka (feature `kafka`).
+//! - [`runner`]: starts the workers, drives the sources, delivers the output, completes
+//!   checkpoints.
+//! - [`checkpoint`]: series state stored with the source positions it reflects.
+//! - [`config`]: the TOML configuration.
 //!
 //! Algorithms live in `aiops-operators`; this crate only moves data between them.
 
+pub mod checkpoint;
 pub mod config;
 pub mod dataflow;
 pub mod error;

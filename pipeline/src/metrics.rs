@@ -16,6 +16,11 @@ pub struct Counters {
     series: AtomicU64,
     unmatched: AtomicU64,
     state_bytes: AtomicU64,
+    restored: AtomicU64,
+    restore_failures: AtomicU64,
+    checkpoints: AtomicU64,
+    partitions: AtomicU64,
+    consumer_lag: std::sync::Mutex<std::collections::BTreeMap<usize, u64>>,
 }
 
 /// A reading of the counters.
@@ -39,6 +44,16 @@ pub struct Stats {
     pub unmatched: u64,
     /// Bytes of per-series state of the feature, detector and alert stages.
     pub state_bytes: u64,
+    /// Series whose state was restored from a checkpoint.
+    pub restored: u64,
+    /// Checkpointed series states that no longer fit their template and were dropped.
+    pub restore_failures: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+    /// Source partitions this process reads now (0 for sources without partitions).
+    pub partitions: u64,
+    /// Messages behind the end of the assigned partitions, at the last statistics report.
+    pub consumer_lag: u64,
 }
 
 macro_rules! adders {
@@ -66,6 +81,20 @@ impl Counters {
         series => add_series,
         unmatched => add_unmatched,
         state_bytes => add_state_bytes,
+        restored => add_restored,
+        restore_failures => add_restore_failures,
+        checkpoints => add_checkpoints,
+    }
+
+    /// Sets how many source partitions this process reads.
+    pub fn set_partitions(&self, partitions: u64) {
+        self.partitions.store(partitions, Ordering::Relaxed);
+    }
+
+    /// Sets one worker's consumer lag (a level, not a count); the reading is the sum.
+    pub fn set_consumer_lag_of(&self, worker: usize, lag: u64) {
+        let mut lags = self.consumer_lag.lock().unwrap_or_else(|e| e.into_inner());
+        lags.insert(worker, lag);
     }
 
     /// Reads every counter.
@@ -81,6 +110,14 @@ impl Counters {
             series: get(&self.series),
             unmatched: get(&self.unmatched),
             state_bytes: get(&self.state_bytes),
+            restored: get(&self.restored),
+            restore_failures: get(&self.restore_failures),
+            checkpoints: get(&self.checkpoints),
+            partitions: get(&self.partitions),
+            consumer_lag: self
+                .consumer_lag
+                .lock()
+                .map_or(0, |lags| lags.values().sum()),
         }
     }
 }

@@ -1,37 +1,63 @@
-//! The records that flow between the stages of the dataflow.
+//! The records that flow between the stages of the dataflow, and out of it.
 //!
-//! Every record keeps `seq`, its position in the source's order (a file's line number, a
-//! generator's tick and series). The feature stage sorts each epoch by it, which is what makes a
-//! series' points reach the stateful stages in the same order whatever the number of workers.
+//! Every record keeps its source position: `partition` (a source-wide partition number; 0 for
+//! files and generators, see [`crate::source::kafka::PartitionId`] for Kafka) and `seq` (a
+//! file's line number, a Kafka offset, a generator's tick and series). The score stage sorts each
+//! epoch by position, which is what makes a series' points reach it in source order whatever the
+//! number of workers, and checkpoints group series state by partition.
 
 use serde::{Deserialize, Serialize};
 
-use aiops_operators::{Combined, DetectorScores, Features};
-use aiops_schemas::{Format, MetricPoint};
+use aiops_schemas::{Format, MetricPoint, SeriesKey, TimestampMs};
 
 /// A record as a source read it, not parsed yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawRecord {
-    /// Position in the source's order.
+    /// Position within the partition.
     pub seq: u64,
+    /// The partition it came from.
+    pub partition: u32,
+    /// Timestamp for points that carry none: the Kafka message's timestamp, or the time the
+    /// record was read.
+    pub received: TimestampMs,
+    /// The Kafka message key, if any (kept for the dead-letter topic).
+    pub key: Option<Vec<u8>>,
     /// The bytes as received.
     pub bytes: Vec<u8>,
 }
 
-/// A validated point with its position in the source's order.
+/// A validated point with its source position.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourcePoint {
-    /// Position in the source's order; records of one source have distinct positions.
+    /// Position within the partition; points of one partition have distinct positions.
     pub seq: u64,
+    /// The partition it came from.
+    pub partition: u32,
     /// The point.
     pub point: MetricPoint,
+}
+
+/// A series' checkpointed state, sent into the dataflow to the worker that owns the series
+/// before any later point of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesState {
+    /// The partition the series' points come from.
+    pub partition: u32,
+    /// The series.
+    pub key: SeriesKey,
+    /// The encoded `aiops_operators::ChainSnapshot`.
+    pub state: Vec<u8>,
 }
 
 /// A record that failed to parse or validate, with why. Nothing is dropped silently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
-    /// Position in the source's order.
+    /// Position within the partition.
     pub seq: u64,
+    /// The partition it came from.
+    pub partition: u32,
+    /// The Kafka message key, if any.
+    pub key: Option<Vec<u8>>,
     /// The format it was parsed as.
     pub format: Format,
     /// A stable identifier of the reason (see `aiops_schemas::Error::kind`).
@@ -63,32 +89,4 @@ impl DeadLetter {
         }
         value
     }
-}
-
-/// A point with its features and the index of the template that scores its series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FeaturedPoint {
-    /// Position in the source's order.
-    pub seq: u64,
-    /// The point.
-    pub point: MetricPoint,
-    /// Index of the series' template in the pipeline's `TemplateSet`.
-    pub template: u16,
-    /// The point's features.
-    pub features: Features,
-}
-
-/// A point with every detector's score and the ensemble's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoredPoint {
-    /// Position in the source's order.
-    pub seq: u64,
-    /// The point.
-    pub point: MetricPoint,
-    /// Index of the series' template.
-    pub template: u16,
-    /// Each detector's score.
-    pub scores: DetectorScores,
-    /// The ensemble's score, once a detector is warm.
-    pub combined: Option<Combined>,
 }

@@ -5,10 +5,15 @@
 //! the dataflow, waiting when more than a few epochs are in flight (so a fast source cannot
 //! outrun the detectors and fill memory). When the source is exhausted, or on a stop request,
 //! the worker closes its inputs and steps until everything it sent has been delivered.
+//!
+//! With a checkpointing source, workers also report what they fed by each checkpoint boundary
+//! and how far their output has been delivered; the calling thread hands those reports, with the
+//! score stage's snapshots, to the [`Checkpointer`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use timely::worker::Worker;
@@ -16,11 +21,12 @@ use timely::worker::Worker;
 use aiops_operators::TemplateSet;
 use aiops_schemas::{ParseOptions, TimestampMs};
 
-use crate::dataflow::{GraphConfig, GraphHandles, Output, build};
+use crate::checkpoint::Checkpointer;
+use crate::dataflow::{FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build};
 use crate::error::{Error, Result};
 use crate::metrics::{Counters, Stats};
 use crate::sink::Sink;
-use crate::source::{Batch, Poll, Source};
+use crate::source::{Batch, Poll, Source, SourceContext, SourceControl, WorkerSource};
 
 /// How a run is set up.
 #[derive(Clone)]
@@ -31,8 +37,6 @@ pub struct RunOptions {
     pub templates: Arc<TemplateSet>,
     /// How records are parsed (the source may adjust them).
     pub parse: ParseOptions,
-    /// The clock for points that carry no timestamp.
-    pub now: fn() -> TimestampMs,
     /// Set to stop the run early; what was read is still processed and delivered.
     pub stop: Arc<AtomicBool>,
     /// How often `on_progress` is called.
@@ -40,13 +44,12 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// One worker, the built-in templates, default parsing, the system clock.
+    /// One worker, the built-in templates, default parsing.
     pub fn new(workers: usize) -> RunOptions {
         RunOptions {
             workers: workers.max(1),
             templates: Arc::new(TemplateSet::builtin()),
             parse: ParseOptions::default(),
-            now: system_now,
             stop: Arc::new(AtomicBool::new(false)),
             progress_interval: Duration::from_secs(1),
         }
@@ -86,45 +89,64 @@ pub fn run(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let counters = Arc::new(Counters::default());
+    let checkpointing = source.checkpointing();
     let graph = GraphConfig {
         templates: options.templates.clone(),
-        format: source.format(),
-        parse: Arc::new(source.parse_options(&options.parse)),
-        now: options.now,
+        formats: source.formats(&options.parse),
         counters: counters.clone(),
+        checkpoint_every: checkpointing.as_ref().map(|c| c.every()),
     };
     // Bounded, so a slow sink slows the workers instead of filling memory.
     let (sender, receiver) = sync_channel::<Output>(1024);
+    let context = SourceContext {
+        output: sender.clone(),
+        counters: counters.clone(),
+    };
     let stop = options.stop.clone();
     let worker_stop = stop.clone();
     let guards = timely::execute(timely::Config::process(options.workers), move |worker| {
-        let handles =
-            worker.dataflow::<u64, _, _>(|scope| build(scope, graph.clone(), sender.clone()));
-        let source = source.open(worker.index(), worker.peers());
-        drive(worker, handles, source, &worker_stop)
+        let index = worker.index();
+        let handles = worker
+            .dataflow::<u64, _, _>(|scope| build(scope, index, graph.clone(), sender.clone()));
+        let opened = source.open(index, worker.peers(), &context);
+        let reports = graph
+            .checkpoint_every
+            .map(|every| Reports::new(index, every, sender.clone()));
+        let outcome = drive(worker, handles, opened, &worker_stop, reports);
+        let _ = sender.send(Output::WorkerDone { worker: index });
+        outcome
     })
     .map_err(Error::Dataflow)?;
 
-    let mut sink_error = None;
+    let mut checkpointer =
+        checkpointing.map(|c| Checkpointer::new(c, counters.clone(), options.workers));
+    let mut failure = None;
     let mut last_progress = Instant::now();
+    // The channel never disconnects while a source's own threads hold senders, so the loop
+    // ends when every worker has said it is done and what it sent has been read.
+    let mut running = options.workers;
     loop {
-        let output = match receiver.recv_timeout(Duration::from_millis(50)) {
+        let output = match receiver.recv_timeout(Duration::from_millis(20)) {
+            Ok(Output::WorkerDone { .. }) => {
+                running -= 1;
+                None
+            }
             Ok(output) => Some(output),
+            Err(RecvTimeoutError::Timeout) if running == 0 => break,
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        if let (Some(output), None) = (output, &sink_error) {
-            let written = match output {
-                Output::Events(events) => sink.events(&events),
-                Output::DeadLetters(letters) => {
-                    counters.add_dead_letters(letters.len() as u64);
-                    sink.dead_letters(&letters)
-                }
+        if let (Some(output), None) = (output, &failure) {
+            let handled = handle(output, &mut sink, &counters, checkpointer.as_mut());
+            let completed = match (&handled, checkpointer.as_mut()) {
+                (Ok(()), Some(checkpointer)) => checkpointer.try_complete(&mut sink).map(|_| ()),
+                _ => handled,
             };
-            if let Err(error) = written {
-                // Stop reading, let the workers drain, and report the sink's failure.
+            if let Err(error) = completed {
+                // Stop reading, let the workers drain, and report the failure. Nothing after
+                // the last checkpoint is committed, so a restart reads it again.
                 stop.store(true, Ordering::Relaxed);
-                sink_error = Some(error);
+                failure = Some(error);
             }
         }
         if last_progress.elapsed() >= options.progress_interval {
@@ -133,14 +155,13 @@ pub fn run(
         }
     }
     let flushed = sink.flush();
-    let mut first_error = sink_error;
     for result in guards.join() {
         let outcome = result.map_err(Error::Dataflow).and_then(|r| r);
-        if let (Err(error), None) = (outcome, &first_error) {
-            first_error = Some(error);
+        if let (Err(error), None) = (outcome, &failure) {
+            failure = Some(error);
         }
     }
-    if let Some(error) = first_error {
+    if let Some(error) = failure {
         return Err(error);
     }
     flushed?;
@@ -150,59 +171,197 @@ pub fn run(
     })
 }
 
+/// Passes one message from the workers to the sink or the checkpointer.
+fn handle(
+    output: Output,
+    sink: &mut impl Sink,
+    counters: &Counters,
+    checkpointer: Option<&mut Checkpointer>,
+) -> Result<()> {
+    match (output, checkpointer) {
+        (Output::Events(events), _) => sink.events(&events),
+        (Output::DeadLetters(letters), _) => {
+            counters.add_dead_letters(letters.len() as u64);
+            sink.dead_letters(&letters)
+        }
+        (Output::Progress { worker, frontier }, Some(c)) => {
+            c.on_progress(worker, frontier);
+            Ok(())
+        }
+        (
+            Output::Snapshot {
+                worker,
+                boundary,
+                series,
+            },
+            Some(c),
+        ) => {
+            c.on_snapshot(worker, boundary, series);
+            Ok(())
+        }
+        (
+            Output::Offsets {
+                worker,
+                boundary,
+                offsets,
+            },
+            Some(c),
+        ) => {
+            c.on_offsets(worker, boundary, offsets);
+            Ok(())
+        }
+        (Output::Source(SourceControl::Assigned { partitions, .. }), Some(c)) => {
+            c.on_assigned(partitions);
+            Ok(())
+        }
+        (Output::Source(SourceControl::Revoked { partitions, .. }), Some(c)) => {
+            c.on_revoked(&partitions);
+            Ok(())
+        }
+        // Without checkpoints, progress reports have no reader.
+        (_, None) | (Output::WorkerDone { .. }, _) => Ok(()),
+    }
+}
+
+/// A worker's reports for checkpoints: what it fed, and how far its output is delivered.
+struct Reports {
+    worker: usize,
+    every: u64,
+    output: SyncSender<Output>,
+    /// Next offset per partition of everything fed so far.
+    fed: HashMap<u32, i64>,
+    delivered: Option<u64>,
+}
+
+impl Reports {
+    fn new(worker: usize, every: u64, output: SyncSender<Output>) -> Reports {
+        Reports {
+            worker,
+            every,
+            output,
+            fed: HashMap::new(),
+            delivered: None,
+        }
+    }
+
+    fn fed(&mut self, partition: u32, seq: u64) {
+        let next = seq as i64 + 1;
+        let slot = self.fed.entry(partition).or_insert(next);
+        *slot = (*slot).max(next);
+    }
+
+    /// The inputs are moving from epoch `from` to `to`: everything fed so far was fed at epochs
+    /// before the last boundary crossed, so report it for that boundary.
+    fn crossing(&mut self, from: u64, to: u64) {
+        if let Some(boundary) = boundary_before(to, self.every)
+            && boundary >= from
+        {
+            self.send_offsets(boundary);
+        }
+    }
+
+    fn send_offsets(&mut self, boundary: u64) {
+        let offsets = self.fed.iter().map(|(p, o)| (*p, *o)).collect();
+        let _ = self.output.send(Output::Offsets {
+            worker: self.worker,
+            boundary,
+            offsets,
+        });
+    }
+
+    fn delivered(&mut self, frontier: u64) {
+        if self.delivered != Some(frontier) {
+            self.delivered = Some(frontier);
+            let _ = self.output.send(Output::Progress {
+                worker: self.worker,
+                frontier,
+            });
+        }
+    }
+}
+
 /// One worker's loop (see the module docs). A failure of the source still lets the dataflow
 /// drain, so the other workers are not left waiting for this one.
 fn drive(
     worker: &mut Worker,
-    handles: GraphHandles,
-    source: Result<Box<dyn crate::source::WorkerSource>>,
+    mut handles: GraphHandles,
+    source: Result<Box<dyn WorkerSource>>,
     stop: &AtomicBool,
+    mut reports: Option<Reports>,
 ) -> Result<()> {
-    let GraphHandles {
-        mut raw,
-        mut points,
-        probe,
-    } = handles;
     let in_flight = 4 * worker.peers() as u64 + 4;
+    let advance = |handles: &mut GraphHandles, reports: &mut Option<Reports>, to: u64| {
+        let from = handles.time();
+        if to > from {
+            if let Some(reports) = reports {
+                reports.crossing(from, to);
+            }
+            handles.advance_to(to);
+        }
+    };
+    let report_delivered = |handles: &GraphHandles, reports: &mut Option<Reports>| {
+        if let Some(reports) = reports {
+            let frontier = handles
+                .probe
+                .with_frontier(|f| f.iter().min().copied().unwrap_or(u64::MAX));
+            reports.delivered(frontier);
+        }
+    };
     let outcome = (|| -> Result<()> {
         let mut source = source?;
         while !stop.load(Ordering::Relaxed) {
             match source.poll()? {
                 Poll::Ready { epoch, batch } => {
-                    if epoch > *raw.time() {
-                        raw.advance_to(epoch);
-                        points.advance_to(epoch);
-                    }
+                    advance(&mut handles, &mut reports, epoch);
                     match batch {
-                        Batch::Raw(mut records) => raw.send_batch(&mut records),
-                        Batch::Points(mut generated) => points.send_batch(&mut generated),
+                        Batch::Raw(mut records) => {
+                            if let Some(reports) = &mut reports {
+                                records.iter().for_each(|r| reports.fed(r.partition, r.seq));
+                            }
+                            handles.raw.send_batch(&mut records);
+                        }
+                        Batch::Points(mut generated) => handles.points.send_batch(&mut generated),
+                        Batch::Restore(mut states) => handles.restores.send_batch(&mut states),
+                        Batch::Revoked(partitions) => {
+                            if let Some(reports) = &mut reports {
+                                partitions.iter().for_each(|p| {
+                                    reports.fed.remove(p);
+                                });
+                            }
+                        }
                     }
-                    let next = source.next_epoch().max(epoch + 1);
-                    raw.advance_to(next);
-                    points.advance_to(next);
+                    advance(&mut handles, &mut reports, source.next_epoch());
                     worker.step();
-                    let horizon = next.saturating_sub(in_flight);
-                    while probe.less_than(&horizon) {
+                    let horizon = handles.time().saturating_sub(in_flight);
+                    while handles.probe.less_than(&horizon) {
                         worker.step();
                     }
                 }
                 Poll::Idle => {
-                    let next = source.next_epoch();
-                    if next > *raw.time() {
-                        raw.advance_to(next);
-                        points.advance_to(next);
-                    }
+                    advance(&mut handles, &mut reports, source.next_epoch());
                     worker.step();
                 }
                 Poll::Done => break,
             }
+            report_delivered(&handles, &mut reports);
         }
         Ok(())
     })();
-    drop(raw);
-    drop(points);
+    if let Some(reports) = &mut reports {
+        reports.send_offsets(FINAL_BOUNDARY);
+    }
+    let GraphHandles {
+        raw,
+        points,
+        restores,
+        probe,
+    } = handles;
+    drop((raw, points, restores));
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(5)));
+    }
+    if let Some(reports) = &mut reports {
+        reports.delivered(u64::MAX);
     }
     outcome
 }

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use aiops_pipeline::dataflow::{GraphConfig, detection_graph};
-use aiops_pipeline::record::{RawRecord, SourcePoint};
+use aiops_pipeline::dataflow::{GraphConfig, RecordFormats, detection_graph};
+use aiops_pipeline::record::{RawRecord, SeriesState, SourcePoint};
 use aiops_pipeline::sink::Collect;
 use aiops_pipeline::source::file::FileSource;
 use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
@@ -124,37 +124,32 @@ fn captured_graph_output_matches_expectations() {
         let send = send.lock().unwrap().clone();
         let config = GraphConfig {
             templates: Arc::new(aiops_operators::TemplateSet::builtin()),
-            format: Format::Influx,
-            parse: Arc::new(ParseOptions::default()),
-            now: || 0,
+            formats: RecordFormats::single(Format::Influx, ParseOptions::default()),
             counters: Arc::new(Counters::default()),
+            checkpoint_every: None,
         };
-        let (mut raw, mut points) = worker.dataflow::<u64, _, _>(|scope| {
+        let (mut raw, mut points, mut restores) = worker.dataflow::<u64, _, _>(|scope| {
             let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();
             let (points_handle, points) = scope.new_input::<Vec<SourcePoint>>();
-            let (events, dead) = detection_graph(raw, points, &config);
+            let (restores_handle, restores) = scope.new_input::<Vec<SeriesState>>();
+            let (events, dead) = detection_graph(raw, points, restores, &config, None);
             let events =
                 events.map(|e| format!("event {} {} {}", e.series.name, e.timestamp, e.severity));
             let dead = dead.map(|d| format!("dead {} {}", d.seq, d.reason));
             events.concat(dead).capture_into(send);
-            (raw_handle, points_handle)
+            (raw_handle, points_handle, restores_handle)
         });
         if worker.index() == 0 {
             for i in 0..200u64 {
                 let value = if i == 150 { 50 } else { 10 + (i % 3) };
                 let line = format!("svc,host=a latency={value} {}", i * 60_000_000_000);
-                raw.send(RawRecord {
-                    seq: i,
-                    bytes: line.into_bytes(),
-                });
+                raw.send(record(i, line.into_bytes()));
             }
-            raw.send(RawRecord {
-                seq: 1000,
-                bytes: b"svc latency=oops 0".to_vec(),
-            });
+            raw.send(record(1000, b"svc latency=oops 0".to_vec()));
         }
         raw.advance_to(1);
         points.advance_to(1);
+        restores.advance_to(1);
     })
     .unwrap();
     let captured: Vec<(u64, Vec<String>)> = recv.extract();
@@ -166,4 +161,14 @@ fn captured_graph_output_matches_expectations() {
             "event svc_latency 9000000 critical",
         ]
     );
+}
+
+fn record(seq: u64, bytes: Vec<u8>) -> RawRecord {
+    RawRecord {
+        seq,
+        partition: 0,
+        received: 0,
+        key: None,
+        bytes,
+    }
 }

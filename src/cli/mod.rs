@@ -3,6 +3,10 @@
 mod demo;
 mod detect;
 mod output;
+#[cfg(feature = "kafka")]
+mod produce;
+#[cfg(all(feature = "kafka", feature = "redis"))]
+mod run;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +35,12 @@ enum Command {
     Detect(detect::DetectArgs),
     /// Generate seasonal metrics with injected anomalies and watch them being caught live.
     Demo(demo::DemoArgs),
+    /// The production pipeline: metrics from Kafka, anomaly events to Redis, checkpointed.
+    #[cfg(all(feature = "kafka", feature = "redis"))]
+    Run(run::RunArgs),
+    /// Send a file or synthetic series to a Kafka topic, keyed by series.
+    #[cfg(feature = "kafka")]
+    Produce(produce::ProduceArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -67,8 +77,9 @@ impl PipelineArgs {
     }
 }
 
-/// A flag set on the first Ctrl-C (the run then drains and reports); a second Ctrl-C exits.
-fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+/// A flag set on the first Ctrl-C or SIGTERM (the run then drains and reports); a second one
+/// exits at once.
+pub(crate) fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     // Fails only if a handler is already installed, which this process never does twice.
@@ -81,7 +92,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 /// Creates a file for writing, naming it in the error.
-fn create_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+pub(crate) fn create_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
     std::fs::File::create(path)
         .map(std::io::BufWriter::new)
         .map_err(|source| Error::Write {
@@ -95,5 +106,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Detect(args) => detect::run(args),
         Command::Demo(args) => demo::run(args),
+        #[cfg(all(feature = "kafka", feature = "redis"))]
+        Command::Run(args) => run::run(args),
+        #[cfg(feature = "kafka")]
+        Command::Produce(args) => produce::run(args),
     }
 }

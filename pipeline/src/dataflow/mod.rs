@@ -1,20 +1,20 @@
-//! The timely dataflow: source → parse/validate → exchange by series → features → detectors →
-//! alert policy → sink, one extension trait per stage in the manner of timely's own operators.
+//! The timely dataflow: source → parse/validate → exchange by series → score (features →
+//! detectors → ensemble → alert policy) → sink, one extension trait per stage in the manner of
+//! timely's own operators.
 //!
 //! ```text
-//! raw records ─ parse_records ─┬─ points ─┐
-//!                              └─ dead letters ──────────────────────────────► deliver
-//! generated points ───────────────────────┴─ features ─ detect ─ alerts ─────► deliver
-//!                                          (exchange)
+//! raw records ── parse_records ─┬─ points ──┐
+//!                               └─ dead letters ──────────────────► deliver
+//! generated points ─────────────────────────┴─ score ─ events ─────► deliver
+//! checkpointed series state ──────────────────┘ (exchange by series)
 //! ```
 //!
-//! Timestamps are epochs (batches of a source), not event time: detectors read the points' own
-//! timestamps. [`build`] assembles the graph inside a worker and returns its inputs and probe.
+//! Timestamps are epochs (batches of a source, or wall-clock slices for live sources), not
+//! event time: detectors read the points' own timestamps. [`build`] assembles the graph inside a
+//! worker and returns its inputs and probe.
 
-pub mod alert;
-pub mod detect;
-pub mod features;
 pub mod parse;
+pub mod score;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -28,15 +28,14 @@ use timely::dataflow::operators::{Concat, Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, Stream};
 
 use aiops_operators::TemplateSet;
-use aiops_schemas::{AnomalyEvent, Format, ParseOptions, TimestampMs};
+use aiops_schemas::AnomalyEvent;
 
-pub use alert::AlertStage;
-pub use detect::DetectStage;
-pub use features::FeatureStage;
-pub use parse::ParseStage;
+pub use parse::{ParseStage, RecordFormats};
+pub use score::{FINAL_BOUNDARY, ScoreConfig, ScoreStage, SnapshotPlan, boundary_before};
 
 use crate::metrics::Counters;
-use crate::record::{DeadLetter, RawRecord, SourcePoint};
+use crate::record::{DeadLetter, RawRecord, SeriesState, SourcePoint};
+use crate::source::SourceControl;
 
 /// Hashes series keys, which are already uniform 64-bit hashes, with one multiply-xorshift
 /// instead of SipHash. The mix matters: the exchange routes by the key's low bits, so on one
@@ -64,13 +63,49 @@ impl Hasher for KeyHasher {
 /// Per-series state of a stage, by series key.
 pub type SeriesMap<T> = HashMap<u64, T, BuildHasherDefault<KeyHasher>>;
 
-/// What leaves the dataflow, sent from the workers to whoever drives the pipeline.
+/// What leaves the workers (and the source's threads) for whoever drives the pipeline. From
+/// one thread, messages arrive in the order they were sent, which the checkpoint protocol
+/// relies on: a worker's `Progress` follows the events it covers.
 #[derive(Debug)]
 pub enum Output {
-    /// Anomaly events of one epoch on one worker.
+    /// Anomaly events.
     Events(Vec<AnomalyEvent>),
     /// Records that failed to parse or validate.
     DeadLetters(Vec<DeadLetter>),
+    /// Every event and dead letter of epochs before `frontier` has been sent by this worker
+    /// (`u64::MAX`: everything).
+    Progress {
+        /// The worker.
+        worker: usize,
+        /// Its delivered frontier.
+        frontier: u64,
+    },
+    /// The series state a worker's score stage changed since its previous snapshot, as of
+    /// the end of epoch `boundary`.
+    Snapshot {
+        /// The worker.
+        worker: usize,
+        /// The checkpoint boundary (`FINAL_BOUNDARY` at the end of the input).
+        boundary: u64,
+        /// The changed series.
+        series: Vec<SeriesState>,
+    },
+    /// What a worker had fed by the end of epoch `boundary`: the next offset per partition.
+    Offsets {
+        /// The worker.
+        worker: usize,
+        /// The checkpoint boundary.
+        boundary: u64,
+        /// (partition, next offset) for every partition the worker has fed.
+        offsets: Vec<(u32, i64)>,
+    },
+    /// A message from the source's own threads (partition assignments).
+    Source(SourceControl),
+    /// The worker has finished: its inputs are closed and everything it sent is delivered.
+    WorkerDone {
+        /// The worker.
+        worker: usize,
+    },
 }
 
 /// Everything the graph needs besides its inputs.
@@ -78,14 +113,12 @@ pub enum Output {
 pub struct GraphConfig {
     /// Templates (and the registry their detectors come from).
     pub templates: Arc<TemplateSet>,
-    /// Format of raw records.
-    pub format: Format,
     /// How raw records are parsed.
-    pub parse: Arc<ParseOptions>,
-    /// The clock for points that carry no timestamp.
-    pub now: fn() -> TimestampMs,
+    pub formats: RecordFormats,
     /// Live counters.
     pub counters: Arc<Counters>,
+    /// Checkpoint boundaries, every so many epochs, when the source supports checkpoints.
+    pub checkpoint_every: Option<u64>,
 }
 
 /// The handles a worker drives the graph with.
@@ -94,50 +127,78 @@ pub struct GraphHandles {
     pub raw: InputHandle<u64, CapacityContainerBuilder<Vec<RawRecord>>>,
     /// Points that need no parsing (generators).
     pub points: InputHandle<u64, CapacityContainerBuilder<Vec<SourcePoint>>>,
+    /// Series state to restore before their next points.
+    pub restores: InputHandle<u64, CapacityContainerBuilder<Vec<SeriesState>>>,
     /// Tells which epochs are fully processed and delivered.
     pub probe: ProbeHandle<u64>,
 }
 
-/// Builds the graph in `scope`; events and dead letters go to `output`.
+impl GraphHandles {
+    /// The epoch the inputs are at.
+    pub fn time(&self) -> u64 {
+        *self.raw.time()
+    }
+
+    /// Moves every input to `epoch` if it is later than where they are.
+    pub fn advance_to(&mut self, epoch: u64) {
+        if epoch > self.time() {
+            self.raw.advance_to(epoch);
+            self.points.advance_to(epoch);
+            self.restores.advance_to(epoch);
+        }
+    }
+}
+
+/// Builds the graph in `scope` for worker `worker`; its output goes to `output`.
 pub fn build(
     scope: Scope<'_, u64>,
+    worker: usize,
     config: GraphConfig,
     output: SyncSender<Output>,
 ) -> GraphHandles {
     let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();
     let (points_handle, generated) = scope.new_input::<Vec<SourcePoint>>();
-    let (events, dead_letters) = detection_graph(raw, generated, &config);
+    let (restores_handle, restores) = scope.new_input::<Vec<SeriesState>>();
+    let snapshots = config.checkpoint_every.map(|every| SnapshotPlan {
+        every,
+        worker,
+        output: output.clone(),
+    });
+    let (events, dead_letters) = detection_graph(raw, generated, restores, &config, snapshots);
     let probe = ProbeHandle::new();
     deliver(events, output.clone(), Output::Events).probe_with(&probe);
     deliver(dead_letters, output, Output::DeadLetters).probe_with(&probe);
     GraphHandles {
         raw: raw_handle,
         points: points_handle,
+        restores: restores_handle,
         probe,
     }
 }
 
-/// The stages from raw records and generated points to events and dead letters; separate from
-/// [`build`] so tests can capture its output streams.
+/// The stages from raw records, generated points and restored state to events and dead
+/// letters; separate from [`build`] so tests can capture its output streams.
 pub fn detection_graph<'scope>(
     raw: Stream<'scope, u64, Vec<RawRecord>>,
     generated: Stream<'scope, u64, Vec<SourcePoint>>,
+    restores: Stream<'scope, u64, Vec<SeriesState>>,
     config: &GraphConfig,
+    snapshots: Option<SnapshotPlan>,
 ) -> (
     Stream<'scope, u64, Vec<AnomalyEvent>>,
     Stream<'scope, u64, Vec<DeadLetter>>,
 ) {
-    let (parsed, dead_letters) = raw.parse_records(
-        config.format,
-        config.parse.clone(),
-        config.now,
-        config.counters.clone(),
-    );
+    let (parsed, dead_letters) = raw.parse_records(config.formats.clone(), config.counters.clone());
     let events = parsed
         .concat(count_generated(generated, config.counters.clone()))
-        .features(config.templates.clone(), config.counters.clone())
-        .detect(config.templates.clone(), config.counters.clone())
-        .alerts(config.templates.clone(), config.counters.clone());
+        .score(
+            restores,
+            ScoreConfig {
+                templates: config.templates.clone(),
+                counters: config.counters.clone(),
+                snapshots,
+            },
+        );
     (events, dead_letters)
 }
 

@@ -3,9 +3,14 @@
 //! Workers hand their output to the thread that drives the pipeline, which writes it to one
 //! [`Sink`]; [`Fanout`] sends it to several. Sinks here: JSON lines to any writer
 //! ([`JsonLines`]), a dead-letter file ([`DeadLetterFile`]), and the in-process broadcast
-//! [`bus::Bus`], the embedded default the gateway reads from.
+//! [`bus::Bus`], the embedded default the gateway reads from; with features, Redis
+//! (`redis::RedisSink`) and Kafka dead-letter and anomalies topics (`kafka::KafkaSink`).
 
 pub mod bus;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::io::Write;
 

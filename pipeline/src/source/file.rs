@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use aiops_schemas::{Format, ParseOptions, parse::csv::is_header};
 
-use super::{Batch, Poll, Source, WorkerSource};
+use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
+use crate::dataflow::RecordFormats;
 use crate::error::{Error, Result};
 use crate::record::RawRecord;
 
@@ -48,6 +49,11 @@ impl FileSource {
     pub fn with_batch_lines(mut self, batch_lines: usize) -> FileSource {
         self.batch_lines = batch_lines.max(1);
         self
+    }
+
+    /// The format its lines are parsed as.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// The metric name CSV rows get: the file name without its extension.
@@ -101,18 +107,20 @@ impl Source for FileSource {
         format!("file {} ({})", self.path.display(), self.format)
     }
 
-    fn format(&self) -> Format {
-        self.format
-    }
-
-    fn parse_options(&self, base: &ParseOptions) -> ParseOptions {
-        ParseOptions {
+    fn formats(&self, base: &ParseOptions) -> RecordFormats {
+        let options = ParseOptions {
             csv_metric: self.metric_name(),
             ..base.clone()
-        }
+        };
+        single_format(self.format, &options)
     }
 
-    fn open(&self, index: usize, peers: usize) -> Result<Box<dyn WorkerSource>> {
+    fn open(
+        &self,
+        index: usize,
+        peers: usize,
+        _context: &SourceContext,
+    ) -> Result<Box<dyn WorkerSource>> {
         let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
         Ok(Box::new(FileWorker {
             path: self.path.clone(),
@@ -216,6 +224,9 @@ impl WorkerSource for FileWorker {
                 if mine && self.is_record() {
                     records.push(RawRecord {
                         seq: self.line_number,
+                        partition: 0,
+                        received: crate::runner::system_now(),
+                        key: None,
                         bytes: self.buffer.clone(),
                     });
                 }
@@ -254,7 +265,9 @@ mod tests {
     }
 
     fn drain(source: &FileSource, index: usize, peers: usize) -> Vec<(u64, u64, String)> {
-        let mut worker = source.open(index, peers).unwrap();
+        let mut worker = source
+            .open(index, peers, &crate::source::tests::context())
+            .unwrap();
         let mut out = Vec::new();
         loop {
             match worker.poll().unwrap() {

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use aiops_schemas::Format;
 
-use super::{Batch, Poll, Source, WorkerSource};
+use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
+use crate::dataflow::RecordFormats;
 use crate::error::Result;
 use crate::record::RawRecord;
+use aiops_schemas::ParseOptions;
 
 /// Lines per epoch at most.
 const BATCH_LINES: usize = 4096;
@@ -35,11 +37,16 @@ impl Source for StdinSource {
         format!("stdin ({})", self.format)
     }
 
-    fn format(&self) -> Format {
-        self.format
+    fn formats(&self, base: &ParseOptions) -> RecordFormats {
+        single_format(self.format, base)
     }
 
-    fn open(&self, index: usize, _peers: usize) -> Result<Box<dyn WorkerSource>> {
+    fn open(
+        &self,
+        index: usize,
+        _peers: usize,
+        _context: &SourceContext,
+    ) -> Result<Box<dyn WorkerSource>> {
         if index != 0 {
             return Ok(Box::new(Finished));
         }
@@ -101,6 +108,9 @@ impl LineReceiver {
         self.seq += 1;
         RawRecord {
             seq: self.seq - 1,
+            partition: 0,
+            received: crate::runner::system_now(),
+            key: None,
             bytes,
         }
     }

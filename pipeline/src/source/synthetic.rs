@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::{Format, Labels, Limits, MetricPoint, Series, SeriesKey, TimestampMs};
 
-use super::{Batch, Poll, Source, WorkerSource};
+use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
+use crate::dataflow::RecordFormats;
 use crate::error::{Error, Result};
 use crate::record::SourcePoint;
+use aiops_schemas::ParseOptions;
 
 const DAY_MS: f64 = 86_400_000.0;
 const WEEK_MS: f64 = 7.0 * DAY_MS;
@@ -217,11 +219,17 @@ impl Source for SyntheticSource {
         )
     }
 
-    fn format(&self) -> Format {
-        Format::Json
+    fn formats(&self, base: &ParseOptions) -> RecordFormats {
+        // Generated points are never parsed; the format only has to exist.
+        single_format(Format::Json, base)
     }
 
-    fn open(&self, index: usize, peers: usize) -> Result<Box<dyn WorkerSource>> {
+    fn open(
+        &self,
+        index: usize,
+        peers: usize,
+        _context: &SourceContext,
+    ) -> Result<Box<dyn WorkerSource>> {
         let generators = (index..self.config.series)
             .step_by(peers.max(1))
             .map(|i| SeriesGenerator::new(&self.config, i, self.series[i].clone()))
@@ -530,6 +538,7 @@ impl WorkerSource for SyntheticWorker {
                 let value = generator.value(self.tick, timestamp as f64);
                 points.push(SourcePoint {
                     seq: self.tick * series_count + generator.index as u64,
+                    partition: 0,
                     point: MetricPoint {
                         series: generator.series.clone(),
                         timestamp,
@@ -561,7 +570,9 @@ mod tests {
         let source = SyntheticSource::new(config.clone(), peers).unwrap();
         let mut all = Vec::new();
         for index in 0..peers {
-            let mut worker = source.open(index, peers).unwrap();
+            let mut worker = source
+                .open(index, peers, &crate::source::tests::context())
+                .unwrap();
             let mut last_epoch = None;
             while let Poll::Ready {
                 epoch,

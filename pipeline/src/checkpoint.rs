@@ -1,0 +1,376 @@
+//! Checkpoints: series state stored together with the source positions it reflects, so a
+//! restarted (or newly assigned) pipeline resumes exactly where the state left off.
+//!
+//! State is kept per source partition, because a series' points all come from one partition
+//! (producers key messages by series) and a partition is what moves between consumers. Each
+//! partition's checkpoint is one self-consistent unit: its series' state after processing every
+//! message before `next_offset`, and nothing after.
+//!
+//! The [`Checkpointer`] runs on the driving thread. It completes the checkpoint at boundary `b`
+//! once every worker has (1) reported its series state as of `b`, (2) reported the offsets it
+//! had fed by `b`, and (3) delivered every event and dead letter of epochs up to `b`, which the
+//! sink has acknowledged. Only then are the partitions written and the offsets committed: an
+//! event is never covered by a committed offset before the sink has it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataflow::FINAL_BOUNDARY;
+use crate::error::{Error, Result};
+use crate::metrics::Counters;
+use crate::record::SeriesState;
+use crate::sink::Sink;
+use crate::source::Checkpointing;
+
+/// One partition's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionCheckpoint {
+    /// The topic.
+    pub topic: String,
+    /// The partition within the topic.
+    pub partition: i32,
+    /// The offset of the first message the state does not reflect.
+    pub next_offset: i64,
+    /// The checkpoint boundary it was written at (for diagnostics).
+    pub boundary: u64,
+    /// Encoded chain snapshot per series key.
+    pub series: BTreeMap<u64, Vec<u8>>,
+}
+
+/// Where checkpoints live. Implementations must make `save` atomic per partition: a reader sees
+/// the previous checkpoint or the new one, never a mix.
+pub trait StateStore: Send + Sync {
+    /// The latest checkpoint of a partition, if any.
+    fn load(&self, topic: &str, partition: i32) -> Result<Option<PartitionCheckpoint>>;
+
+    /// Replaces a partition's checkpoint.
+    fn save(&self, checkpoint: &PartitionCheckpoint) -> Result<()>;
+}
+
+const MAGIC: &[u8; 8] = b"AIOPSCK\0";
+const FORMAT_VERSION: u16 = 1;
+
+/// The embedded store: one file per partition under a directory,
+/// `<dir>/<topic>/<partition>.ckpt`, written to a temporary file, synced and renamed into
+/// place. Processes on one machine can share the directory; processes on several machines need
+/// a shared store.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+impl FileStore {
+    /// A store under `root` (created on first save).
+    pub fn new(root: impl Into<PathBuf>) -> FileStore {
+        FileStore { root: root.into() }
+    }
+
+    fn path(&self, topic: &str, partition: i32) -> PathBuf {
+        // Topic names are [a-zA-Z0-9._-], which are safe file names.
+        self.root.join(topic).join(format!("{partition}.ckpt"))
+    }
+}
+
+impl StateStore for FileStore {
+    fn load(&self, topic: &str, partition: i32) -> Result<Option<PartitionCheckpoint>> {
+        let path = self.path(topic, partition);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("cannot read checkpoint", &path, e)),
+        };
+        decode(&bytes)
+            .map(Some)
+            .map_err(|message| Error::Checkpoint {
+                path: path.clone(),
+                message,
+            })
+    }
+
+    fn save(&self, checkpoint: &PartitionCheckpoint) -> Result<()> {
+        let path = self.path(&checkpoint.topic, checkpoint.partition);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create checkpoint directory", dir, e))?;
+        let temporary = path.with_extension("ckpt.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temporary)?;
+            file.write_all(&encode(checkpoint))?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, &path)?;
+            File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| Error::io("cannot write checkpoint", &path, e))
+    }
+}
+
+/// `MAGIC`, format version (u16 LE), XXH3-64 of the payload (u64 LE), postcard payload.
+fn encode(checkpoint: &PartitionCheckpoint) -> Vec<u8> {
+    let payload = postcard::to_stdvec(checkpoint).unwrap_or_default();
+    let mut bytes = Vec::with_capacity(payload.len() + 18);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+fn decode(bytes: &[u8]) -> std::result::Result<PartitionCheckpoint, String> {
+    if bytes.len() < 18 || &bytes[..8] != MAGIC {
+        return Err("not an aiops checkpoint file".into());
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {version}; this build reads {FORMAT_VERSION}"
+        ));
+    }
+    let mut sum = [0u8; 8];
+    sum.copy_from_slice(&bytes[10..18]);
+    let payload = &bytes[18..];
+    if xxhash_rust::xxh3::xxh3_64(payload) != u64::from_le_bytes(sum) {
+        return Err("checksum mismatch: the file is damaged".into());
+    }
+    postcard::from_bytes(payload).map_err(|e| e.to_string())
+}
+
+#[derive(Default)]
+struct PendingCheckpoint {
+    snapshots: HashMap<usize, Vec<SeriesState>>,
+    offsets: HashMap<usize, Vec<(u32, i64)>>,
+}
+
+/// Completes checkpoints on the driving thread; see the module docs.
+pub struct Checkpointer {
+    source: Arc<dyn Checkpointing>,
+    counters: Arc<Counters>,
+    workers: usize,
+    /// Partitions this process reads, with their state as of the last completed checkpoint.
+    owned: HashMap<u32, PartitionCheckpoint>,
+    pending: BTreeMap<u64, PendingCheckpoint>,
+    delivered: Vec<u64>,
+    last_completed: Option<u64>,
+}
+
+impl Checkpointer {
+    /// A checkpointer for `workers` workers.
+    pub fn new(
+        source: Arc<dyn Checkpointing>,
+        counters: Arc<Counters>,
+        workers: usize,
+    ) -> Checkpointer {
+        Checkpointer {
+            source,
+            counters,
+            workers,
+            owned: HashMap::new(),
+            pending: BTreeMap::new(),
+            delivered: vec![0; workers],
+            last_completed: None,
+        }
+    }
+
+    /// A worker's delivered frontier moved.
+    pub fn on_progress(&mut self, worker: usize, frontier: u64) {
+        if let Some(slot) = self.delivered.get_mut(worker) {
+            *slot = (*slot).max(frontier);
+        }
+    }
+
+    /// A worker's score stage reported its changed series as of `boundary`.
+    pub fn on_snapshot(&mut self, worker: usize, boundary: u64, series: Vec<SeriesState>) {
+        if self.last_completed.is_some_and(|done| boundary <= done) {
+            return;
+        }
+        self.pending
+            .entry(boundary)
+            .or_default()
+            .snapshots
+            .insert(worker, series);
+    }
+
+    /// A worker reported what it had fed by `boundary`.
+    pub fn on_offsets(&mut self, worker: usize, boundary: u64, offsets: Vec<(u32, i64)>) {
+        if self.last_completed.is_some_and(|done| boundary <= done) {
+            return;
+        }
+        self.pending
+            .entry(boundary)
+            .or_default()
+            .offsets
+            .insert(worker, offsets);
+    }
+
+    /// Partitions were assigned to this process, with their stored checkpoints.
+    pub fn on_assigned(&mut self, partitions: Vec<(u32, Option<PartitionCheckpoint>)>) {
+        for (partition, checkpoint) in partitions {
+            let checkpoint = checkpoint.or_else(|| {
+                let (topic, number) = self.source.partition_name(partition)?;
+                Some(PartitionCheckpoint {
+                    topic,
+                    partition: number,
+                    next_offset: -1,
+                    boundary: 0,
+                    series: BTreeMap::new(),
+                })
+            });
+            if let Some(checkpoint) = checkpoint {
+                self.owned.insert(partition, checkpoint);
+            }
+        }
+        self.counters.set_partitions(self.owned.len() as u64);
+    }
+
+    /// Partitions were taken away (after a checkpoint covering what was read of them).
+    pub fn on_revoked(&mut self, partitions: &[u32]) {
+        for partition in partitions {
+            self.owned.remove(partition);
+        }
+        self.counters.set_partitions(self.owned.len() as u64);
+    }
+
+    /// The latest boundary every worker has fully reported and delivered, if any.
+    fn ready(&self) -> Option<u64> {
+        let delivered = self.delivered.iter().copied().min().unwrap_or(0);
+        self.pending
+            .iter()
+            .rev()
+            .find(|(boundary, pending)| {
+                let delivered_past = if **boundary == FINAL_BOUNDARY {
+                    delivered == u64::MAX
+                } else {
+                    delivered > **boundary
+                };
+                delivered_past
+                    && pending.snapshots.len() == self.workers
+                    && pending.offsets.len() == self.workers
+            })
+            .map(|(boundary, _)| *boundary)
+    }
+
+    /// Completes the latest ready checkpoint, if any: flushes the sink, writes the changed
+    /// partitions, commits their offsets. Returns the boundary completed.
+    pub fn try_complete(&mut self, sink: &mut dyn Sink) -> Result<Option<u64>> {
+        if std::env::var_os("AIOPS_DEBUG_CHECKPOINTS").is_some() {
+            let summary: Vec<String> = self
+                .pending
+                .iter()
+                .rev()
+                .take(3)
+                .map(|(b, p)| format!("{b}:s{}o{}", p.snapshots.len(), p.offsets.len()))
+                .collect();
+            eprintln!(
+                "checkpoints: delivered {:?} pending {} {:?}",
+                self.delivered,
+                self.pending.len(),
+                summary
+            );
+        }
+        let Some(boundary) = self.ready() else {
+            return Ok(None);
+        };
+        // Everything up to the boundary has been handed to the sink; make it durable first.
+        sink.flush()?;
+        let completed = match boundary.checked_add(1) {
+            Some(after) => {
+                let later = self.pending.split_off(&after);
+                std::mem::replace(&mut self.pending, later)
+            }
+            None => std::mem::take(&mut self.pending),
+        };
+        let mut changed = BTreeSet::new();
+        for pending in completed.values() {
+            for series in pending.snapshots.values() {
+                for state in series {
+                    if let Some(checkpoint) = self.owned.get_mut(&state.partition) {
+                        checkpoint.series.insert(state.key.0, state.state.clone());
+                        changed.insert(state.partition);
+                    }
+                }
+            }
+        }
+        let mut commits = Vec::new();
+        if let Some(pending) = completed.get(&boundary) {
+            let mut newest: HashMap<u32, i64> = HashMap::new();
+            for (partition, offset) in pending.offsets.values().flatten() {
+                let slot = newest.entry(*partition).or_insert(*offset);
+                *slot = (*slot).max(*offset);
+            }
+            for (partition, offset) in newest {
+                if let Some(checkpoint) = self.owned.get_mut(&partition)
+                    && offset > checkpoint.next_offset
+                {
+                    checkpoint.next_offset = offset;
+                    changed.insert(partition);
+                    commits.push((partition, offset));
+                }
+            }
+        }
+        for partition in &changed {
+            if let Some(checkpoint) = self.owned.get_mut(partition) {
+                checkpoint.boundary = boundary;
+                self.source.store().save(checkpoint)?;
+            }
+        }
+        if !commits.is_empty() {
+            self.source.commit(&commits)?;
+        }
+        self.last_completed = Some(boundary);
+        self.source.completed(boundary);
+        self.counters.add_checkpoints(1);
+        Ok(Some(boundary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint() -> PartitionCheckpoint {
+        PartitionCheckpoint {
+            topic: "metrics".into(),
+            partition: 3,
+            next_offset: 42,
+            boundary: 9,
+            series: [(7u64, vec![1, 2, 3])].into(),
+        }
+    }
+
+    #[test]
+    fn file_store_round_trips_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        assert_eq!(store.load("metrics", 3).unwrap(), None);
+        store.save(&checkpoint()).unwrap();
+        assert_eq!(store.load("metrics", 3).unwrap(), Some(checkpoint()));
+        let newer = PartitionCheckpoint {
+            next_offset: 50,
+            ..checkpoint()
+        };
+        store.save(&newer).unwrap();
+        assert_eq!(store.load("metrics", 3).unwrap(), Some(newer));
+        assert!(!dir.path().join("metrics/3.ckpt.tmp").exists());
+    }
+
+    #[test]
+    fn damaged_files_are_reported_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        store.save(&checkpoint()).unwrap();
+        let path = dir.path().join("metrics/3.ckpt");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = store.load("metrics", 3).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        std::fs::write(&path, b"hello").unwrap();
+        let err = store.load("metrics", 3).unwrap_err().to_string();
+        assert!(err.contains("not an aiops checkpoint"), "{err}");
+    }
+}

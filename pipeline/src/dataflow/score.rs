@@ -1,0 +1,342 @@
+//! The score stage: the stateful heart of the dataflow. Points are routed to the worker that
+//! owns their series, each epoch is put in source order, and each series' chain runs
+//! features → detectors → ensemble → alert policy on it.
+//!
+//! The stages of the chain run inside this one operator, so that a series' state is one unit:
+//! one lookup per point, and one snapshot per series at a checkpoint. Checkpointed state comes
+//! back in on a second input and replaces a series' state before any later point of it.
+//!
+//! Checkpoints: with a [`SnapshotPlan`], when the operator has processed every epoch up to a
+//! boundary (every `every` epochs) it sends the state of the series that changed since its last
+//! snapshot, and at the end of the input a final one. Boundaries it jumps over (after a stall)
+//! are skipped; the runner only completes checkpoints that every worker reported.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::SyncSender;
+
+use timely::dataflow::Stream;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+use timely::progress::frontier::MutableAntichain;
+
+use aiops_operators::{ChainSnapshot, SeriesChain, TemplateSet};
+use aiops_schemas::{AnomalyEvent, Severity};
+
+use super::{Output, SeriesMap};
+use crate::metrics::Counters;
+use crate::record::{SeriesState, SourcePoint};
+
+/// The boundary of the checkpoint taken when the input ends.
+pub const FINAL_BOUNDARY: u64 = u64::MAX;
+
+/// The largest checkpoint boundary strictly before `epoch`, for boundaries every `every` epochs
+/// (the epochs `every - 1`, `2 * every - 1`, ...).
+pub fn boundary_before(epoch: u64, every: u64) -> Option<u64> {
+    let every = every.max(1);
+    (epoch >= every).then(|| epoch / every * every - 1)
+}
+
+/// Where and how often the score stage reports its state.
+#[derive(Clone)]
+pub struct SnapshotPlan {
+    /// Epochs between two checkpoint boundaries.
+    pub every: u64,
+    /// This worker's index, for the reports.
+    pub worker: usize,
+    /// Where the reports go.
+    pub output: SyncSender<Output>,
+}
+
+/// What the score stage needs.
+#[derive(Clone)]
+pub struct ScoreConfig {
+    /// Templates (and the registry their detectors come from).
+    pub templates: Arc<TemplateSet>,
+    /// Live counters.
+    pub counters: Arc<Counters>,
+    /// Checkpoint reports, when the source supports checkpoints.
+    pub snapshots: Option<SnapshotPlan>,
+}
+
+/// See the module docs.
+pub trait ScoreStage<'scope> {
+    /// Scores points, restoring series from `restores` first; emits anomaly events.
+    fn score(
+        self,
+        restores: Stream<'scope, u64, Vec<SeriesState>>,
+        config: ScoreConfig,
+    ) -> Stream<'scope, u64, Vec<AnomalyEvent>>;
+}
+
+struct SeriesEntry {
+    chain: SeriesChain,
+    template: u16,
+    partition: u32,
+    /// Changed since the last snapshot.
+    dirty: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    points: Vec<SourcePoint>,
+    restores: Vec<SeriesState>,
+}
+
+impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
+    fn score(
+        self,
+        restores: Stream<'scope, u64, Vec<SeriesState>>,
+        config: ScoreConfig,
+    ) -> Stream<'scope, u64, Vec<AnomalyEvent>> {
+        let by_series = Exchange::new(|p: &SourcePoint| p.point.series.key().0);
+        let restores_by_series = Exchange::new(|s: &SeriesState| s.key.0);
+        self.binary_frontier(
+            restores,
+            by_series,
+            restores_by_series,
+            "Score",
+            move |_, _| {
+                // Records wait here until their epoch is complete, so a series' points are
+                // processed in source order however they were spread over workers.
+                let mut pending: BTreeMap<u64, (Capability<u64>, Pending)> = BTreeMap::new();
+                // `None`: no template matches the series; it is counted, not scored.
+                let mut series: SeriesMap<Option<SeriesEntry>> = SeriesMap::default();
+                let mut last_snapshot: Option<u64> = None;
+                let config = config.clone();
+                move |(points_in, points_frontier), (restores_in, restores_frontier), output| {
+                    points_in.for_each(|cap, batch| {
+                        if let Some(cap) = cap.retain_least(output.output_index()) {
+                            let time = *cap.time();
+                            pending
+                                .entry(time)
+                                .or_insert_with(|| (cap, Pending::default()))
+                                .1
+                                .points
+                                .append(batch);
+                        }
+                    });
+                    restores_in.for_each(|cap, batch| {
+                        if let Some(cap) = cap.retain_least(output.output_index()) {
+                            let time = *cap.time();
+                            pending
+                                .entry(time)
+                                .or_insert_with(|| (cap, Pending::default()))
+                                .1
+                                .restores
+                                .append(batch);
+                        }
+                    });
+                    let incomplete = |epoch: &u64| {
+                        points_frontier.less_equal(epoch) || restores_frontier.less_equal(epoch)
+                    };
+                    while let Some(entry) = pending.first_entry() {
+                        if incomplete(entry.key()) {
+                            break;
+                        }
+                        let epoch = *entry.key();
+                        if let Some(plan) = &config.snapshots
+                            && let Some(boundary) = boundary_before(epoch, plan.every)
+                        {
+                            snapshot_once(
+                                &mut series,
+                                &mut last_snapshot,
+                                boundary,
+                                plan,
+                                &config.templates,
+                            );
+                        }
+                        let (
+                            cap,
+                            Pending {
+                                mut points,
+                                restores,
+                            },
+                        ) = entry.remove();
+                        restore(&mut series, restores, &config);
+                        points.sort_by_key(|p| (p.seq, p.partition));
+                        let mut session = output.session(&cap);
+                        score_epoch(&mut series, points, &config, |event| session.give(event));
+                    }
+                    if let Some(plan) = &config.snapshots {
+                        match lowest(points_frontier, restores_frontier) {
+                            None => snapshot_once(
+                                &mut series,
+                                &mut last_snapshot,
+                                FINAL_BOUNDARY,
+                                plan,
+                                &config.templates,
+                            ),
+                            Some(frontier) => {
+                                if let Some(boundary) = boundary_before(frontier, plan.every)
+                                    && pending.first_key_value().is_none_or(|(e, _)| *e > boundary)
+                                {
+                                    snapshot_once(
+                                        &mut series,
+                                        &mut last_snapshot,
+                                        boundary,
+                                        plan,
+                                        &config.templates,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// The lowest time either input may still deliver; `None` when both have ended.
+fn lowest(a: &MutableAntichain<u64>, b: &MutableAntichain<u64>) -> Option<u64> {
+    let a = a.frontier().iter().min().copied();
+    let b = b.frontier().iter().min().copied();
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn score_epoch(
+    series: &mut SeriesMap<Option<SeriesEntry>>,
+    points: Vec<SourcePoint>,
+    config: &ScoreConfig,
+    mut emit: impl FnMut(AnomalyEvent),
+) {
+    let templates = &config.templates;
+    let (mut scored, mut unmatched, mut new_series, mut state_bytes) = (0, 0, 0, 0);
+    let (mut events, mut critical) = (0, 0);
+    for SourcePoint {
+        partition, point, ..
+    } in points
+    {
+        let entry = series.entry(point.series.key().0).or_insert_with(|| {
+            new_series += 1;
+            let (index, template) = templates.select(&point.series)?;
+            // Templates were validated when the set was built: building cannot fail.
+            let chain = SeriesChain::new(template, templates.registry()).ok()?;
+            state_bytes += chain.state_bytes() as u64;
+            Some(SeriesEntry {
+                chain,
+                template: index as u16,
+                partition,
+                dirty: true,
+            })
+        });
+        let Some(entry) = entry else {
+            unmatched += 1;
+            continue;
+        };
+        let template = &templates.templates()[entry.template as usize];
+        entry.dirty = true;
+        entry.partition = partition;
+        let Some(step) = entry.chain.step(template, &point) else {
+            continue;
+        };
+        scored += 1;
+        if let Some(event) = step.event {
+            events += 1;
+            critical += u64::from(event.severity == Severity::Critical);
+            emit(event);
+        }
+    }
+    let counters = &config.counters;
+    counters.add_points_scored(scored);
+    counters.add_unmatched(unmatched);
+    counters.add_series(new_series);
+    counters.add_state_bytes(state_bytes);
+    counters.add_events_out(events);
+    counters.add_critical_out(critical);
+}
+
+/// Replaces the state of restored series. A snapshot that does not fit the series' template
+/// any more (renamed, other detectors) is dropped and counted; the series starts afresh.
+fn restore(
+    series: &mut SeriesMap<Option<SeriesEntry>>,
+    restores: Vec<SeriesState>,
+    config: &ScoreConfig,
+) {
+    let templates = &config.templates;
+    for SeriesState {
+        partition,
+        key,
+        state,
+    } in restores
+    {
+        let restored = ChainSnapshot::decode(&state).ok().and_then(|snapshot| {
+            let (index, template) = templates
+                .templates()
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.name == snapshot.template)?;
+            let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
+            chain.restore(template, &snapshot).ok()?;
+            Some(SeriesEntry {
+                chain,
+                template: index as u16,
+                partition,
+                dirty: false,
+            })
+        });
+        match restored {
+            Some(entry) => {
+                config.counters.add_restored(1);
+                series.insert(key.0, Some(entry));
+            }
+            None => {
+                config.counters.add_restore_failures(1);
+                series.remove(&key.0);
+            }
+        }
+    }
+}
+
+/// Sends the state of every series changed since the last snapshot, once per boundary.
+fn snapshot_once(
+    series: &mut SeriesMap<Option<SeriesEntry>>,
+    last: &mut Option<u64>,
+    boundary: u64,
+    plan: &SnapshotPlan,
+    templates: &TemplateSet,
+) {
+    if last.is_some_and(|done| done >= boundary) {
+        return;
+    }
+    *last = Some(boundary);
+    let changed = series
+        .iter_mut()
+        .filter_map(|(key, entry)| {
+            let entry = entry.as_mut().filter(|e| e.dirty)?;
+            entry.dirty = false;
+            let template = &templates.templates()[entry.template as usize];
+            Some(SeriesState {
+                partition: entry.partition,
+                key: aiops_schemas::SeriesKey(*key),
+                state: entry.chain.snapshot(template).encode(),
+            })
+        })
+        .collect();
+    // The receiver hangs up only when the run is torn down.
+    let _ = plan.output.send(Output::Snapshot {
+        worker: plan.worker,
+        boundary,
+        series: changed,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_fall_every_few_epochs() {
+        assert_eq!(boundary_before(0, 10), None);
+        assert_eq!(boundary_before(9, 10), None);
+        assert_eq!(boundary_before(10, 10), Some(9));
+        assert_eq!(boundary_before(25, 10), Some(19));
+        assert_eq!(boundary_before(5, 1), Some(4));
+        assert_eq!(boundary_before(5, 0), Some(4), "zero means every epoch");
+    }
+}

@@ -1,0 +1,112 @@
+//! The Redis sink: each event is published live on `aiops:{tenant}:anomalies` and appended to
+//! the capped stream `aiops:{tenant}:anomalies:log` (fields `id` and `event`) for history and
+//! resume, both in one pipelined round trip per batch.
+//!
+//! A batch returns only once Redis has acknowledged it, which is what lets the runner commit
+//! offsets behind it. When Redis is unreachable the sink retries with backoff (the pipeline
+//! stalls, Kafka keeps the data) and gives up after `give_up_after_ms`; a retried batch may
+//! append an event twice, with the same id.
+
+use std::time::{Duration, Instant};
+
+use aiops_schemas::{AnomalyEvent, anomalies_channel, anomalies_log_key};
+
+use super::Sink;
+use crate::config::RedisConfig;
+use crate::error::{Error, Result};
+
+/// See the module docs.
+pub struct RedisSink {
+    client: redis::Client,
+    connection: Option<redis::Connection>,
+    config: RedisConfig,
+}
+
+impl RedisSink {
+    /// A sink for `config.url`; connects lazily, so a Redis that starts later is fine.
+    pub fn new(config: RedisConfig) -> Result<RedisSink> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| Error::Redis(format!("invalid URL {:?}: {e}", config.url)))?;
+        Ok(RedisSink {
+            client,
+            connection: None,
+            config,
+        })
+    }
+
+    fn connection(&mut self) -> redis::RedisResult<&mut redis::Connection> {
+        if self.connection.is_none() {
+            let timeout = Duration::from_secs(5);
+            let connection = self.client.get_connection_with_timeout(timeout)?;
+            connection.set_read_timeout(Some(timeout))?;
+            connection.set_write_timeout(Some(timeout))?;
+            self.connection = Some(connection);
+        }
+        Ok(self.connection.as_mut().expect("connection was just set"))
+    }
+
+    /// Runs `pipe` until Redis acknowledges it, reconnecting with backoff.
+    fn execute(&mut self, pipe: &redis::Pipeline) -> Result<()> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let mut reported = false;
+        loop {
+            let attempt = self.connection().and_then(|c| pipe.query::<()>(c));
+            match attempt {
+                Ok(()) => {
+                    if reported {
+                        eprintln!(
+                            "aiops: redis: reachable again after {:.1} s",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(error) => {
+                    self.connection = None;
+                    if started.elapsed() >= Duration::from_millis(self.config.give_up_after_ms) {
+                        return Err(Error::Redis(format!(
+                            "{}: {error}; gave up after {} ms",
+                            self.config.url, self.config.give_up_after_ms
+                        )));
+                    }
+                    if !reported {
+                        eprintln!("aiops: redis: {}: {error}; retrying", self.config.url);
+                        reported = true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+impl Sink for RedisSink {
+    fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for event in events {
+            // Encoded once: the same bytes are published and logged.
+            let payload = serde_json::to_vec(event).unwrap_or_default();
+            pipe.cmd("PUBLISH")
+                .arg(anomalies_channel(&event.tenant))
+                .arg(&payload)
+                .ignore();
+            pipe.cmd("XADD")
+                .arg(anomalies_log_key(&event.tenant))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.config.stream_maxlen)
+                .arg("*")
+                .arg("id")
+                .arg(&event.id)
+                .arg("event")
+                .arg(&payload)
+                .ignore();
+        }
+        self.execute(&pipe)
+    }
+}

@@ -1,0 +1,662 @@
+//! The Kafka source: one consumer per timely worker, all in one consumer group, with
+//! checkpoints that survive crashes and move with partitions on a rebalance.
+//!
+//! Each worker's consumer runs on a thread of its own, which polls Kafka (so heartbeats and
+//! rebalances are served even while the dataflow is busy) and hands batches of messages to the
+//! worker through a bounded channel; when the worker falls behind, the thread pauses its
+//! partitions instead of buffering without end.
+//!
+//! Epochs are slices of wall-clock time (`epoch_ms`), shared by all workers of the process, so an
+//! idle worker never holds the others back. A checkpoint boundary falls every
+//! `checkpoint_interval / epoch_ms` epochs.
+//!
+//! Rebalances (the eager protocol):
+//! - on **assignment**, the partition's checkpoint is loaded from the store: its series state is
+//!   sent to the worker ahead of any message, and consumption starts at its offset;
+//! - on **revocation**, the consumer thread waits until a checkpoint covering every message it
+//!   handed over has been written, so the next owner starts from exactly this process's state
+//!   and no partition is ever processed by two consumers at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use aiops_schemas::ParseOptions;
+
+use super::{Batch, Checkpointing, Poll, Source, SourceContext, SourceControl, WorkerSource};
+use crate::checkpoint::StateStore;
+use crate::config::KafkaConfig;
+use crate::dataflow::{Output, RecordFormats};
+use crate::error::{Error, Result};
+use crate::metrics::Counters;
+use crate::record::{RawRecord, SeriesState};
+use crate::runner::system_now;
+
+/// A librdkafka client configuration with the brokers and the extra options.
+pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.brokers);
+    for (key, value) in &config.options {
+        client.set(key, value);
+    }
+    client
+}
+
+/// A source-wide partition number: the topic's index (in configuration order) in the high 16
+/// bits, the partition in the low 16 (so at most 65,536 partitions per topic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionId(pub u32);
+
+impl PartitionId {
+    /// The id of `partition` of the topic at `topic_index`.
+    pub fn new(topic_index: usize, partition: i32) -> PartitionId {
+        PartitionId(((topic_index as u32) << 16) | (partition as u32 & 0xFFFF))
+    }
+
+    /// The topic's index.
+    pub fn topic_index(self) -> usize {
+        (self.0 >> 16) as usize
+    }
+
+    /// The partition within the topic.
+    pub fn partition(self) -> i32 {
+        (self.0 & 0xFFFF) as i32
+    }
+}
+
+/// Messages a consumer thread hands to its worker.
+enum Feed {
+    Records(Vec<RawRecord>),
+    Restore(Vec<SeriesState>),
+    /// Reply with the last epoch the worker fed anything at.
+    Revoke(SyncSender<u64>),
+}
+
+/// State shared by the source, its consumer threads and the runner's checkpointer.
+struct Shared {
+    topics: Vec<String>,
+    topic_index: HashMap<String, usize>,
+    store: Arc<dyn StateStore>,
+    every: u64,
+    epoch: Duration,
+    started: Instant,
+    consumers: Mutex<HashMap<usize, Arc<BaseConsumer<KafkaContext>>>>,
+    owners: Mutex<HashMap<u32, usize>>,
+    /// The latest completed checkpoint boundary.
+    completed: Mutex<Option<u64>>,
+    completed_changed: Condvar,
+    /// Set when the process is shutting down: revocations then do not wait.
+    closing: AtomicBool,
+    revoke_timeout: Duration,
+}
+
+impl Shared {
+    fn epoch_now(&self) -> u64 {
+        (self.started.elapsed().as_nanos() / self.epoch.as_nanos().max(1)) as u64
+    }
+
+    fn wait_for_checkpoint(&self, epoch: u64) -> bool {
+        let deadline = Instant::now() + self.revoke_timeout;
+        let mut completed = self.completed.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if completed.is_some_and(|done| done >= epoch) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.closing.load(Ordering::Relaxed) {
+                return false;
+            }
+            completed = self
+                .completed_changed
+                .wait_timeout(completed, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}
+
+/// The source. Build it once per process; it opens one consumer per worker.
+pub struct KafkaSource {
+    config: KafkaConfig,
+    shared: Arc<Shared>,
+}
+
+impl KafkaSource {
+    /// A source reading `config`'s topics, with wall-clock epochs of `epoch` and checkpoints
+    /// every `checkpoint_interval` into `store`.
+    pub fn new(
+        config: KafkaConfig,
+        store: Arc<dyn StateStore>,
+        epoch: Duration,
+        checkpoint_interval: Duration,
+    ) -> Result<KafkaSource> {
+        config.validate()?;
+        let epoch = epoch.max(Duration::from_millis(1));
+        let every = (checkpoint_interval.as_nanos() / epoch.as_nanos()).max(1) as u64;
+        let topics: Vec<String> = config.topics.iter().map(|t| t.name.clone()).collect();
+        let topic_index = topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i))
+            .collect();
+        Ok(KafkaSource {
+            shared: Arc::new(Shared {
+                topics,
+                topic_index,
+                store,
+                every,
+                epoch,
+                started: Instant::now(),
+                consumers: Mutex::new(HashMap::new()),
+                owners: Mutex::new(HashMap::new()),
+                completed: Mutex::new(None),
+                completed_changed: Condvar::new(),
+                closing: AtomicBool::new(false),
+                revoke_timeout: (checkpoint_interval * 10).max(Duration::from_secs(30)),
+            }),
+            config,
+        })
+    }
+
+    /// Marks the process as shutting down (revocations no longer wait for checkpoints) and
+    /// lets go of the consumers, which leave the group once their threads have stopped.
+    pub fn close(&self) {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.completed_changed.notify_all();
+        // The consumers' contexts point back at `shared`; dropping them here breaks the cycle.
+        self.shared
+            .consumers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Source for KafkaSource {
+    fn describe(&self) -> String {
+        format!(
+            "kafka {} topics {} group {}",
+            self.config.brokers,
+            self.shared.topics.join(","),
+            self.config.group
+        )
+    }
+
+    fn formats(&self, base: &ParseOptions) -> RecordFormats {
+        RecordFormats::per_topic(
+            self.config
+                .topics
+                .iter()
+                .map(|topic| {
+                    let mut options = base.clone();
+                    if topic.tenant.is_some() {
+                        options.fixed_tenant = topic.tenant.clone();
+                    }
+                    if topic.precision.is_some() {
+                        options.precision = topic.precision;
+                    }
+                    (topic.format, options)
+                })
+                .collect(),
+        )
+    }
+
+    fn open(
+        &self,
+        index: usize,
+        _peers: usize,
+        context: &SourceContext,
+    ) -> Result<Box<dyn WorkerSource>> {
+        let (feed, receiver) = sync_channel(64);
+        let kafka_context = KafkaContext {
+            worker: index,
+            shared: self.shared.clone(),
+            feed: feed.clone(),
+            output: context.output.clone(),
+            counters: context.counters.clone(),
+            lag: Mutex::new(HashMap::new()),
+        };
+        let consumer: BaseConsumer<KafkaContext> = client_config(&self.config)
+            .set("group.id", &self.config.group)
+            .set("client.id", format!("aiops-{}-{index}", std::process::id()))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "1000")
+            .set("partition.assignment.strategy", "range")
+            .create_with_context(kafka_context)
+            .map_err(|e| {
+                Error::Kafka(format!(
+                    "cannot create a consumer for {}: {e}",
+                    self.config.brokers
+                ))
+            })?;
+        let topics: Vec<&str> = self.shared.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| Error::Kafka(format!("cannot subscribe to {}: {e}", topics.join(","))))?;
+        let consumer = Arc::new(consumer);
+        self.shared
+            .consumers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(index, consumer.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let shared = self.shared.clone();
+        std::thread::Builder::new()
+            .name(format!("aiops-kafka-{index}"))
+            .spawn(move || consume(consumer, shared, feed, thread_stop))
+            .map_err(|e| Error::Dataflow(format!("cannot start a consumer thread: {e}")))?;
+        Ok(Box::new(KafkaWorker {
+            receiver,
+            shared: self.shared.clone(),
+            stop,
+            last_fed: 0,
+        }))
+    }
+
+    fn checkpointing(&self) -> Option<Arc<dyn Checkpointing>> {
+        Some(Arc::new(KafkaCheckpointing {
+            shared: self.shared.clone(),
+        }))
+    }
+}
+
+/// The consumer thread: polls, batches, pauses when the worker is behind.
+fn consume(
+    consumer: Arc<BaseConsumer<KafkaContext>>,
+    shared: Arc<Shared>,
+    feed: SyncSender<Feed>,
+    stop: Arc<AtomicBool>,
+) {
+    const BATCH: usize = 2048;
+    let mut batch: Vec<RawRecord> = Vec::with_capacity(BATCH);
+    let mut paused = false;
+    while !stop.load(Ordering::Relaxed) {
+        if !batch.is_empty() {
+            match feed.try_send(Feed::Records(std::mem::take(&mut batch))) {
+                Ok(()) => {
+                    if paused {
+                        paused = !set_paused(&consumer, false);
+                    }
+                }
+                Err(TrySendError::Full(Feed::Records(records))) => {
+                    batch = records;
+                    if !paused {
+                        paused = set_paused(&consumer, true);
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+        // Rebalance callbacks and statistics run inside `poll`.
+        let timeout = if batch.is_empty() {
+            Duration::from_millis(20)
+        } else {
+            Duration::from_millis(2)
+        };
+        let mut next = consumer.poll(timeout);
+        while let Some(result) = next {
+            match result {
+                Ok(message) => {
+                    let Some(&topic_index) = shared.topic_index.get(message.topic()) else {
+                        break;
+                    };
+                    batch.push(RawRecord {
+                        seq: message.offset().max(0) as u64,
+                        partition: PartitionId::new(topic_index, message.partition()).0,
+                        received: message.timestamp().to_millis().unwrap_or_else(system_now),
+                        key: message.key().map(<[u8]>::to_vec),
+                        bytes: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    });
+                }
+                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(error) => eprintln!("aiops: kafka consumer: {error}"),
+            }
+            if batch.len() >= BATCH {
+                break;
+            }
+            next = consumer.poll(Duration::ZERO);
+        }
+    }
+    if !batch.is_empty() {
+        let _ = feed.send(Feed::Records(batch));
+    }
+}
+
+/// Pauses or resumes every assigned partition; true if it worked.
+fn set_paused(consumer: &BaseConsumer<KafkaContext>, pause: bool) -> bool {
+    let Ok(assignment) = consumer.assignment() else {
+        return false;
+    };
+    let result = if pause {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    result.is_ok()
+}
+
+/// A worker's side: batches from its consumer thread, at the current wall-clock epoch.
+struct KafkaWorker {
+    receiver: Receiver<Feed>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    last_fed: u64,
+}
+
+impl WorkerSource for KafkaWorker {
+    fn poll(&mut self) -> Result<Poll> {
+        let wait = self.shared.epoch.min(Duration::from_millis(5));
+        let epoch = |worker: &mut KafkaWorker| {
+            worker.last_fed = worker.shared.epoch_now();
+            worker.last_fed
+        };
+        Ok(match self.receiver.recv_timeout(wait) {
+            Ok(Feed::Records(records)) => Poll::Ready {
+                epoch: epoch(self),
+                batch: Batch::Raw(records),
+            },
+            Ok(Feed::Restore(states)) => Poll::Ready {
+                epoch: epoch(self),
+                batch: Batch::Restore(states),
+            },
+            Ok(Feed::Revoke(reply)) => {
+                let _ = reply.send(self.last_fed);
+                Poll::Idle
+            }
+            Err(RecvTimeoutError::Timeout) => Poll::Idle,
+            Err(RecvTimeoutError::Disconnected) => Poll::Done,
+        })
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.shared.epoch_now()
+    }
+}
+
+impl Drop for KafkaWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The consumer's callbacks: rebalances and statistics.
+struct KafkaContext {
+    worker: usize,
+    shared: Arc<Shared>,
+    feed: SyncSender<Feed>,
+    output: SyncSender<Output>,
+    counters: Arc<Counters>,
+    /// Consumer lag per (topic, partition) from the last statistics, for this consumer.
+    lag: Mutex<HashMap<(String, i32), i64>>,
+}
+
+impl ClientContext for KafkaContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+            eprintln!("aiops: kafka: {facility}: {message}");
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        eprintln!("aiops: kafka: {error}: {reason}");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let mut lag = self.lag.lock().unwrap_or_else(|e| e.into_inner());
+        lag.clear();
+        for (name, topic) in &statistics.topics {
+            for (number, partition) in &topic.partitions {
+                if *number >= 0 && partition.consumer_lag >= 0 {
+                    lag.insert((name.clone(), *number), partition.consumer_lag);
+                }
+            }
+        }
+        // Each consumer reports only its own partitions; the counters sum the workers' shares.
+        let total: i64 = lag.values().sum();
+        self.counters
+            .set_consumer_lag_of(self.worker, total.max(0) as u64);
+    }
+}
+
+impl ConsumerContext for KafkaContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                eprintln!("aiops: kafka rebalance error: {other:?}");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl KafkaContext {
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<(PartitionId, String, i32)> {
+        tpl.elements()
+            .iter()
+            .filter_map(|e| {
+                let index = *self.shared.topic_index.get(e.topic())?;
+                Some((
+                    PartitionId::new(index, e.partition()),
+                    e.topic().to_owned(),
+                    e.partition(),
+                ))
+            })
+            .collect()
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let mut assigned = Vec::new();
+        let mut restores = Vec::new();
+        for (id, topic, partition) in self.partitions(tpl) {
+            let checkpoint = match self.shared.store.load(&topic, partition) {
+                Ok(checkpoint) => checkpoint,
+                Err(error) => {
+                    // A damaged checkpoint must not be silently ignored: that would rescore the
+                    // partition from the committed offset with empty state.
+                    eprintln!("aiops: {error}");
+                    None
+                }
+            };
+            if let Some(checkpoint) = &checkpoint {
+                if checkpoint.next_offset >= 0 {
+                    let _ = tpl.set_partition_offset(
+                        &topic,
+                        partition,
+                        Offset::Offset(checkpoint.next_offset),
+                    );
+                }
+                restores.extend(checkpoint.series.iter().map(|(key, state)| SeriesState {
+                    partition: id.0,
+                    key: aiops_schemas::SeriesKey(*key),
+                    state: state.clone(),
+                }));
+            }
+            self.shared
+                .owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.0, self.worker);
+            assigned.push((id.0, checkpoint));
+        }
+        for (_, topic, partition) in self.partitions(tpl) {
+            eprintln!(
+                "aiops: partition {topic}/{partition} assigned to worker {} at {} ms",
+                self.worker,
+                system_now()
+            );
+        }
+        // The driver learns of the partitions before the worker can report anything about them.
+        let _ = self.output.send(Output::Source(SourceControl::Assigned {
+            worker: self.worker,
+            partitions: assigned,
+        }));
+        if !restores.is_empty() {
+            let _ = self.feed.send(Feed::Restore(restores));
+        }
+        if let Err(error) = consumer.assign(tpl) {
+            eprintln!("aiops: kafka: cannot take the assigned partitions: {error}");
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let partitions: Vec<u32> = self.partitions(tpl).iter().map(|(id, _, _)| id.0).collect();
+        if !self.shared.closing.load(Ordering::Relaxed) {
+            let (reply, answer) = sync_channel(1);
+            let covered = self
+                .feed
+                .send(Feed::Revoke(reply))
+                .ok()
+                .and_then(|()| answer.recv_timeout(self.shared.revoke_timeout).ok())
+                .is_some_and(|last_fed| self.shared.wait_for_checkpoint(last_fed));
+            if !covered {
+                eprintln!(
+                    "aiops: kafka: partitions revoked before a checkpoint covered them; their next owner resumes from the previous checkpoint"
+                );
+            }
+        }
+        {
+            let mut owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+            for partition in &partitions {
+                if owners.get(partition) == Some(&self.worker) {
+                    owners.remove(partition);
+                }
+            }
+        }
+        let _ = self.output.send(Output::Source(SourceControl::Revoked {
+            worker: self.worker,
+            partitions,
+        }));
+        let _ = consumer.unassign();
+        for (_, topic, partition) in self.partitions(tpl) {
+            eprintln!(
+                "aiops: partition {topic}/{partition} released by worker {} at {} ms",
+                self.worker,
+                system_now()
+            );
+        }
+    }
+}
+
+/// The checkpointer's view of the source.
+struct KafkaCheckpointing {
+    shared: Arc<Shared>,
+}
+
+impl Checkpointing for KafkaCheckpointing {
+    fn every(&self) -> u64 {
+        self.shared.every
+    }
+
+    fn store(&self) -> &dyn StateStore {
+        self.shared.store.as_ref()
+    }
+
+    fn partition_name(&self, partition: u32) -> Option<(String, i32)> {
+        let id = PartitionId(partition);
+        let topic = self.shared.topics.get(id.topic_index())?;
+        Some((topic.clone(), id.partition()))
+    }
+
+    fn commit(&self, offsets: &[(u32, i64)]) -> Result<()> {
+        let owners = self
+            .shared
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let consumers = self
+            .shared
+            .consumers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut by_worker: HashMap<usize, TopicPartitionList> = HashMap::new();
+        for (partition, offset) in offsets {
+            let (Some(worker), Some((topic, number))) =
+                (owners.get(partition), self.partition_name(*partition))
+            else {
+                continue;
+            };
+            let list = by_worker.entry(*worker).or_default();
+            let _ = list.add_partition_offset(&topic, number, Offset::Offset(*offset));
+        }
+        for (worker, list) in by_worker {
+            if let Some(consumer) = consumers.get(&worker) {
+                consumer
+                    .commit(&list, CommitMode::Sync)
+                    .map_err(|e| Error::Kafka(format!("cannot commit offsets: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn completed(&self, boundary: u64) {
+        let mut completed = self
+            .shared
+            .completed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        *completed = Some(completed.map_or(boundary, |c| c.max(boundary)));
+        self.shared.completed_changed.notify_all();
+    }
+}
+
+/// Creates the topics that do not exist yet, each with `partitions` partitions (replication 1
+/// unless the broker decides otherwise). Brokers that auto-create topics make this a no-op;
+/// tansu does not auto-create, so `aiops run` calls this for its dead-letter and anomalies
+/// topics.
+pub fn ensure_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let admin: AdminClient<DefaultClientContext> = client_config(config).create().map_err(|e| {
+        Error::Kafka(format!(
+            "cannot create an admin client for {}: {e}",
+            config.brokers
+        ))
+    })?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = futures_executor::block_on(admin.create_topics(&new_topics, &options))
+        .map_err(|e| Error::Kafka(format!("cannot create topics on {}: {e}", config.brokers)))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(Error::Kafka(format!("cannot create topic {topic}: {code}")));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `aiops run`: the long-running pipeline, Kafka in, Redis out, at least once, checkpointed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use aiops_pipeline::PipelineConfig;
+use aiops_pipeline::checkpoint::FileStore;
+use aiops_pipeline::config::ENVIRONMENT_OVERRIDES;
+use aiops_pipeline::run as run_pipeline;
+use aiops_pipeline::sink::kafka::KafkaSink;
+use aiops_pipeline::sink::redis::RedisSink;
+use aiops_pipeline::sink::{Fanout, Sink};
+use aiops_pipeline::source::kafka::{KafkaSource, ensure_topics};
+
+use super::output::count;
+use super::stop_on_ctrl_c;
+use crate::error::{Error, Result};
+
+/// Arguments of `aiops run`.
+#[derive(Debug, Args)]
+#[command(after_help = environment_help())]
+pub struct RunArgs {
+    /// TOML configuration: [kafka], [redis], [checkpoint], [pipeline], [parse], [[templates]]
+    /// (see aiops.example.toml). Environment variables override it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Timely worker threads (one Kafka consumer each), overriding pipeline.workers.
+    #[arg(long, short = 'w', value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+
+    /// Stop gracefully once this many points have been read (for benchmarks and tests).
+    #[arg(long, value_name = "N")]
+    max_points: Option<u64>,
+
+    /// Stop gracefully when this process has partitions and no point has arrived for this long
+    /// (2s, 1m): for backfills, benchmarks and tests.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    exit_when_idle: Option<Duration>,
+}
+
+fn environment_help() -> String {
+    let mut help = String::from("Environment overrides:\n");
+    for (name, field) in ENVIRONMENT_OVERRIDES {
+        help.push_str(&format!("  {name:<22} {field}\n"));
+    }
+    help.push_str(
+        "\nSIGTERM or Ctrl-C: stop reading, finish the epoch, publish, checkpoint, commit, exit.",
+    );
+    help
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => PipelineConfig::from_file(path)?,
+        None => PipelineConfig::default(),
+    };
+    config.apply_environment(|name| std::env::var(name).ok())?;
+    if let Some(workers) = args.workers {
+        config.pipeline.workers = usize::from(workers);
+    }
+    config.validate_for_run()?;
+    let (Some(kafka), Some(redis)) = (config.kafka.clone(), config.redis.clone()) else {
+        unreachable!("validate_for_run checked both sections");
+    };
+
+    let mut side_topics: Vec<(String, i32)> = kafka
+        .topics
+        .iter()
+        .map(|t| (format!("{}{}", t.name, kafka.dead_letter_suffix), 1))
+        .collect();
+    side_topics.extend(kafka.anomalies_topic.iter().map(|t| (t.clone(), 1)));
+    let side: Vec<(&str, i32)> = side_topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+    ensure_topics(&kafka, &side)?;
+
+    let store = Arc::new(FileStore::new(&config.checkpoint.dir));
+    let source = Arc::new(KafkaSource::new(
+        kafka.clone(),
+        store,
+        Duration::from_millis(config.pipeline.epoch_ms),
+        Duration::from_millis(config.checkpoint.interval_ms),
+    )?);
+    let sinks: Vec<Box<dyn Sink>> = vec![
+        Box::new(RedisSink::new(redis.clone())?),
+        Box::new(KafkaSink::new(&kafka)?),
+    ];
+
+    let mut options = aiops_pipeline::RunOptions::new(config.pipeline.workers);
+    options.templates = config.template_set()?;
+    options.parse = config.parse.clone();
+    options.stop = stop_on_ctrl_c();
+    options.progress_interval = Duration::from_millis(250);
+    let status_every = Duration::from_secs(config.pipeline.status_interval_s);
+    eprintln!(
+        "aiops run: {} with {} workers → redis {}; checkpoints every {} ms in {}",
+        aiops_pipeline::source::Source::describe(source.as_ref()),
+        config.pipeline.workers,
+        redis.url,
+        config.checkpoint.interval_ms,
+        config.checkpoint.dir.display(),
+    );
+
+    let started = Instant::now();
+    let (mut last_status, mut last_points) = (Instant::now(), 0);
+    let stop = options.stop.clone();
+    let (max_points, idle_limit) = (args.max_points, args.exit_when_idle);
+    // (when, points) at the first and the last reading that saw new points: a rate that
+    // leaves out start-up and idle time.
+    let mut busy: Option<((Instant, u64), (Instant, u64))> = None;
+    // Idle time counts from the later of the last new point and the moment partitions came.
+    let mut assigned_since: Option<Instant> = None;
+    let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
+        assigned_since = match (stats.partitions, assigned_since) {
+            (0, _) => None,
+            (_, None) => Some(Instant::now()),
+            (_, since) => since,
+        };
+        match &mut busy {
+            None if stats.points_in > 0 => {
+                busy = Some((
+                    (Instant::now(), stats.points_in),
+                    (Instant::now(), stats.points_in),
+                ))
+            }
+            Some((_, last)) if stats.points_in > last.1 => {
+                *last = (Instant::now(), stats.points_in)
+            }
+            _ => {}
+        }
+        if max_points.is_some_and(|max| stats.points_in >= max) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if let (Some(limit), Some(assigned)) = (idle_limit, assigned_since) {
+            let last_point = busy.map_or(started, |(_, (last, _))| last);
+            if last_point.max(assigned).elapsed() >= limit {
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if !status_every.is_zero() && last_status.elapsed() >= status_every {
+            let rate = (stats.points_in - last_points) as f64 / last_status.elapsed().as_secs_f64();
+            eprintln!(
+                "[{:>6}s] {} points/s | lag {} | {} series | {} anomalies | {} dead letters | {} checkpoints",
+                started.elapsed().as_secs(),
+                count(rate as u64),
+                count(stats.consumer_lag),
+                count(stats.series),
+                count(stats.events_out),
+                count(stats.dead_letters),
+                count(stats.checkpoints),
+            );
+            (last_status, last_points) = (Instant::now(), stats.points_in);
+        }
+    });
+    source.close();
+    let summary = summary.map_err(Error::from)?;
+    let stats = summary.stats;
+    eprintln!(
+        "aiops run: stopped after {:.1} s: {} points ({} points/s), {} series ({} restored from checkpoints), {} anomalies, {} dead letters, {} checkpoints",
+        summary.elapsed.as_secs_f64(),
+        count(stats.points_in),
+        count(summary.points_per_second() as u64),
+        count(stats.series),
+        count(stats.restored),
+        count(stats.events_out),
+        count(stats.dead_letters),
+        count(stats.checkpoints),
+    );
+    if let Some(((first, first_points), (last, last_points))) = busy {
+        let seconds = last.duration_since(first).as_secs_f64();
+        if seconds > 0.0 {
+            let points = last_points - first_points;
+            eprintln!(
+                "aiops run: busy rate: {} points in the {seconds:.2} s between the first and the last reading that saw new points: {} points/s",
+                count(points),
+                count((points as f64 / seconds) as u64),
+            );
+        }
+    }
+    Ok(())
+}

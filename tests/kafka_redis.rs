@@ -1,0 +1,567 @@
+//! The production path against real services: tansu (Kafka protocol, SQLite storage) in,
+//! redis-server out, `aiops run` as a separate process that can be killed.
+//!
+//! The reference for "nothing lost" is the same synthetic stream run in-process through the
+//! same detectors without Kafka, Redis or interruptions; the first test shows the Kafka → Redis
+//! path gives exactly its events.
+
+#![cfg(all(feature = "kafka", feature = "redis"))]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiops_pipeline::sink::Collect;
+use aiops_pipeline::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
+use aiops_pipeline::{RunOptions, run};
+use aiops_schemas::AnomalyEvent;
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use support::{Broker, Pipeline, Redis, RunConfig, id_set, produce, serial};
+
+const TENANT: &str = "demo";
+
+fn synthetic(series: usize, points: u64, gap: u64) -> SyntheticConfig {
+    SyntheticConfig {
+        series,
+        tenant: TENANT.into(),
+        ticks: Some(points),
+        seed: 1,
+        mean_anomaly_gap: gap,
+        ..SyntheticConfig::default()
+    }
+}
+
+/// The events of an uninterrupted in-process run of the same stream.
+fn reference(config: &SyntheticConfig) -> Vec<AnomalyEvent> {
+    let source = Arc::new(SyntheticSource::new(config.clone(), 2).unwrap());
+    let mut sink = Collect::default();
+    run(source, &mut sink, RunOptions::new(2), |_| {}).unwrap();
+    sink.events
+}
+
+fn produce_synthetic(broker: &Broker, topic: &str, config: &SyntheticConfig, extra: &[&str]) {
+    let (series, points, gap) = (
+        config.series.to_string(),
+        config.ticks.unwrap().to_string(),
+        config.mean_anomaly_gap.to_string(),
+    );
+    let mut args = vec![
+        "--topic",
+        topic,
+        "--partitions",
+        "4",
+        "--synthetic",
+        "--tenant",
+        TENANT,
+        "--series",
+        &series,
+        "--points",
+        &points,
+        "--anomaly-gap",
+        &gap,
+    ];
+    args.extend_from_slice(extra);
+    produce(&broker.address(), &args);
+}
+
+fn config(
+    broker: &Broker,
+    redis: &Redis,
+    db: u8,
+    group: &str,
+    dir: &tempfile::TempDir,
+) -> RunConfig {
+    RunConfig {
+        brokers: broker.address(),
+        topic: "metrics".into(),
+        group: group.into(),
+        redis_url: redis.url(db),
+        checkpoint_dir: dir.path().join(format!("state-{group}")),
+        workers: 2,
+        extra: String::new(),
+    }
+}
+
+#[test]
+fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_stream() {
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(40, 2500, 600);
+    let truth_path = dir.path().join("truth.jsonl");
+    produce_synthetic(
+        &broker,
+        "metrics",
+        &stream,
+        &["--truth", truth_path.to_str().unwrap()],
+    );
+    let expected = reference(&stream);
+    assert!(
+        expected.len() > 100,
+        "the stream has anomalies to find: {}",
+        expected.len()
+    );
+
+    let live = redis.subscribe(0, &format!("aiops:{{{TENANT}}}:anomalies"));
+    let config_path = config(&broker, &redis, 0, "main", &dir).write(dir.path(), "run.toml");
+    let stderr =
+        Pipeline::start(&config_path, &["--exit-when-idle", "3s"]).wait(Duration::from_secs(120));
+
+    let expected_ids: BTreeSet<String> = expected.iter().map(|e| e.id.clone()).collect();
+    let stream_ids = redis.stream_ids(0, TENANT);
+    assert_eq!(
+        stream_ids.len(),
+        expected.len(),
+        "no event twice in the stream:\n{}",
+        stderr.join("\n")
+    );
+    assert_eq!(id_set(&stream_ids), expected_ids);
+    let published: Vec<AnomalyEvent> = live
+        .try_iter()
+        .map(|payload| serde_json::from_slice(&payload).unwrap())
+        .collect();
+    assert_eq!(
+        published
+            .iter()
+            .map(|e| e.id.clone())
+            .collect::<BTreeSet<_>>(),
+        expected_ids
+    );
+    // Same events, not just the same ids.
+    let by_id: BTreeMap<&str, &AnomalyEvent> =
+        expected.iter().map(|e| (e.id.as_str(), e)).collect();
+    for event in &published {
+        assert_eq!(by_id[event.id.as_str()], event);
+    }
+
+    // Every injected spike, dip and level shift is caught.
+    let truth: Vec<InjectedAnomaly> = std::fs::read_to_string(&truth_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sharp: Vec<&InjectedAnomaly> = truth
+        .iter()
+        .filter(|a| matches!(a.kind.name(), "spike" | "dip" | "level_shift"))
+        .collect();
+    assert!(
+        sharp.len() >= 20,
+        "{} sharp anomalies injected",
+        sharp.len()
+    );
+    for anomaly in sharp {
+        let caught = published.iter().any(|e| {
+            e.series.key == anomaly.series
+                && (anomaly.start..=anomaly.end + 5 * 60_000).contains(&e.timestamp)
+        });
+        assert!(caught, "missed {anomaly:?}");
+    }
+}
+
+#[test]
+fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_are_scored() {
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let kafka = aiops_pipeline::config::KafkaConfig {
+        brokers: broker.address(),
+        group: "setup".into(),
+        topics: vec![],
+        dead_letter_suffix: ".dlq".into(),
+        anomalies_topic: None,
+        options: Default::default(),
+    };
+    aiops_pipeline::source::kafka::ensure_topics(&kafka, &[("metrics", 1)]).unwrap();
+
+    let many_labels = (0..33)
+        .map(|i| format!("\"l{i}\":\"v\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let bad: Vec<(Vec<u8>, &str)> = vec![
+        (br#"{"name":"svc","value":"#.to_vec(), "syntax"),
+        (
+            br#"{"name":"svc","value":"NaN","timestamp":1700000000000}"#.to_vec(),
+            "non_finite_value",
+        ),
+        (br#"{"value":1}"#.to_vec(), "missing_field"),
+        (vec![0xff, 0xfe, b'{'], "invalid_utf8"),
+        (br#"{"name":"","value":1}"#.to_vec(), "empty_name"),
+        (
+            br#"{"name":"svc","value":1,"timestamp":-1}"#.to_vec(),
+            "timestamp_out_of_range",
+        ),
+        (
+            b"{\"name\":\"svc\\u0001\",\"value\":1}".to_vec(),
+            "invalid_character",
+        ),
+        (
+            br#"{"tenant":"a b","name":"svc","value":1}"#.to_vec(),
+            "invalid_character",
+        ),
+        (
+            br#"{"name":"svc","value":1,"labels":{"a":"1","a":"2"}}"#.to_vec(),
+            "duplicate_label",
+        ),
+        (b"[]".to_vec(), "empty_record"),
+        (
+            format!(r#"{{"name":"svc","value":1,"labels":{{{many_labels}}}}}"#).into_bytes(),
+            "too_many_labels",
+        ),
+        (
+            format!(r#"{{"name":"svc","value":1,"pad":"{}"}}"#, "x".repeat(3000)).into_bytes(),
+            "record_too_large",
+        ),
+        (
+            br#"{"name":"svc","value":1,"timestamp":"yesterday"}"#.to_vec(),
+            "invalid_timestamp",
+        ),
+    ];
+    // 400 good points of one series with a spike at 300; a bad record after every 25th.
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .create()
+        .unwrap();
+    let mut offsets_of_bad = BTreeMap::new();
+    let mut offset = 0i64;
+    for i in 0..400 {
+        let value = if i == 300 {
+            500.0
+        } else {
+            100.0 + (i % 9) as f64
+        };
+        let good = format!(
+            r#"{{"tenant":"{TENANT}","name":"svc","value":{value},"timestamp":{}}}"#,
+            1_700_000_000_000i64 + i * 60_000
+        );
+        producer
+            .send(BaseRecord::<[u8], [u8]>::to("metrics").payload(good.as_bytes()))
+            .unwrap();
+        offset += 1;
+        if i % 25 == 24 && (i / 25) < bad.len() as i64 {
+            let (bytes, _) = &bad[(i / 25) as usize];
+            producer
+                .send(
+                    BaseRecord::<[u8], [u8]>::to("metrics")
+                        .key(&b"k"[..])
+                        .payload(&bytes[..]),
+                )
+                .unwrap();
+            offsets_of_bad.insert(offset, (i / 25) as usize);
+            offset += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    assert_eq!(offsets_of_bad.len(), bad.len());
+
+    let mut run_config = config(&broker, &redis, 0, "dlq", &dir);
+    run_config.extra = "[parse.limits]\nmax_record_bytes = 2048\n".into();
+    let path = run_config.write(dir.path(), "run.toml");
+    let stderr = Pipeline::start(&path, &["--exit-when-idle", "3s"]).wait(Duration::from_secs(60));
+    let summary = stderr.iter().find(|l| l.contains("stopped after")).unwrap();
+    assert!(summary.contains(": 400 points ("), "{summary}");
+    assert!(
+        summary.contains(&format!("{} dead letters", bad.len())),
+        "{summary}"
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.address())
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["metrics.dlq"]).unwrap();
+    let mut letters = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while letters.len() < bad.len() && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let headers: BTreeMap<String, String> = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|header| {
+                            (
+                                header.key.to_owned(),
+                                String::from_utf8_lossy(header.value.unwrap_or_default())
+                                    .into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            letters.push((
+                message.payload().unwrap_or_default().to_vec(),
+                message.key().map(<[u8]>::to_vec),
+                headers,
+            ));
+        }
+    }
+    assert_eq!(
+        letters.len(),
+        bad.len(),
+        "every malformed record is in the dead-letter topic"
+    );
+    for (payload, key, headers) in &letters {
+        let source_offset: i64 = headers["aiops-source-offset"].parse().unwrap();
+        let index = offsets_of_bad[&source_offset];
+        let (bytes, kind) = &bad[index];
+        assert_eq!(payload, bytes, "original bytes");
+        assert_eq!(key.as_deref(), Some(&b"k"[..]), "original key");
+        assert_eq!(headers["aiops-kind"], *kind, "{}", headers["aiops-reason"]);
+        assert_eq!(headers["aiops-source-topic"], "metrics");
+        assert_eq!(headers["aiops-source-partition"], "0");
+        assert!(!headers["aiops-reason"].is_empty());
+    }
+    let events: Vec<AnomalyEvent> = redis_events(&redis);
+    let spike: Vec<_> = events
+        .iter()
+        .map(|e| (e.series.name.as_str(), e.value))
+        .collect();
+    assert_eq!(
+        spike,
+        [("svc", 500.0)],
+        "the good records around the bad ones were scored"
+    );
+}
+
+fn redis_events(redis: &Redis) -> Vec<AnomalyEvent> {
+    redis
+        .stream(0, TENANT)
+        .into_iter()
+        .map(|(_, payload)| serde_json::from_slice(&payload).unwrap())
+        .collect()
+}
+
+/// Pseudo-random pauses from the clock, printed so a failure can be replayed.
+fn pauses(count: usize, low_ms: u64, high_ms: u64) -> Vec<Duration> {
+    let mut state = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let pauses: Vec<Duration> = (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            Duration::from_millis(low_ms + state % (high_ms - low_ms))
+        })
+        .collect();
+    eprintln!("pauses before each kill: {pauses:?}");
+    pauses
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_event() {
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(150, 3000, 800);
+    produce_synthetic(&broker, "metrics", &stream, &[]);
+    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
+
+    let path = config(&broker, &redis, 0, "crashy", &dir).write(dir.path(), "run.toml");
+    let mut progress = Vec::new();
+    for pause in pauses(4, 100, 1000) {
+        let pipeline = Pipeline::start(&path, &[]);
+        // Kill while it consumes: once points flow, after a random pause.
+        if !pipeline.wait_until_consuming(Duration::from_secs(30)) {
+            eprintln!(
+                "crash test: nothing left to read when kill {} was due",
+                progress.len() + 1
+            );
+            break;
+        }
+        std::thread::sleep(pause);
+        pipeline.kill_9();
+        progress.push(redis.stream_ids(0, TENANT).len());
+    }
+    let restored = progress.len();
+    // Long enough for the killed members' sessions (6 s in these tests) to expire.
+    let stderr =
+        Pipeline::start(&path, &["--exit-when-idle", "10s"]).wait(Duration::from_secs(180));
+    let ids = redis.stream_ids(0, TENANT);
+    let got = id_set(&ids);
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let unexpected: Vec<_> = got.difference(&expected).collect();
+    eprintln!(
+        "crash test: {} expected events, {} stream entries, {} duplicates, {} missing, {} unexpected; {restored} kills, stream entries after each: {progress:?}",
+        expected.len(),
+        ids.len(),
+        ids.len() - got.len(),
+        missing.len(),
+        unexpected.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "missing {} events:\n{}",
+        missing.len(),
+        stderr.join("\n")
+    );
+    assert!(
+        unexpected.is_empty(),
+        "events the reference does not have: {unexpected:?}"
+    );
+}
+
+#[test]
+fn broker_and_redis_restarts_during_the_run_lose_no_event() {
+    let _serial = serial();
+    let (mut broker, mut redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(60, 3000, 800);
+    produce_synthetic(&broker, "metrics", &stream, &[]);
+    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
+
+    let path = config(&broker, &redis, 0, "restarts", &dir).write(dir.path(), "run.toml");
+    let pipeline = Pipeline::start(&path, &["--exit-when-idle", "10s"]);
+    assert!(pipeline.wait_until_consuming(Duration::from_secs(60)));
+    broker.crash_and_restart(Duration::from_secs(1));
+    let before_redis = redis.stream_ids(0, TENANT).len();
+    redis.crash_and_restart(Duration::from_secs(1));
+    let stderr = pipeline.wait(Duration::from_secs(180));
+    assert!(
+        before_redis < expected.len(),
+        "Redis restarted while events were still coming ({before_redis} of {})",
+        expected.len()
+    );
+    let got = id_set(&redis.stream_ids(0, TENANT));
+    let missing: Vec<_> = expected.difference(&got).collect();
+    eprintln!(
+        "restart test: {} expected, {} missing",
+        expected.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "missing {} events:\n{}",
+        missing.len(),
+        stderr.join("\n")
+    );
+    assert!(got.is_subset(&expected));
+}
+
+/// (process, partition) → [start, end] in ms from the assignment log lines.
+fn ownership(
+    process: &str,
+    lines: &[String],
+    into: &mut BTreeMap<String, Vec<(String, u64, u64)>>,
+) {
+    let mut open: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in lines {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // "aiops: partition metrics/2 assigned to worker 1 at 1700000000000 ms"
+        if words.len() >= 8 && words[1] == "partition" {
+            let (partition, worker, at) = (
+                words[2].to_owned(),
+                words[6].to_owned(),
+                words[words.len() - 2].parse::<u64>().unwrap(),
+            );
+            match words[3] {
+                "assigned" => {
+                    open.insert((partition, worker), at);
+                }
+                "released" => {
+                    if let Some(start) = open.remove(&(partition.clone(), worker.clone())) {
+                        into.entry(partition).or_default().push((
+                            format!("{process}/{worker}"),
+                            start,
+                            at,
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for ((partition, worker), start) in open {
+        into.entry(partition)
+            .or_default()
+            .push((format!("{process}/{worker}"), start, u64::MAX));
+    }
+}
+
+#[test]
+fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(60, 3000, 800);
+    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
+    let path = config(&broker, &redis, 0, "shared", &dir).write(dir.path(), "run.toml");
+
+    // Produce at a pace, so the stream is still flowing when the second process comes and goes.
+    let address = broker.address();
+    let producer = std::thread::spawn(move || {
+        let (series, points) = ("60".to_string(), "3000".to_string());
+        produce(
+            &address,
+            &[
+                "--topic",
+                "metrics",
+                "--partitions",
+                "4",
+                "--synthetic",
+                "--tenant",
+                TENANT,
+                "--series",
+                &series,
+                "--points",
+                &points,
+                "--anomaly-gap",
+                "800",
+                "--rate",
+                "12000",
+            ],
+        );
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let first = Pipeline::start(&path, &["--exit-when-idle", "8s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let second = Pipeline::start(&path, &["--workers", "1"]);
+    std::thread::sleep(Duration::from_secs(7));
+    let second_lines = second.terminate(Duration::from_secs(60));
+    producer.join().unwrap();
+    let first_lines = first.wait(Duration::from_secs(180));
+
+    let got = id_set(&redis.stream_ids(0, TENANT));
+    let missing: Vec<_> = expected.difference(&got).collect();
+    assert!(missing.is_empty(), "missing {} events", missing.len());
+    assert!(got.is_subset(&expected));
+
+    let mut owners = BTreeMap::new();
+    ownership("first", &first_lines, &mut owners);
+    ownership("second", &second_lines, &mut owners);
+    let second_owned = owners
+        .values()
+        .flatten()
+        .filter(|(who, _, _)| who.starts_with("second"))
+        .count();
+    assert!(
+        second_owned > 0,
+        "the second process took partitions:\n{}",
+        second_lines.join("\n")
+    );
+    for (partition, spans) in &owners {
+        for (i, a) in spans.iter().enumerate() {
+            for b in &spans[i + 1..] {
+                let disjoint = a.2 <= b.1 || b.2 <= a.1;
+                assert!(
+                    disjoint,
+                    "{partition} owned by {} {:?} and {} {:?} at once",
+                    a.0,
+                    (a.1, a.2),
+                    b.0,
+                    (b.1, b.2)
+                );
+            }
+        }
+    }
+    eprintln!("rebalance test: ownership {owners:?}");
+}

@@ -1,0 +1,437 @@
+//! Real services for the integration tests: a tansu broker and a redis-server per test, on free
+//! loopback ports, that a test can kill and restart; and `aiops` processes to drive them.
+//!
+//! The binaries come from `scripts/services install` (tansu via `cargo install`, Redis from
+//! Debian); `AIOPS_TANSU` may point at a tansu binary elsewhere.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One test at a time: each starts its own broker, Redis and pipelines, which would otherwise
+/// fight over two cores and make timings meaningless.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
+}
+
+fn find_tansu() -> PathBuf {
+    if let Ok(path) = std::env::var("AIOPS_TANSU") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    for candidate in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|p| p.join("tansu"))
+        .chain([PathBuf::from(home).join(".cargo/bin/tansu")])
+    {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("tansu not found: run scripts/services install (or set AIOPS_TANSU)");
+}
+
+fn kill(child: &mut Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+/// A tansu broker with SQLite storage (data and committed offsets survive restarts).
+pub struct Broker {
+    pub port: u16,
+    db: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            port: free_port(),
+            db: dir.path().join("tansu.db"),
+            child: None,
+            _dir: dir,
+        };
+        broker.launch();
+        broker
+    }
+
+    fn launch(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        // tansu reads sqlite://FILE relative to its working directory.
+        let child = Command::new(find_tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.db.parent().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        wait_for_port(self.port, "tansu");
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`, then start again on the same port and database.
+    pub fn crash_and_restart(&mut self, down_for: Duration) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, "-9");
+        }
+        std::thread::sleep(down_for);
+        self.launch();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, "-9");
+        }
+    }
+}
+
+/// A redis-server with an append-only file synced on every write, so a restart keeps the
+/// events written before it.
+pub struct Redis {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        redis.launch();
+        redis
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (scripts/services install)");
+        self.child = Some(child);
+        wait_for_port(self.port, "redis-server");
+    }
+
+    pub fn url(&self, db: u8) -> String {
+        format!("redis://127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// `kill -9`, then start again on the same port and files.
+    pub fn crash_and_restart(&mut self, down_for: Duration) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, "-9");
+        }
+        std::thread::sleep(down_for);
+        self.launch();
+    }
+
+    /// Every entry of a tenant's event stream, in stream order: (event id, event JSON).
+    pub fn stream(&self, db: u8, tenant: &str) -> Vec<(String, Vec<u8>)> {
+        type Entry = (String, Vec<(String, Vec<u8>)>);
+        let client = redis::Client::open(self.url(db)).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let entries: Vec<Entry> = redis::cmd("XRANGE")
+            .arg(format!("aiops:{{{tenant}}}:anomalies:log"))
+            .arg("-")
+            .arg("+")
+            .query(&mut connection)
+            .unwrap();
+        entries
+            .into_iter()
+            .map(|(_, fields)| {
+                let field = |name: &str| {
+                    fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                (
+                    String::from_utf8_lossy(&field("id")).into_owned(),
+                    field("event"),
+                )
+            })
+            .collect()
+    }
+
+    /// Every event id in a tenant's stream, in stream order.
+    pub fn stream_ids(&self, db: u8, tenant: &str) -> Vec<String> {
+        self.stream(db, tenant)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    /// Subscribes to a channel; the receiver gets each message's payload.
+    pub fn subscribe(&self, db: u8, channel_name: &str) -> Receiver<Vec<u8>> {
+        let (sender, receiver) = channel();
+        let url = self.url(db);
+        let channel_name = channel_name.to_owned();
+        let (ready, subscribed) = channel();
+        std::thread::spawn(move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut connection = client.get_connection().unwrap();
+            let mut pubsub = connection.as_pubsub();
+            pubsub.subscribe(&channel_name).unwrap();
+            let _ = ready.send(());
+            while let Ok(message) = pubsub.get_message() {
+                if sender.send(message.get_payload_bytes().to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        subscribed
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscribed");
+        receiver
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child, "-9");
+        }
+    }
+}
+
+pub fn aiops() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aiops"))
+}
+
+/// Runs `aiops produce` to completion.
+pub fn produce(brokers: &str, args: &[&str]) {
+    let output = aiops()
+        .args(["produce", "--quiet", "--brokers", brokers])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "aiops produce failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// An `aiops run` configuration file.
+pub struct RunConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    pub redis_url: String,
+    pub checkpoint_dir: PathBuf,
+    pub workers: usize,
+    pub extra: String,
+}
+
+impl RunConfig {
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let path = dir.join(name);
+        let text = format!(
+            "[pipeline]\nworkers = {}\nepoch_ms = 5\nstatus_interval_s = 1\n\n\
+             [kafka]\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [{{ name = \"{}\" }}]\n\n\
+             [redis]\nurl = \"{}\"\ngive_up_after_ms = 60000\n\n\
+             [checkpoint]\ndir = \"{}\"\ninterval_ms = 500\n\n\
+             [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\n{}\n",
+            self.workers,
+            self.brokers,
+            self.group,
+            self.topic,
+            self.redis_url,
+            self.checkpoint_dir.display(),
+            self.extra
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// A running `aiops run`, its stderr collected.
+pub struct Pipeline {
+    child: Child,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Pipeline {
+    pub fn start(config: &Path, args: &[&str]) -> Pipeline {
+        let mut child = aiops()
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Pipeline { child, stderr }
+    }
+
+    /// Waits until a line of stderr satisfies `predicate`; panics after `timeout`.
+    pub fn wait_for_line(&self, timeout: Duration, predicate: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stderr.lock().unwrap().iter().any(|l| predicate(l)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "no such line within {timeout:?}:\n{}",
+            self.stderr.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Waits until the status lines show points flowing (a rate above zero); false if they
+    /// do not within `timeout` (nothing left to read, say).
+    pub fn wait_until_consuming(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let consuming = self.stderr.lock().unwrap().iter().any(|line| {
+                line.starts_with('[')
+                    && line.contains(" points/s")
+                    && !line.contains("] 0 points/s")
+            });
+            if consuming {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Waits for the process to exit by itself; panics with its stderr if it fails or hangs.
+    pub fn wait(mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                let lines = self.stderr.lock().unwrap().clone();
+                assert!(
+                    status.success(),
+                    "aiops run failed ({status}):\n{}",
+                    lines.join("\n")
+                );
+                return lines;
+            }
+            if Instant::now() > deadline {
+                kill(&mut self.child, "-9");
+                panic!(
+                    "aiops run did not finish within {timeout:?}:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill_9(mut self) -> Vec<String> {
+        kill(&mut self.child, "-9");
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM: the graceful path.
+    pub fn terminate(mut self, timeout: Duration) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                kill(&mut self.child, "-9");
+                panic!(
+                    "aiops run ignored SIGTERM for {timeout:?}:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            kill(&mut self.child, "-9");
+        }
+    }
+}
+
+pub fn id_set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+/// Appends a line to a file, for test logs kept on failure.
+pub fn log(path: &Path, line: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
