@@ -62,7 +62,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             workers: 2,
-            epoch_ms: 5,
+            epoch_ms: 2,
             status_interval_s: 10,
         }
     }

@@ -24,7 +24,7 @@ pub use event::{
     anomalies_channel, anomalies_log_key, anomaly_id, drift_channel, drift_id,
 };
 pub use limits::Limits;
-pub use parse::{ParseOptions, parse_record};
+pub use parse::{ParseOptions, SeriesCache, parse_record, parse_record_cached};
 pub use point::MetricPoint;
 pub use series::{Labels, Series, SeriesKey};
 pub use time::{Precision, TimestampMs, format_rfc3339, parse_timestamp};

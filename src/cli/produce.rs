@@ -91,6 +91,11 @@ pub struct ProduceArgs {
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
 
+    /// How long the producer may wait to fill a batch (librdkafka's linger.ms): lower for
+    /// latency, higher for throughput.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u32,
+
     /// Print no progress and no summary.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -201,7 +206,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
     )?;
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &args.brokers)
-        .set("linger.ms", "5")
+        .set("linger.ms", args.linger_ms.to_string())
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "1000000")
         .create()

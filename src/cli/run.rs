@@ -77,7 +77,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let side: Vec<(&str, i32)> = side_topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
     ensure_topics(&kafka, &side)?;
 
-    let store = Arc::new(FileStore::new(&config.checkpoint.dir));
+    // One directory per consumer group: two pipelines reading the same topic keep apart.
+    let store = Arc::new(FileStore::new(config.checkpoint.dir.join(&kafka.group)));
     let source = Arc::new(KafkaSource::new(
         kafka.clone(),
         store,

@@ -64,20 +64,31 @@ fn kill(child: &mut Child, signal: &str) {
     let _ = child.wait();
 }
 
-/// A tansu broker with SQLite storage (data and committed offsets survive restarts).
+/// A tansu broker with SQLite storage (data and committed offsets survive restarts), or with
+/// its in-memory storage (faster; nothing survives).
 pub struct Broker {
     pub port: u16,
     db: PathBuf,
+    memory: bool,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::start_with(false)
+    }
+
+    pub fn start_in_memory() -> Broker {
+        Broker::start_with(true)
+    }
+
+    fn start_with(memory: bool) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let mut broker = Broker {
             port: free_port(),
             db: dir.path().join("tansu.db"),
+            memory,
             child: None,
             _dir: dir,
         };
@@ -96,7 +107,12 @@ impl Broker {
                 "--advertised-listener-url",
                 &url,
             ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .arg("--storage-engine")
+            .arg(if self.memory {
+                "memory://tansu/"
+            } else {
+                "sqlite://tansu.db"
+            })
             .current_dir(self.db.parent().unwrap())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -138,16 +154,22 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
-        let mut redis = Redis {
-            port: free_port(),
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-        };
+        let mut redis = Redis::reserve();
         redis.launch();
         redis
     }
 
-    fn launch(&mut self) {
+    /// A port and a directory, with no server yet: see [`Redis::launch`].
+    pub fn reserve() -> Redis {
+        Redis {
+            port: free_port(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Starts the server (again).
+    pub fn launch(&mut self) {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -284,7 +306,7 @@ impl RunConfig {
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
         let text = format!(
-            "[pipeline]\nworkers = {}\nepoch_ms = 5\nstatus_interval_s = 1\n\n\
+            "[pipeline]\nworkers = {}\nepoch_ms = 2\nstatus_interval_s = 1\n\n\
              [kafka]\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [{{ name = \"{}\" }}]\n\n\
              [redis]\nurl = \"{}\"\ngive_up_after_ms = 60000\n\n\
              [checkpoint]\ndir = \"{}\"\ninterval_ms = 500\n\n\

@@ -6,7 +6,7 @@ use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
-use aiops_schemas::{Format, ParseOptions, parse_record};
+use aiops_schemas::{Format, ParseOptions, SeriesCache, parse_record_cached};
 
 use crate::metrics::Counters;
 use crate::record::{DeadLetter, RawRecord, SourcePoint};
@@ -66,6 +66,8 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
         let mut dead_output =
             timely::dataflow::operators::generic::OutputBuilder::from(dead_output);
         builder.build(move |_| {
+            // Series this worker has parsed before: most points are of a known series.
+            let mut cache = SeriesCache::new(SERIES_CACHE_CAPACITY);
             move |_frontiers| {
                 let mut points_handle = points_output.activate();
                 let mut dead_handle = dead_output.activate();
@@ -75,7 +77,13 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
                     let mut parsed = 0;
                     for record in batch.drain(..) {
                         let (format, options) = formats.for_partition(record.partition);
-                        match parse_record(*format, &record.bytes, options, record.received) {
+                        match parse_record_cached(
+                            *format,
+                            &record.bytes,
+                            options,
+                            record.received,
+                            &mut cache,
+                        ) {
                             Ok(found) => {
                                 parsed += found.len() as u64;
                                 for (index, point) in found.into_iter().enumerate() {
@@ -104,6 +112,9 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
         (points, dead)
     }
 }
+
+/// Series a worker's parse stage remembers (about 200 bytes each).
+pub const SERIES_CACHE_CAPACITY: usize = 100_000;
 
 /// Bits of a position reserved for the index of a point within its record.
 pub const SUB_POSITION_BITS: u32 = 12;

@@ -43,6 +43,31 @@ use crate::metrics::Counters;
 use crate::record::{RawRecord, SeriesState};
 use crate::runner::system_now;
 
+/// The consumer configuration of worker `index`: tunable defaults, then the configuration's
+/// `options`, then the settings the checkpoint protocol relies on, which options cannot change.
+fn consumer_config(config: &KafkaConfig, index: usize) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("auto.offset.reset", "earliest")
+        .set("statistics.interval.ms", "1000")
+        // A broker may hold a fetch this long when no data is waiting; it bounds the latency a
+        // quiet partition adds (librdkafka's default is 500 ms). tansu 0.6 holds every fetch
+        // this long, data or not, so it is also the latency floor there.
+        .set("fetch.wait.max.ms", "5")
+        // Eager rebalancing: revocation waits for a checkpoint before anyone gets a partition.
+        .set("partition.assignment.strategy", "range")
+        .set("client.id", format!("aiops-{}-{index}", std::process::id()));
+    for (key, value) in &config.options {
+        client.set(key, value);
+    }
+    client
+        .set("bootstrap.servers", &config.brokers)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    client
+}
+
 /// A librdkafka client configuration with the brokers and the extra options.
 pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
@@ -233,14 +258,7 @@ impl Source for KafkaSource {
             counters: context.counters.clone(),
             lag: Mutex::new(HashMap::new()),
         };
-        let consumer: BaseConsumer<KafkaContext> = client_config(&self.config)
-            .set("group.id", &self.config.group)
-            .set("client.id", format!("aiops-{}-{index}", std::process::id()))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "1000")
-            .set("partition.assignment.strategy", "range")
+        let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
             .create_with_context(kafka_context)
             .map_err(|e| {
                 Error::Kafka(format!(
@@ -280,7 +298,15 @@ impl Source for KafkaSource {
     }
 }
 
-/// The consumer thread: polls, batches, pauses when the worker is behind.
+/// The consumer thread: polls, batches, and waits when the worker is behind.
+///
+/// It does not pause partitions to keep polling while it waits: librdkafka drops the messages
+/// it has fetched for a partition when it is paused, and a resume does not fetch them again,
+/// which lost records here (the regression test
+/// `kafka_redis::a_worker_slower_than_its_consumer_still_gets_every_record` covers
+/// it). Waiting without polling is bounded by librdkafka's own fetch queue, and a stall longer
+/// than `max.poll.interval.ms` makes the consumer leave the group, which a rebalance then
+/// handles like any other.
 fn consume(
     consumer: Arc<BaseConsumer<KafkaContext>>,
     shared: Arc<Shared>,
@@ -289,31 +315,20 @@ fn consume(
 ) {
     const BATCH: usize = 2048;
     let mut batch: Vec<RawRecord> = Vec::with_capacity(BATCH);
-    let mut paused = false;
     while !stop.load(Ordering::Relaxed) {
         if !batch.is_empty() {
             match feed.try_send(Feed::Records(std::mem::take(&mut batch))) {
-                Ok(()) => {
-                    if paused {
-                        paused = !set_paused(&consumer, false);
-                    }
-                }
+                Ok(()) => {}
                 Err(TrySendError::Full(Feed::Records(records))) => {
                     batch = records;
-                    if !paused {
-                        paused = set_paused(&consumer, true);
-                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
                 Err(_) => return,
             }
         }
         // Rebalance callbacks and statistics run inside `poll`.
-        let timeout = if batch.is_empty() {
-            Duration::from_millis(20)
-        } else {
-            Duration::from_millis(2)
-        };
-        let mut next = consumer.poll(timeout);
+        let mut next = consumer.poll(Duration::from_millis(20));
         while let Some(result) = next {
             match result {
                 Ok(message) => {
@@ -340,19 +355,6 @@ fn consume(
     if !batch.is_empty() {
         let _ = feed.send(Feed::Records(batch));
     }
-}
-
-/// Pauses or resumes every assigned partition; true if it worked.
-fn set_paused(consumer: &BaseConsumer<KafkaContext>, pause: bool) -> bool {
-    let Ok(assignment) = consumer.assignment() else {
-        return false;
-    };
-    let result = if pause {
-        consumer.pause(&assignment)
-    } else {
-        consumer.resume(&assignment)
-    };
-    result.is_ok()
 }
 
 /// A worker's side: batches from its consumer thread, at the current wall-clock epoch.

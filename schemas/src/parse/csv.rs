@@ -6,13 +6,17 @@
 //! carries none; a file source sets it from the file name. Header rows are recognised by
 //! [`is_header`] and skipped by the caller, not passed here.
 
-use super::ParseOptions;
+use super::{ParseOptions, SeriesCache};
 use crate::error::{Error, Format, Result, excerpt};
 use crate::point::MetricPoint;
 use crate::time::parse_timestamp;
 
 /// Parses one CSV row (already checked to be UTF-8 and within the size limit).
-pub fn parse(text: &str, options: &ParseOptions) -> Result<Vec<MetricPoint>> {
+pub fn parse(
+    text: &str,
+    options: &ParseOptions,
+    cache: &mut SeriesCache,
+) -> Result<Vec<MetricPoint>> {
     let row = text.trim_end_matches(['\n', '\r']);
     if row.trim().is_empty() {
         return Ok(Vec::new());
@@ -36,9 +40,10 @@ pub fn parse(text: &str, options: &ParseOptions) -> Result<Vec<MetricPoint>> {
     let mut labels = Vec::new();
     let tenant = options.resolve_tenant(None, &mut labels);
     Ok(vec![options.point(
-        tenant,
-        options.csv_metric.clone(),
-        labels,
+        cache,
+        &tenant,
+        &options.csv_metric,
+        &labels,
         timestamp,
         value,
     )?])

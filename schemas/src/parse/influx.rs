@@ -15,13 +15,20 @@
 //! - The timestamp is an integer in the configured precision (default nanoseconds); missing means
 //!   "now". Empty lines and `#` comments are skipped; a record may hold many lines.
 
-use super::{ParseOptions, line_column};
+use std::borrow::Cow;
+
+use super::{ParseOptions, SeriesCache, line_column};
 use crate::error::{Error, Format, Result};
 use crate::point::MetricPoint;
 use crate::time::{Precision, TimestampMs};
 
 /// Parses an Influx record (already checked to be UTF-8 and within the size limit).
-pub fn parse(text: &str, options: &ParseOptions, now: TimestampMs) -> Result<Vec<MetricPoint>> {
+pub fn parse(
+    text: &str,
+    options: &ParseOptions,
+    now: TimestampMs,
+    cache: &mut SeriesCache,
+) -> Result<Vec<MetricPoint>> {
     let precision = options.precision_for(Format::Influx);
     let mut points = Vec::new();
     let mut offset = 0;
@@ -48,7 +55,7 @@ pub fn parse(text: &str, options: &ParseOptions, now: TimestampMs) -> Result<Vec
                 message,
             }
         })?;
-        parsed.into_points(options, precision, now, &mut points)?;
+        parsed.into_points(options, precision, now, cache, &mut points)?;
     }
     Ok(points)
 }
@@ -56,19 +63,20 @@ pub fn parse(text: &str, options: &ParseOptions, now: TimestampMs) -> Result<Vec
 /// A syntax error: byte offset within the line, and what went wrong.
 type SyntaxError = (usize, String);
 
-struct ParsedLine {
-    measurement: String,
-    tags: Vec<(String, String)>,
-    fields: Vec<(String, f64)>,
+struct ParsedLine<'a> {
+    measurement: Cow<'a, str>,
+    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    fields: Vec<(Cow<'a, str>, f64)>,
     timestamp: Option<i64>,
 }
 
-impl ParsedLine {
+impl ParsedLine<'_> {
     fn into_points(
         self,
         options: &ParseOptions,
         precision: Precision,
         now: TimestampMs,
+        cache: &mut SeriesCache,
         out: &mut Vec<MetricPoint>,
     ) -> Result<()> {
         let timestamp = match self.timestamp {
@@ -81,13 +89,15 @@ impl ParsedLine {
         };
         let mut tags = self.tags;
         let tenant = options.resolve_tenant(None, &mut tags);
+        let mut name = String::new();
         for (field, value) in self.fields {
-            let name = if field == "value" {
-                self.measurement.clone()
-            } else {
-                format!("{}_{}", self.measurement, field)
-            };
-            out.push(options.point(tenant.clone(), name, tags.clone(), timestamp, value)?);
+            name.clear();
+            name.push_str(&self.measurement);
+            if field != "value" {
+                name.push('_');
+                name.push_str(&field);
+            }
+            out.push(options.point(cache, &tenant, &name, &tags, timestamp, value)?);
         }
         Ok(())
     }
@@ -99,8 +109,8 @@ struct LineParser<'a> {
     pos: usize,
 }
 
-impl LineParser<'_> {
-    fn line(&mut self) -> std::result::Result<ParsedLine, SyntaxError> {
+impl<'a> LineParser<'a> {
+    fn line(&mut self) -> std::result::Result<ParsedLine<'a>, SyntaxError> {
         let measurement = self.token(b", ", false);
         if measurement.is_empty() {
             return Err((self.pos, "missing measurement".into()));
@@ -194,14 +204,17 @@ impl LineParser<'_> {
 
     /// Reads up to the first unescaped byte in `stops`, unescaping `\` before a stop byte (and
     /// before `=` when `escape_equals`). Stops are ASCII, so byte positions are char boundaries.
-    fn token(&mut self, stops: &[u8], escape_equals: bool) -> String {
-        let mut out = String::new();
+    /// Borrowed from the line unless something was unescaped.
+    fn token(&mut self, stops: &[u8], escape_equals: bool) -> Cow<'a, str> {
+        let start = self.pos;
+        let mut out: Option<String> = None;
         let mut run_start = self.pos;
         while let Some(b) = self.peek() {
             if b == b'\\' {
                 if let Some(&next) = self.bytes.get(self.pos + 1)
                     && (stops.contains(&next) || next == b' ' || (escape_equals && next == b'='))
                 {
+                    let out = out.get_or_insert_with(String::new);
                     out.push_str(&self.text[run_start..self.pos]);
                     out.push(next as char);
                     self.pos += 2;
@@ -216,8 +229,13 @@ impl LineParser<'_> {
             }
             self.pos += 1;
         }
-        out.push_str(&self.text[run_start..self.pos]);
-        out
+        match out {
+            None => Cow::Borrowed(&self.text[start..self.pos]),
+            Some(mut out) => {
+                out.push_str(&self.text[run_start..self.pos]);
+                Cow::Owned(out)
+            }
+        }
     }
 
     /// Reads a field value; `None` for string fields, which are not metrics.

@@ -19,13 +19,18 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::{ParseOptions, line_column};
+use super::{ParseOptions, SeriesCache, line_column};
 use crate::error::{Error, Format, Result, excerpt};
 use crate::point::MetricPoint;
 use crate::time::{Precision, TimestampMs, parse_timestamp};
 
 /// Parses a JSON record (already checked to be UTF-8 and within the size limit).
-pub fn parse(text: &str, options: &ParseOptions, now: TimestampMs) -> Result<Vec<MetricPoint>> {
+pub fn parse(
+    text: &str,
+    options: &ParseOptions,
+    now: TimestampMs,
+    cache: &mut SeriesCache,
+) -> Result<Vec<MetricPoint>> {
     let raws: Vec<RawPoint<'_>> = match text.trim_start().as_bytes().first() {
         None => return Ok(Vec::new()),
         Some(b'[') => serde_json::from_str(text).map_err(|e| syntax(text, &e))?,
@@ -33,7 +38,7 @@ pub fn parse(text: &str, options: &ParseOptions, now: TimestampMs) -> Result<Vec
     };
     let precision = options.precision_for(Format::Json);
     raws.into_iter()
-        .map(|raw| raw.into_point(options, precision, now))
+        .map(|raw| raw.into_point(options, precision, now, cache))
         .collect()
 }
 
@@ -62,8 +67,8 @@ struct RawPoint<'a> {
     tenant: Option<Cow<'a, str>>,
     #[serde(borrow, default, alias = "metric")]
     name: Option<Cow<'a, str>>,
-    #[serde(default, alias = "tags")]
-    labels: Option<RawLabels>,
+    #[serde(borrow, default, alias = "tags")]
+    labels: Option<RawLabels<'a>>,
     #[serde(borrow, default)]
     timestamp: Option<Scalar<'a>>,
     #[serde(borrow, default)]
@@ -76,6 +81,7 @@ impl RawPoint<'_> {
         options: &ParseOptions,
         precision: Precision,
         now: TimestampMs,
+        cache: &mut SeriesCache,
     ) -> Result<MetricPoint> {
         let name = self.name.ok_or(Error::MissingField { field: "name" })?;
         let value = match self.value.ok_or(Error::MissingField { field: "value" })? {
@@ -102,7 +108,7 @@ impl RawPoint<'_> {
         };
         let mut labels = self.labels.map(|l| l.0).unwrap_or_default();
         let tenant = options.resolve_tenant(self.tenant.as_deref(), &mut labels);
-        options.point(tenant, name.into_owned(), labels, timestamp, value)
+        options.point(cache, &tenant, &name, &labels, timestamp, value)
     }
 }
 
@@ -163,32 +169,40 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
 }
 
 /// Labels as written, in order and with duplicates, so [`crate::Labels::from_pairs`] can reject
-/// a repeated key instead of silently keeping one.
-struct RawLabels(Vec<(String, String)>);
+/// a repeated key instead of silently keeping one. Borrowed from the record where possible.
+struct RawLabels<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl<'de> Deserialize<'de> for RawLabels {
+/// A string borrowed from the record unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct LabelsVisitor;
-        impl<'de> Visitor<'de> for LabelsVisitor {
-            type Value = RawLabels;
+        match Scalar::deserialize(deserializer)? {
+            Scalar::Text(text) => Ok(Text(text)),
+            _ => Err(de::Error::custom("expected a string")),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawLabels<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct LabelsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for LabelsVisitor<'a> {
+            type Value = RawLabels<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an object of labels with string, number or boolean values")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<RawLabels, A::Error> {
+            ) -> std::result::Result<RawLabels<'a>, A::Error> {
                 let mut pairs = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = match map.next_value::<serde_json::Value>()? {
-                        serde_json::Value::String(s) => s,
-                        v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
-                            v.to_string()
-                        }
-                        other => {
+                while let Some(Text(key)) = map.next_key::<Text<'a>>()? {
+                    let value = match map.next_value::<LabelValue<'a>>()? {
+                        LabelValue::Text(text) => text,
+                        LabelValue::Invalid(kind) => {
                             return Err(de::Error::custom(format!(
-                                "label {key:?} has a {} value; use a string",
-                                json_kind(&other)
+                                "label {key:?} has a {kind} value; use a string"
                             )));
                         }
                     };
@@ -197,18 +211,71 @@ impl<'de> Deserialize<'de> for RawLabels {
                 Ok(RawLabels(pairs))
             }
         }
-        deserializer.deserialize_map(LabelsVisitor)
+        deserializer.deserialize_map(LabelsVisitor(std::marker::PhantomData))
     }
 }
 
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::Object(_) => "object",
-        serde_json::Value::Bool(_) => "boolean",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::String(_) => "string",
+/// A label value: strings as they are, numbers and booleans as their JSON text, anything else
+/// an error naming its kind.
+enum LabelValue<'a> {
+    Text(Cow<'a, str>),
+    Invalid(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LabelValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ValueVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for ValueVisitor<'a> {
+            type Value = LabelValue<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+                // The JSON text of the number, as serde_json writes it.
+                Ok(LabelValue::Text(Cow::Owned(
+                    serde_json::Value::from(v).to_string(),
+                )))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+                Ok(LabelValue::Invalid("null"))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(LabelValue::Invalid("array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(LabelValue::Invalid("object"))
+            }
+        }
+        deserializer.deserialize_any(ValueVisitor(std::marker::PhantomData))
     }
 }
 
