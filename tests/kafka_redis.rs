@@ -132,7 +132,10 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
     let explained = stderr
         .iter()
         .any(|l| l.contains("retrying") || l.contains("revoked before a checkpoint"));
-    assert!(stream_ids.len() == expected.len() || explained, "{diagnosis}");
+    assert!(
+        stream_ids.len() == expected.len() || explained,
+        "{diagnosis}"
+    );
     let published: Vec<AnomalyEvent> = live
         .try_iter()
         .map(|payload| serde_json::from_slice(&payload).unwrap())

@@ -394,9 +394,15 @@ mod tests {
         assert_eq!(config.pipeline, RuntimeConfig::default());
         assert_eq!(config.checkpoint, CheckpointConfig::default());
         let redis = config.redis.as_ref().unwrap();
-        assert_eq!((redis.stream_maxlen, redis.give_up_after_ms), (default_stream_maxlen(), default_give_up()));
+        assert_eq!(
+            (redis.stream_maxlen, redis.give_up_after_ms),
+            (default_stream_maxlen(), default_give_up())
+        );
         let kafka = config.kafka.as_ref().unwrap();
-        assert_eq!((kafka.group.as_str(), kafka.dead_letter_suffix.as_str()), ("aiops", ".dlq"));
+        assert_eq!(
+            (kafka.group.as_str(), kafka.dead_letter_suffix.as_str()),
+            ("aiops", ".dlq")
+        );
         config.validate_for_run().unwrap();
         let (documented, builtin) = (&set.templates()[1], aiops_operators::Template::default());
         assert_eq!(documented.alert, builtin.alert);
