@@ -45,7 +45,7 @@ fn reference(config: &SyntheticConfig) -> Vec<AnomalyEvent> {
     sink.events
 }
 
-fn produce_synthetic(broker: &Broker, topic: &str, config: &SyntheticConfig, extra: &[&str]) {
+fn produce_synthetic(brokers: &str, topic: &str, config: &SyntheticConfig, extra: &[&str]) {
     let (series, points, gap) = (
         config.series.to_string(),
         config.ticks.unwrap().to_string(),
@@ -67,7 +67,7 @@ fn produce_synthetic(broker: &Broker, topic: &str, config: &SyntheticConfig, ext
         &gap,
     ];
     args.extend_from_slice(extra);
-    produce(&broker.address(), &args);
+    produce(brokers, &args);
 }
 
 fn config(
@@ -96,7 +96,7 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
     let stream = synthetic(40, 2500, 600);
     let truth_path = dir.path().join("truth.jsonl");
     produce_synthetic(
-        &broker,
+        &broker.address(),
         "metrics",
         &stream,
         &["--truth", truth_path.to_str().unwrap()],
@@ -377,7 +377,7 @@ fn kill_9_at_random_moments_loses_no_event() {
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(150, 3000, 800);
-    produce_synthetic(&broker, "metrics", &stream, &[]);
+    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
     let path = config(&broker, &redis, 0, "crashy", &dir).write(dir.path(), "run.toml");
@@ -430,7 +430,7 @@ fn broker_and_redis_restarts_during_the_run_lose_no_event() {
     let (mut broker, mut redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(60, 3000, 800);
-    produce_synthetic(&broker, "metrics", &stream, &[]);
+    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
     let path = config(&broker, &redis, 0, "restarts", &dir).write(dir.path(), "run.toml");
@@ -471,7 +471,7 @@ fn a_worker_slower_than_its_consumer_still_gets_every_record() {
     let (broker, redis) = (Broker::start_in_memory(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(1000, 500, 3000);
-    produce_synthetic(&broker, "metrics", &stream, &[]);
+    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
     let mut run_config = config(&broker, &redis, 0, "slow", &dir);
     run_config.workers = 1;
@@ -494,7 +494,7 @@ fn redis_down_at_start_stalls_the_pipeline_without_losing_records() {
     let (broker, mut redis) = (Broker::start(), Redis::reserve());
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(100, 3000, 800);
-    produce_synthetic(&broker, "metrics", &stream, &[]);
+    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
     let path = config(&broker, &redis, 0, "stalled", &dir).write(dir.path(), "run.toml");
@@ -566,28 +566,9 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
 
     // Produce at a pace, so the stream is still flowing when the second process comes and goes.
     let address = broker.address();
+    let paced = stream.clone();
     let producer = std::thread::spawn(move || {
-        let (series, points) = ("60".to_string(), "3000".to_string());
-        produce(
-            &address,
-            &[
-                "--topic",
-                "metrics",
-                "--partitions",
-                "4",
-                "--synthetic",
-                "--tenant",
-                TENANT,
-                "--series",
-                &series,
-                "--points",
-                &points,
-                "--anomaly-gap",
-                "800",
-                "--rate",
-                "12000",
-            ],
-        );
+        produce_synthetic(&address, "metrics", &paced, &["--rate", "12000"]);
     });
     std::thread::sleep(Duration::from_millis(500));
     let first = Pipeline::start(&path, &["--exit-when-idle", "8s"]);

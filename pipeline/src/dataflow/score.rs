@@ -106,26 +106,15 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                 let mut last_snapshot: Option<u64> = None;
                 let config = config.clone();
                 move |(points_in, points_frontier), (restores_in, restores_frontier), output| {
+                    let port = output.output_index();
                     points_in.for_each(|cap, batch| {
-                        if let Some(cap) = cap.retain_least(output.output_index()) {
-                            let time = *cap.time();
-                            pending
-                                .entry(time)
-                                .or_insert_with(|| (cap, Pending::default()))
-                                .1
-                                .points
-                                .append(batch);
+                        if let Some(slot) = stash(&mut pending, cap.retain_least(port)) {
+                            slot.points.append(batch);
                         }
                     });
                     restores_in.for_each(|cap, batch| {
-                        if let Some(cap) = cap.retain_least(output.output_index()) {
-                            let time = *cap.time();
-                            pending
-                                .entry(time)
-                                .or_insert_with(|| (cap, Pending::default()))
-                                .1
-                                .restores
-                                .append(batch);
+                        if let Some(slot) = stash(&mut pending, cap.retain_least(port)) {
+                            slot.restores.append(batch);
                         }
                     });
                     let incomplete = |epoch: &u64| {
@@ -187,6 +176,18 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
             },
         )
     }
+}
+
+/// The records waiting for the epoch of `cap`, kept with the capability to emit at it.
+fn stash(
+    pending: &mut BTreeMap<u64, (Capability<u64>, Pending)>,
+    cap: Option<Capability<u64>>,
+) -> Option<&mut Pending> {
+    let cap = cap?;
+    let slot = pending
+        .entry(*cap.time())
+        .or_insert_with(|| (cap, Pending::default()));
+    Some(&mut slot.1)
 }
 
 /// The lowest time either input may still deliver; `None` when both have ended.
