@@ -9,6 +9,9 @@ pub enum Error {
     /// The pipeline could not start or run.
     #[error(transparent)]
     Pipeline(#[from] aiops_pipeline::Error),
+    /// The gateway could not start.
+    #[error(transparent)]
+    Gateway(#[from] aiops_gateway::Error),
     /// An argument is invalid.
     #[error("{0}")]
     Usage(String),

@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod event;
+pub mod glob;
 pub mod limits;
 pub mod parse;
 pub mod point;

@@ -2,6 +2,7 @@
 
 mod demo;
 mod detect;
+mod gateway;
 mod output;
 #[cfg(feature = "kafka")]
 mod produce;
@@ -41,6 +42,10 @@ enum Command {
     /// Send a file or synthetic series to a Kafka topic, keyed by series.
     #[cfg(feature = "kafka")]
     Produce(produce::ProduceArgs),
+    /// The WebSocket gateway: tenants' anomaly streams to authenticated subscribers.
+    Gateway(gateway::GatewayArgs),
+    /// Mint a development token for the gateway.
+    Token(gateway::TokenArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -110,5 +115,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         #[cfg(feature = "kafka")]
         Command::Produce(args) => produce::run(args),
+        Command::Gateway(args) => gateway::run_gateway(args),
+        Command::Token(args) => gateway::run_token(args),
     }
 }

@@ -457,3 +457,192 @@ pub fn log(path: &Path, line: &str) {
         .unwrap();
     writeln!(file, "{line}").unwrap();
 }
+
+/// WebSocket clients and gateways for the gateway tests.
+pub mod ws {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    use aiops_gateway::auth::{Claims, mint};
+    use aiops_gateway::config::{GatewayConfig, KeyConfig};
+
+    pub const SECRET: &str = "integration-test-secret-0123456789abcdef";
+
+    pub fn key() -> KeyConfig {
+        KeyConfig {
+            kid: Some("test".into()),
+            algorithm: "HS256".into(),
+            secret: Some(SECRET.into()),
+            secret_file: None,
+            public_key_file: None,
+        }
+    }
+
+    /// A gateway configuration on a free port with the test key.
+    pub fn config(redis_url: Option<String>) -> GatewayConfig {
+        let mut config = GatewayConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..GatewayConfig::default()
+        };
+        config.broker.redis_url = redis_url;
+        config.auth.keys = vec![key()];
+        config
+    }
+
+    pub fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A token for `tenant` granting `channels`, valid for `ttl_s` seconds.
+    pub fn token(tenant: &str, channels: &[&str], ttl_s: i64) -> String {
+        mint(
+            &key(),
+            &Claims {
+                tenant: tenant.into(),
+                channels: channels.iter().map(|c| c.to_string()).collect(),
+                exp: (now() as i64 + ttl_s) as u64,
+                nbf: None,
+                sub: Some("test".into()),
+                aud: None,
+                iss: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// An anomaly event's JSON, as the pipeline writes it.
+    pub fn event(tenant: &str, id: &str, metric: &str, severity: &str) -> String {
+        serde_json::json!({
+            "schema_version": 1, "id": id, "tenant": tenant,
+            "series": {"key": "00000000000000ff", "name": metric, "labels": {"host": "web-1"}},
+            "timestamp": 1_700_000_000_000i64, "onset": 1_700_000_000_000i64, "value": 42.0,
+            "expected": {"lower": 0.0, "upper": 10.0}, "score": 9.0, "severity": severity,
+            "escalation": false, "detector": "ensemble", "template": "default",
+            "model_version": "builtin-1", "contributions": []
+        })
+        .to_string()
+    }
+
+    /// Writes an event the way the pipeline's Redis sink does: history first, then live.
+    pub fn publish(redis_url: &str, tenant: &str, id: &str, payload: &str) {
+        let client = redis::Client::open(redis_url).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        redis::pipe()
+            .cmd("XADD")
+            .arg(format!("aiops:{{{tenant}}}:anomalies:log"))
+            .arg("*")
+            .arg("id")
+            .arg(id)
+            .arg("event")
+            .arg(payload)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(format!("aiops:{{{tenant}}}:anomalies"))
+            .arg(payload)
+            .ignore()
+            .query::<()>(&mut connection)
+            .unwrap();
+    }
+
+    pub struct Client {
+        pub ws: WebSocketStream<TcpStream>,
+    }
+
+    /// The status and JSON body of a refused upgrade.
+    pub type Refusal = (u16, serde_json::Value);
+
+    /// Connects with `Authorization: Bearer <token>` (or no header when `token` is empty).
+    pub async fn connect(address: SocketAddr, token: &str) -> Result<Client, Refusal> {
+        let mut request = format!("ws://{address}/").into_client_request().unwrap();
+        if !token.is_empty() {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let stream = TcpStream::connect(address).await.unwrap();
+        match tokio_tungstenite::client_async(request, stream).await {
+            Ok((ws, _)) => Ok(Client { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = response
+                    .body()
+                    .as_ref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                Err((status, body))
+            }
+            Err(other) => panic!("connect: {other}"),
+        }
+    }
+
+    impl Client {
+        pub async fn send(&mut self, value: serde_json::Value) {
+            self.ws
+                .send(Message::text(value.to_string()))
+                .await
+                .unwrap();
+        }
+
+        /// The next JSON message, skipping control frames; `None` on timeout or close.
+        pub async fn next(&mut self, timeout: Duration) -> Option<serde_json::Value> {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let message = tokio::time::timeout_at(deadline, self.ws.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+                if let Message::Text(text) = message {
+                    return serde_json::from_str(&text).ok();
+                }
+                if let Message::Close(_) = message {
+                    return None;
+                }
+            }
+        }
+
+        /// Subscribes and waits for the reply.
+        pub async fn subscribe(&mut self, request: serde_json::Value) -> serde_json::Value {
+            self.send(request).await;
+            self.next(Duration::from_secs(10))
+                .await
+                .expect("a reply to subscribe")
+        }
+
+        /// Waits for the server to close; its close code.
+        pub async fn close_code(&mut self, timeout: Duration) -> Option<u16> {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                    Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                    Ok(Some(Ok(_))) => continue,
+                    _ => return None,
+                }
+            }
+        }
+
+        /// Event ids received until `timeout` passes without one.
+        pub async fn event_ids(&mut self, timeout: Duration) -> Vec<String> {
+            let mut ids = Vec::new();
+            while let Some(message) = self.next(timeout).await {
+                if message["type"] == "event" {
+                    ids.push(
+                        message["event"]["id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+            ids
+        }
+    }
+}

@@ -1,6 +1,6 @@
-//! The Redis sink: each event is published live on `aiops:{tenant}:anomalies` and appended to
-//! the capped stream `aiops:{tenant}:anomalies:log` (fields `id` and `event`) for history and
-//! resume, both in one pipelined round trip per batch.
+//! The Redis sink: each event is appended to the capped stream `aiops:{tenant}:anomalies:log`
+//! (fields `id` and `event`) for history and resume, then published live on
+//! `aiops:{tenant}:anomalies`, all in one pipelined round trip per batch.
 //!
 //! A batch returns only once Redis has acknowledged it, which is what lets the runner commit
 //! offsets behind it. When Redis is unreachable the sink retries with backoff (the pipeline
@@ -91,10 +91,8 @@ impl Sink for RedisSink {
         for event in events {
             // Encoded once: the same bytes are published and logged.
             let payload = serde_json::to_vec(event).unwrap_or_default();
-            pipe.cmd("PUBLISH")
-                .arg(anomalies_channel(&event.tenant))
-                .arg(&payload)
-                .ignore();
+            // History first: a subscriber that resumes subscribes, then reads the history, so an
+            // event it did not see published must already be in the stream.
             pipe.cmd("XADD")
                 .arg(anomalies_log_key(&event.tenant))
                 .arg("MAXLEN")
@@ -104,6 +102,10 @@ impl Sink for RedisSink {
                 .arg("id")
                 .arg(&event.id)
                 .arg("event")
+                .arg(&payload)
+                .ignore();
+            pipe.cmd("PUBLISH")
+                .arg(anomalies_channel(&event.tenant))
                 .arg(&payload)
                 .ignore();
         }

@@ -1,0 +1,331 @@
+//! Load test of the WebSocket gateway: N real WebSocket connections (each authenticated with a
+//! JWT) subscribed across tenants, events published into Redis at a set rate, and the figures
+//! that matter: publish → client-receive latency, connection time, resident memory per
+//! connection.
+//!
+//! `cargo bench --bench gateway_load -- [--connections 10000] [--tenants 100] [--rate 1000]
+//! [--seconds 20] [--parallel 16]`. It starts its own redis-server and an `aiops gateway` process (so the
+//! gateway's memory is measured alone); each event fans out to connections / tenants clients.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use aiops_gateway::auth::{Claims, mint};
+use aiops_gateway::config::KeyConfig;
+
+const SECRET: &str = "gateway-load-secret-0123456789abcdef";
+
+struct Options {
+    parallel: usize,
+    connections: usize,
+    tenants: usize,
+    rate: u64,
+    seconds: u64,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str, default: u64| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Options {
+        parallel: value("--parallel", 16).max(1) as usize,
+        connections: value("--connections", 10_000) as usize,
+        tenants: value("--tenants", 100).max(1) as usize,
+        rate: value("--rate", 1_000).max(1),
+        seconds: value("--seconds", 20),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn main() {
+    let options = options();
+    let dir = std::env::temp_dir().join(format!("aiops-gateway-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (redis_port, gateway_port) = (free_port(), free_port());
+    let redis = Command::new("redis-server")
+        .args([
+            "--port",
+            &redis_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (scripts/services install)");
+    let mut reaper = Reaper(vec![redis]);
+    wait_for(redis_port);
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{gateway_port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
+             [[auth.keys]]\nkid = \"load\"\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n\
+             [limits]\nmax_connections = {}\nconnections_per_ip_per_s = 1000000\n",
+            options.connections + 100
+        ),
+    )
+    .unwrap();
+    let gateway = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aiops gateway");
+    let gateway_pid = gateway.id();
+    reaper.0.push(gateway);
+    wait_for(gateway_port);
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = rss_kib(gateway_pid);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = KeyConfig {
+        kid: Some("load".into()),
+        algorithm: "HS256".into(),
+        secret: Some(SECRET.into()),
+        secret_file: None,
+        public_key_file: None,
+    };
+    let exp = now_us() / 1_000_000 + 3600;
+    let tokens: Vec<String> = (0..options.tenants)
+        .map(|t| {
+            let claims = Claims {
+                tenant: format!("tenant{t}"),
+                channels: vec!["anomalies".into()],
+                exp,
+                nbf: None,
+                sub: None,
+                aud: None,
+                iss: None,
+            };
+            mint(&key, &claims).unwrap()
+        })
+        .collect();
+
+    let latencies: Arc<std::sync::Mutex<Vec<f64>>> = Arc::default();
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (connect_times, failures) = runtime.block_on(async {
+        // Connection attempts in flight at once: the time measured is one connection's, not
+        // a queue's.
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(options.parallel));
+        let mut handles = Vec::with_capacity(options.connections);
+        for i in 0..options.connections {
+            let permit = semaphore.clone().acquire_owned().await.unwrap();
+            let token = tokens[i % options.tenants].clone();
+            let (latencies, received, stop) = (latencies.clone(), received.clone(), stop.clone());
+            handles.push(tokio::spawn(async move {
+                let started = Instant::now();
+                let mut request = format!("ws://127.0.0.1:{gateway_port}/")
+                    .into_client_request()
+                    .unwrap();
+                request
+                    .headers_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+                let stream = TcpStream::connect(("127.0.0.1", gateway_port)).await.ok()?;
+                let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+                    .await
+                    .ok()?;
+                let connect = started.elapsed();
+                ws.send(Message::text(
+                    r#"{"type":"subscribe","channel":"anomalies"}"#,
+                ))
+                .await
+                .ok()?;
+                let _subscribed = ws.next().await?;
+                drop(permit);
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        match tokio::time::timeout(Duration::from_millis(500), ws.next()).await {
+                            Ok(Some(Ok(Message::Text(text)))) => {
+                                let now = now_us();
+                                if let Some(at) = text.find("\"sent_us\":") {
+                                    let digits: String = text[at + 10..]
+                                        .chars()
+                                        .take_while(char::is_ascii_digit)
+                                        .collect();
+                                    if let Ok(sent) = digits.parse::<u64>() {
+                                        mine.push(now.saturating_sub(sent) as f64 / 1000.0);
+                                        received.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                }
+                            }
+                            Ok(Some(Ok(_))) | Err(_) => {}
+                            _ => break,
+                        }
+                    }
+                    latencies.lock().unwrap().extend(mine);
+                });
+                Some(connect)
+            }));
+        }
+        let mut times = Vec::new();
+        let mut failures = 0;
+        for handle in handles {
+            match handle.await.ok().flatten() {
+                Some(time) => times.push(time.as_secs_f64() * 1000.0),
+                None => failures += 1,
+            }
+        }
+        (times, failures)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let rss_after = rss_kib(gateway_pid);
+    let per_connection_kib =
+        (rss_after.saturating_sub(rss_before)) as f64 / connect_times.len().max(1) as f64;
+
+    // Publish at the rate, round-robin over tenants, the way the pipeline writes events.
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let total = options.rate * options.seconds;
+    let started = Instant::now();
+    let mut per_tenant: HashMap<usize, u64> = HashMap::new();
+    for n in 0..total {
+        let due = Duration::from_secs_f64(n as f64 / options.rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let tenant = n as usize % options.tenants;
+        *per_tenant.entry(tenant).or_default() += 1;
+        let payload = format!(
+            r#"{{"schema_version":1,"id":"load-{n}","tenant":"tenant{tenant}","series":{{"key":"00000000000000ff","name":"cpu","labels":{{}}}},"severity":"warning","sent_us":{}}}"#,
+            now_us()
+        );
+        redis::pipe()
+            .cmd("XADD")
+            .arg(format!("aiops:{{tenant{tenant}}}:anomalies:log"))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(10000)
+            .arg("*")
+            .arg("id")
+            .arg(format!("load-{n}"))
+            .arg("event")
+            .arg(&payload)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(format!("aiops:{{tenant{tenant}}}:anomalies"))
+            .arg(&payload)
+            .ignore()
+            .query::<()>(&mut connection)
+            .unwrap();
+    }
+    let publish_seconds = started.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(800));
+    drop(runtime);
+
+    let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+    latencies.sort_by(f64::total_cmp);
+    let mut connects = connect_times;
+    connects.sort_by(f64::total_cmp);
+    let connected = connects.len();
+    let expected: u64 = per_tenant
+        .iter()
+        .map(|(t, events)| {
+            events
+                * (0..options.connections)
+                    .filter(|i| i % options.tenants == *t)
+                    .count() as u64
+        })
+        .sum();
+    println!(
+        "gateway load: {} connections ({} failed), {} tenants, {} events in {:.1} s ({:.0} events/s), {} deliveries of {} expected",
+        connected,
+        failures,
+        options.tenants,
+        total,
+        publish_seconds,
+        total as f64 / publish_seconds,
+        received.load(Ordering::Relaxed),
+        expected
+    );
+    println!(
+        "connect with JWT: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&connects, 0.5),
+        percentile(&connects, 0.99),
+        connects.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "publish → client receive: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "gateway resident memory: {rss_before} KiB idle, {rss_after} KiB with {connected} subscribed connections: {per_connection_kib:.1} KiB per connection"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

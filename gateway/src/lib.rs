@@ -1,0 +1,116 @@
+//! The aiops WebSocket gateway: dashboards, bots and scripts subscribe to their tenant's anomaly
+//! and drift streams, authenticated by JWT.
+//!
+//! Layers, after centrifuge: the [`server`] accepts and upgrades connections (refusing bad
+//! tokens before any WebSocket exists); each [`connection`] serves one client; the [`hub`] knows
+//! who subscribes to what and fans each event out, encoded once; a [`broker`] (Redis, or
+//! in-memory) feeds the hub and answers history queries for resume. The wire protocol is in
+//! [`protocol`] and `gateway/PROTOCOL.md`; tokens are verified in [`auth`].
+//!
+//! The gateway meets the pipeline only through Redis and the types of `aiops-schemas`.
+
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub use auth::{Authenticator, Claims};
+pub use config::GatewayConfig;
+pub use error::{Error, Result};
+
+use broker::memory::MemoryBroker;
+use broker::redis::RedisBroker;
+use hub::Hub;
+use metrics::Metrics;
+use server::Context;
+
+/// A gateway serving in the background of a tokio runtime.
+pub struct RunningGateway {
+    /// The address it listens on (useful with port 0).
+    pub address: SocketAddr,
+    /// The in-memory broker to publish into, when no Redis is configured.
+    pub memory: Option<Arc<MemoryBroker>>,
+    /// Its counters.
+    pub metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// Starts a gateway on the current tokio runtime: Redis when `config.broker.redis_url` is
+    /// set, else the in-memory broker.
+    pub fn start(config: GatewayConfig) -> Result<RunningGateway> {
+        config.validate()?;
+        let auth = Authenticator::from_config(&config.auth)?;
+        let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(
+            config.broker.dedupe_window,
+            config.limits.client_queue,
+            metrics.clone(),
+        ));
+        let listener = server::bind(config.listen)?;
+        let address = listener.local_addr().map_err(|source| Error::Listen {
+            address: config.listen.to_string(),
+            source,
+        })?;
+        let (stop, stopped) = watch::channel(false);
+        let (task, memory) = match config.broker.redis_url.clone() {
+            Some(url) => {
+                let broker = RedisBroker::start(&url, hub.clone(), metrics.clone())?;
+                let context = Arc::new(Context::new(
+                    config,
+                    auth,
+                    hub,
+                    broker,
+                    metrics.clone(),
+                    stopped,
+                ));
+                (tokio::spawn(server::serve(listener, context)), None)
+            }
+            None => {
+                let broker = Arc::new(MemoryBroker::new(hub.clone(), config.broker.memory_history));
+                let context = Arc::new(Context::new(
+                    config,
+                    auth,
+                    hub,
+                    broker.clone(),
+                    metrics.clone(),
+                    stopped,
+                ));
+                (tokio::spawn(server::serve(listener, context)), Some(broker))
+            }
+        };
+        Ok(RunningGateway {
+            address,
+            memory,
+            metrics,
+            stop,
+            task,
+        })
+    }
+
+    /// Graceful shutdown: stops accepting, closes every connection with code 1001, and waits
+    /// (up to `grace`) for them to finish.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.metrics.connections.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

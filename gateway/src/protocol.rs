@@ -1,0 +1,278 @@
+//! The WebSocket protocol: JSON text frames, documented in `gateway/PROTOCOL.md`. Message
+//! types, error codes and close codes here are stable; clients may rely on them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::Severity;
+use aiops_schemas::glob::glob_match;
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Starts receiving a channel's events.
+    Subscribe {
+        /// Echoed in the reply.
+        #[serde(default)]
+        id: Option<u64>,
+        /// `anomalies` or `drift`.
+        channel: String,
+        /// Which events to receive; everything when absent.
+        #[serde(default)]
+        filter: Filter,
+        /// The last event id seen: events after it are replayed from history first.
+        #[serde(default)]
+        since: Option<String>,
+    },
+    /// Stops receiving a channel's events.
+    Unsubscribe {
+        /// Echoed in the reply.
+        #[serde(default)]
+        id: Option<u64>,
+        /// The channel.
+        channel: String,
+    },
+    /// Asks for a `pong`.
+    Ping {
+        /// Echoed in the reply.
+        #[serde(default)]
+        id: Option<u64>,
+    },
+    /// Replaces the connection's token before it expires (same tenant only).
+    Refresh {
+        /// Echoed in the reply.
+        #[serde(default)]
+        id: Option<u64>,
+        /// The new token.
+        token: String,
+    },
+}
+
+/// Which events of a channel a subscription receives.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filter {
+    /// Glob on the metric name.
+    pub metric: Option<String>,
+    /// Globs on label values; the label must be present.
+    pub labels: BTreeMap<String, String>,
+    /// Only events at least this severe.
+    pub min_severity: Option<Severity>,
+}
+
+/// The fields of an event a filter looks at, read once per event.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EventHead {
+    /// The event id (for deduplication and resume).
+    #[serde(default)]
+    pub id: String,
+    /// The series.
+    #[serde(default)]
+    pub series: Option<SeriesHead>,
+    /// The severity (anomaly events only).
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+/// The series part of an [`EventHead`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SeriesHead {
+    /// The metric name.
+    #[serde(default)]
+    pub name: String,
+    /// The labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Filter {
+    /// Whether an event passes the filter.
+    pub fn matches(&self, event: &EventHead) -> bool {
+        if let Some(min) = self.min_severity
+            && event.severity.is_none_or(|s| s < min)
+        {
+            return false;
+        }
+        if self.metric.is_none() && self.labels.is_empty() {
+            return true;
+        }
+        let Some(series) = &event.series else {
+            return false;
+        };
+        self.metric
+            .as_deref()
+            .is_none_or(|g| glob_match(g, &series.name))
+            && self
+                .labels
+                .iter()
+                .all(|(key, g)| series.labels.get(key).is_some_and(|v| glob_match(g, v)))
+    }
+}
+
+/// Stable error codes of `error` messages.
+pub mod codes {
+    /// The frame is not a valid message.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// No such channel (`anomalies` and `drift` exist).
+    pub const UNKNOWN_CHANNEL: &str = "unknown_channel";
+    /// The token does not grant the channel.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The connection has as many subscriptions as allowed.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "too_many_subscriptions";
+    /// The channel is already subscribed on this connection.
+    pub const ALREADY_SUBSCRIBED: &str = "already_subscribed";
+    /// The channel is not subscribed on this connection.
+    pub const NOT_SUBSCRIBED: &str = "not_subscribed";
+    /// A refreshed token is invalid or for another tenant.
+    pub const INVALID_TOKEN: &str = "invalid_token";
+    /// History could not be read; the subscription is live only.
+    pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
+    /// Binary frames are not part of the protocol.
+    pub const BINARY_NOT_SUPPORTED: &str = "binary_not_supported";
+}
+
+/// Stable WebSocket close codes the gateway uses besides the standard ones (1001 going away on
+/// shutdown, 1008 policy violation, 1009 message too big).
+pub mod close {
+    /// The token expired and no refreshed token came.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The client fell too far behind the events; it should reconnect with `since`.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// The client was silent longer than the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4010;
+}
+
+/// A reply to a client message, an error, or a notice.
+pub fn subscribed(id: Option<u64>, channel: &str, replayed: usize) -> String {
+    serde_json::json!({"type": "subscribed", "id": id, "channel": channel, "replayed": replayed})
+        .to_string()
+}
+
+/// The reply to `unsubscribe`.
+pub fn unsubscribed(id: Option<u64>, channel: &str) -> String {
+    serde_json::json!({"type": "unsubscribed", "id": id, "channel": channel}).to_string()
+}
+
+/// The reply to `ping`.
+pub fn pong(id: Option<u64>) -> String {
+    serde_json::json!({"type": "pong", "id": id}).to_string()
+}
+
+/// The reply to `refresh`.
+pub fn refreshed(id: Option<u64>, exp: u64) -> String {
+    serde_json::json!({"type": "refreshed", "id": id, "exp": exp}).to_string()
+}
+
+/// An error with a stable code.
+pub fn error(id: Option<u64>, code: &str, message: &str) -> String {
+    serde_json::json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
+}
+
+/// Tells a resuming client that history does not reach back to its `since`: events may have
+/// been missed, and only live events follow.
+pub fn gap(channel: &str, since: &str) -> String {
+    serde_json::json!({
+        "type": "gap",
+        "channel": channel,
+        "since": since,
+        "message": "history no longer reaches back to this event; events between it and now may be missing",
+    })
+    .to_string()
+}
+
+/// An event frame, built once per event and channel and shared by every subscriber:
+/// `{"type":"event","channel":...,"event":<the event's JSON, unchanged>}`.
+pub fn event_frame(channel: &str, payload: &str) -> String {
+    let mut frame = String::with_capacity(payload.len() + channel.len() + 40);
+    frame.push_str(r#"{"type":"event","channel":"#);
+    frame.push_str(&serde_json::Value::from(channel).to_string());
+    frame.push_str(r#","event":"#);
+    frame.push_str(payload);
+    frame.push('}');
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn head(name: &str, labels: &[(&str, &str)], severity: Severity) -> EventHead {
+        EventHead {
+            id: "x".into(),
+            series: Some(SeriesHead {
+                name: name.into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }),
+            severity: Some(severity),
+        }
+    }
+
+    #[test]
+    fn messages_parse_as_documented() {
+        let m: ClientMessage = serde_json::from_str(
+            r#"{"type":"subscribe","id":7,"channel":"anomalies","filter":{"metric":"cpu*","min_severity":"critical"},"since":"abc"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(m, ClientMessage::Subscribe { id: Some(7), ref since, .. } if since.as_deref() == Some("abc"))
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"ping"}"#).is_ok());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe"}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientMessage>(
+                r#"{"type":"subscribe","channel":"a","tenant":"other"}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn filters_match_metric_labels_and_severity() {
+        let event = head("cpu_usage", &[("host", "web-1")], Severity::Warning);
+        assert!(Filter::default().matches(&event));
+        let by_metric = Filter {
+            metric: Some("cpu*".into()),
+            ..Filter::default()
+        };
+        assert!(by_metric.matches(&event));
+        let by_label = Filter {
+            labels: [("host".to_owned(), "db-*".to_owned())].into(),
+            ..Filter::default()
+        };
+        assert!(!by_label.matches(&event));
+        let critical = Filter {
+            min_severity: Some(Severity::Critical),
+            ..Filter::default()
+        };
+        assert!(!critical.matches(&event));
+        assert!(critical.matches(&head("cpu", &[], Severity::Critical)));
+    }
+
+    #[test]
+    fn event_frames_embed_the_payload_unchanged() {
+        let frame = event_frame("anomalies", r#"{"id":"a","value":1.5}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(parsed["event"]["value"], 1.5);
+        assert_eq!(parsed["channel"], "anomalies");
+    }
+
+    proptest! {
+        #[test]
+        fn no_frame_makes_the_decoder_panic(text in "\\PC{0,200}") {
+            let _ = serde_json::from_str::<ClientMessage>(&text);
+        }
+
+        #[test]
+        fn no_near_valid_frame_makes_the_decoder_panic(
+            text in "\\{\"type\":\"(subscribe|unsubscribe|ping|refresh)\"(,\"(id|channel|since|token|filter)\":(\"[a-z*]{0,5}\"|[0-9]{1,20}|\\{\"(metric|labels|min_severity)\":(\"[a-z]{0,8}\"|\\{\\}|null)\\}|null))*\\}"
+        ) {
+            let _ = serde_json::from_str::<ClientMessage>(&text);
+        }
+    }
+}

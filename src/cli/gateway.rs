@@ -1,0 +1,138 @@
+//! `aiops gateway`: the WebSocket gateway; `aiops token`: development tokens for it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use aiops_gateway::auth::{Claims, mint};
+use aiops_gateway::{GatewayConfig, RunningGateway};
+
+use crate::error::{Error, Result};
+
+/// Arguments of `aiops gateway`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Protocol: gateway/PROTOCOL.md. SIGTERM or Ctrl-C closes every connection with code 1001 and exits.\n\
+    AIOPS_REDIS_URL overrides broker.redis_url."
+)]
+pub struct GatewayArgs {
+    /// TOML configuration: listen, [broker], [auth], [limits] (see gateway.example.toml).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+
+    /// Address to listen on, overriding `listen`.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+/// Arguments of `aiops token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The gateway configuration whose HS key signs the token.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+
+    /// The tenant whose events the token grants.
+    #[arg(long)]
+    tenant: String,
+
+    /// Channels (or globs) the token may subscribe to, comma-separated.
+    #[arg(long, default_value = "anomalies,drift", value_delimiter = ',')]
+    channels: Vec<String>,
+
+    /// Lifetime (30m, 12h, ...).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+
+    /// The key to sign with, by kid (default: the first HS key).
+    #[arg(long)]
+    kid: Option<String>,
+
+    /// The subject claim (who the token is for).
+    #[arg(long)]
+    sub: Option<String>,
+}
+
+pub fn run_gateway(args: GatewayArgs) -> Result<()> {
+    let mut config = GatewayConfig::from_file(&args.config)?;
+    if let Ok(url) = std::env::var("AIOPS_REDIS_URL") {
+        config.broker.redis_url = Some(url);
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let gateway = RunningGateway::start(config.clone())?;
+        eprintln!(
+            "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz /metrics",
+            gateway.address,
+            config
+                .broker
+                .redis_url
+                .as_deref()
+                .map_or("in-memory broker".to_owned(), |u| format!("redis {u}")),
+        );
+        wait_for_signal().await;
+        eprintln!("aiops gateway: shutting down");
+        gateway.shutdown(Duration::from_secs(5)).await;
+        Ok::<(), Error>(())
+    })
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+pub fn run_token(args: TokenArgs) -> Result<()> {
+    let config = GatewayConfig::from_file(&args.config)?;
+    let key = config
+        .auth
+        .keys
+        .iter()
+        .find(|k| match &args.kid {
+            Some(kid) => k.kid.as_deref() == Some(kid.as_str()),
+            None => k.algorithm.starts_with("HS"),
+        })
+        .ok_or_else(|| {
+            Error::Usage("no HS key (with that kid) in the configuration to sign with".into())
+        })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = Claims {
+        tenant: args.tenant,
+        channels: args.channels,
+        exp: now + args.ttl.as_secs(),
+        nbf: None,
+        sub: args.sub,
+        aud: config.auth.audience.clone(),
+        iss: config.auth.issuer.clone(),
+    };
+    aiops_schemas::Limits::default()
+        .check_tenant(&claims.tenant)
+        .map_err(|e| Error::Usage(format!("--tenant: {e}")))?;
+    println!("{}", mint(key, &claims)?);
+    Ok(())
+}

@@ -1,0 +1,303 @@
+//! The WebSocket gateway against a real redis-server and real WebSocket clients: delivery,
+//! filters, resume without gap or duplicate, a Redis restart, slow clients.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use aiops_gateway::RunningGateway;
+use serde_json::json;
+use support::Redis;
+use support::ws::{config, connect, event, publish, token};
+
+const SHORT: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_events_reach_subscribers_through_their_filters_and_tenant() {
+    let redis = Redis::start();
+    let gateway = RunningGateway::start(config(Some(redis.url(0)))).unwrap();
+    let mut everything = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let mut cpu_only = connect(gateway.address, &token("acme", &["*"], 60))
+        .await
+        .unwrap();
+    let mut critical_only = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let mut other_tenant = connect(gateway.address, &token("globex", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let reply = everything
+        .subscribe(json!({"type": "subscribe", "id": 1, "channel": "anomalies"}))
+        .await;
+    assert_eq!(
+        reply,
+        json!({"type": "subscribed", "id": 1, "channel": "anomalies", "replayed": 0})
+    );
+    cpu_only
+        .subscribe(
+            json!({"type": "subscribe", "channel": "anomalies", "filter": {"metric": "cpu*"}}),
+        )
+        .await;
+    critical_only
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies", "filter": {"min_severity": "critical"}}))
+        .await;
+    other_tenant
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+
+    let url = redis.url(0);
+    publish(
+        &url,
+        "acme",
+        "e1",
+        &event("acme", "e1", "cpu_usage", "warning"),
+    );
+    publish(
+        &url,
+        "acme",
+        "e2",
+        &event("acme", "e2", "mem_used", "critical"),
+    );
+    publish(
+        &url,
+        "acme",
+        "e2",
+        &event("acme", "e2", "mem_used", "critical"),
+    );
+    publish(
+        &url,
+        "globex",
+        "g1",
+        &event("globex", "g1", "cpu_usage", "critical"),
+    );
+
+    assert_eq!(
+        everything.event_ids(SHORT).await,
+        ["e1", "e2"],
+        "the repeated id is delivered once"
+    );
+    assert_eq!(cpu_only.event_ids(SHORT).await, ["e1"]);
+    assert_eq!(critical_only.event_ids(SHORT).await, ["e2"]);
+    assert_eq!(other_tenant.event_ids(SHORT).await, ["g1"]);
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_a_disconnect_has_no_gap_and_no_duplicate() {
+    let redis = Redis::start();
+    let url = redis.url(0);
+    let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
+    let credentials = token("acme", &["anomalies"], 60);
+    let mut first = connect(gateway.address, &credentials).await.unwrap();
+    first
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    for i in 0..5 {
+        let id = format!("e{i}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+    }
+    let seen = first.event_ids(SHORT).await;
+    assert_eq!(seen.len(), 5);
+    drop(first);
+
+    // Missed while away.
+    for i in 5..10 {
+        let id = format!("e{i}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+    }
+    // Published while the client resumes: some land in history, some live, some in both.
+    let racer_url = url.clone();
+    let racer = std::thread::spawn(move || {
+        for i in 10..60 {
+            let id = format!("e{i}");
+            publish(
+                &racer_url,
+                "acme",
+                &id,
+                &event("acme", &id, "cpu", "warning"),
+            );
+            std::thread::sleep(Duration::from_micros(300));
+        }
+    });
+    let mut second = connect(gateway.address, &credentials).await.unwrap();
+    let reply = second
+        .subscribe(json!({"type": "subscribe", "id": 2, "channel": "anomalies", "since": seen.last().unwrap()}))
+        .await;
+    assert_eq!(reply["type"], "subscribed");
+    racer.join().unwrap();
+    let resumed = second.event_ids(SHORT).await;
+    let expected: Vec<String> = (5..60).map(|i| format!("e{i}")).collect();
+    assert_eq!(
+        resumed, expected,
+        "every missed event once, in order, then live"
+    );
+
+    // Too far back: told so explicitly.
+    let mut third = connect(gateway.address, &credentials).await.unwrap();
+    third
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies", "since": "never-existed"}))
+        .await;
+    let notice = third.next(SHORT).await.unwrap();
+    assert_eq!(notice["type"], "gap");
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_keep_receiving_after_a_redis_restart() {
+    let mut redis = Redis::start();
+    let url = redis.url(0);
+    let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    client
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    publish(
+        &url,
+        "acme",
+        "before",
+        &event("acme", "before", "cpu", "warning"),
+    );
+    assert_eq!(client.event_ids(SHORT).await, ["before"]);
+
+    redis.crash_and_restart(Duration::from_millis(500));
+    // Wait until the gateway has resubscribed (it reports ready again).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut delivered = Vec::new();
+    let mut n = 0;
+    while delivered.is_empty() && Instant::now() < deadline {
+        let id = format!("after{n}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+        delivered = client.event_ids(Duration::from_millis(300)).await;
+        n += 1;
+    }
+    assert!(!delivered.is_empty(), "events flow again after the restart");
+    // Whatever was published while the gateway reconnected came through the stream's catch-up.
+    let mut all: BTreeSet<String> = delivered.into_iter().collect();
+    all.extend(client.event_ids(SHORT).await);
+    let published: BTreeSet<String> = (0..n).map(|i| format!("after{i}")).collect();
+    assert_eq!(
+        all, published,
+        "nothing published after the restart is missing"
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_disconnected_while_a_fast_one_keeps_its_latency() {
+    let redis = Redis::start();
+    let url = redis.url(0);
+    let mut settings = config(Some(url.clone()));
+    settings.limits.client_queue = 32;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let mut slow = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    slow.subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    let mut fast = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    fast.subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+
+    // Large events, faster than a client that never reads can take them.
+    let padding = "x".repeat(16 * 1024);
+    let publisher_url = url.clone();
+    let publisher = std::thread::spawn(move || {
+        let mut sent = Vec::new();
+        for i in 0..600 {
+            let id = format!("big{i}");
+            let mut payload: serde_json::Value =
+                serde_json::from_str(&event("acme", &id, "cpu", "warning")).unwrap();
+            payload["padding"] = padding.clone().into();
+            payload["sent_us"] = (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64)
+                .into();
+            publish(&publisher_url, "acme", &id, &payload.to_string());
+            sent.push(id);
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        sent
+    });
+    let mut latencies = Vec::new();
+    let mut received = 0;
+    while let Some(message) = fast.next(Duration::from_millis(800)).await {
+        if message["type"] == "event" {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64;
+            latencies.push(now.saturating_sub(message["event"]["sent_us"].as_u64().unwrap_or(now)));
+            received += 1;
+        }
+    }
+    let sent = publisher.join().unwrap();
+    assert_eq!(received, sent.len(), "the fast client got everything");
+    latencies.sort_unstable();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    eprintln!(
+        "fast client beside a slow one: {received} events, p50 {} µs, p99 {p99} µs",
+        latencies[latencies.len() / 2]
+    );
+    assert!(p99 < 50_000, "fast client p99 {p99} µs");
+    assert_eq!(slow.close_code(Duration::from_secs(5)).await, Some(4008));
+    assert!(
+        gateway
+            .metrics
+            .slow_disconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_connections_with_going_away() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    client
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    let closing = tokio::spawn(async move { client.close_code(Duration::from_secs(5)).await });
+    gateway.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(closing.await.unwrap(), Some(1001));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_memory_broker_serves_live_events_and_resume() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let memory = gateway.memory.clone().unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    client
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    memory.publish(
+        "aiops:{acme}:anomalies",
+        &event("acme", "m1", "cpu", "warning"),
+    );
+    memory.publish(
+        "aiops:{acme}:anomalies",
+        &event("acme", "m2", "cpu", "warning"),
+    );
+    assert_eq!(client.event_ids(SHORT).await, ["m1", "m2"]);
+    let mut again = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let reply = again
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies", "since": "m1"}))
+        .await;
+    assert_eq!(reply["replayed"], 1);
+    assert_eq!(again.event_ids(SHORT).await, ["m2"]);
+    gateway.shutdown(Duration::from_secs(2)).await;
+}

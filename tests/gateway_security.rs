@@ -1,0 +1,515 @@
+//! The gateway's security: every way a token is refused before the upgrade, authorization and
+//! tenant isolation (with a property test), malformed and oversized frames, floods, expiry.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream as StdTcpStream;
+use std::time::Duration;
+
+use aiops_gateway::RunningGateway;
+use aiops_gateway::auth::Claims;
+use aiops_gateway::config::KeyConfig;
+use base64::Engine as _;
+use futures_util::SinkExt;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use proptest::prelude::*;
+use serde_json::json;
+use support::ws::{SECRET, config, connect, event, now, token};
+use tokio_tungstenite::tungstenite::Message;
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn claims(tenant: &str, exp_in: i64) -> Claims {
+    Claims {
+        tenant: tenant.into(),
+        channels: vec!["anomalies".into()],
+        exp: (now() as i64 + exp_in) as u64,
+        nbf: None,
+        sub: None,
+        aud: None,
+        iss: None,
+    }
+}
+
+fn sign(header: Header, claims: &Claims, secret: &[u8]) -> String {
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn hs(kid: Option<&str>) -> Header {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid.map(str::to_owned);
+    header
+}
+
+/// An RSA key pair made with openssl: (private PEM, public PEM file).
+fn rsa_pair(dir: &tempfile::TempDir) -> (Vec<u8>, std::path::PathBuf) {
+    let private = dir.path().join("rsa.pem");
+    let public = dir.path().join("rsa.pub.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&private)
+        .output()
+        .unwrap()
+        .status
+        .success()
+        && std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .output()
+            .unwrap()
+            .status
+            .success();
+    assert!(ok, "openssl made a key pair");
+    (std::fs::read(&private).unwrap(), public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private_pem, public_file) = rsa_pair(&dir);
+    let mut settings = config(None);
+    settings.auth.audience = Some("aiops".into());
+    settings.auth.issuer = Some("https://sso.example".into());
+    settings.auth.keys.push(KeyConfig {
+        kid: Some("rsa".into()),
+        algorithm: "RS256".into(),
+        secret: None,
+        secret_file: None,
+        public_key_file: Some(public_file.clone()),
+    });
+    let gateway = RunningGateway::start(settings).unwrap();
+    let good = || {
+        let mut c = claims("acme", 60);
+        c.aud = Some("aiops".into());
+        c.iss = Some("https://sso.example".into());
+        c
+    };
+    let expired = {
+        let mut c = good();
+        c.exp = now() - 30;
+        c
+    };
+    let early = {
+        let mut c = good();
+        c.nbf = Some(now() + 600);
+        c.exp = now() + 1200;
+        c
+    };
+    let wrong_audience = Claims {
+        aud: Some("billing".into()),
+        ..good()
+    };
+    let no_audience = Claims {
+        aud: None,
+        ..good()
+    };
+    let wrong_issuer = Claims {
+        iss: Some("https://evil.example".into()),
+        ..good()
+    };
+    let bad_tenant = Claims {
+        tenant: "acme}:anomalies:{globex".into(),
+        ..good()
+    };
+    let none_header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none_body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&good()).unwrap());
+    let alg_none = format!("{none_header}.{none_body}.");
+    // Key confusion: the RSA public key used as an HMAC secret, under the RSA key's id.
+    let confused = sign(
+        hs(Some("rsa")),
+        &good(),
+        &std::fs::read(&public_file).unwrap(),
+    );
+    let confused_without_kid = sign(hs(None), &good(), &std::fs::read(&public_file).unwrap());
+    let rs_valid = {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rsa".into());
+        jsonwebtoken::encode(
+            &header,
+            &good(),
+            &EncodingKey::from_rsa_pem(&private_pem).unwrap(),
+        )
+        .unwrap()
+    };
+
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("no token", String::new(), Some("token_missing")),
+        ("not a JWT", "abc".into(), Some("token_malformed")),
+        ("garbage segments", "a.b.c".into(), Some("token_malformed")),
+        (
+            "expired",
+            sign(hs(Some("test")), &expired, SECRET.as_bytes()),
+            Some("token_expired"),
+        ),
+        (
+            "not yet valid",
+            sign(hs(Some("test")), &early, SECRET.as_bytes()),
+            Some("token_not_yet_valid"),
+        ),
+        (
+            "wrong audience",
+            sign(hs(Some("test")), &wrong_audience, SECRET.as_bytes()),
+            Some("wrong_audience"),
+        ),
+        (
+            "no audience",
+            sign(hs(Some("test")), &no_audience, SECRET.as_bytes()),
+            Some("wrong_audience"),
+        ),
+        (
+            "wrong issuer",
+            sign(hs(Some("test")), &wrong_issuer, SECRET.as_bytes()),
+            Some("wrong_issuer"),
+        ),
+        (
+            "bad signature",
+            sign(
+                hs(Some("test")),
+                &good(),
+                b"another-secret-another-secret-0123",
+            ),
+            Some("bad_signature"),
+        ),
+        (
+            "unknown kid",
+            sign(hs(Some("nope")), &good(), SECRET.as_bytes()),
+            Some("unknown_key"),
+        ),
+        ("alg none", alg_none, Some("token_malformed")),
+        ("HS/RS confusion", confused, Some("algorithm_not_allowed")),
+        (
+            "HS/RS confusion, no kid",
+            confused_without_kid,
+            Some("bad_signature"),
+        ),
+        (
+            "tenant that could break out of its channel",
+            sign(hs(Some("test")), &bad_tenant, SECRET.as_bytes()),
+            Some("invalid_claims"),
+        ),
+        (
+            "valid HS256",
+            sign(hs(Some("test")), &good(), SECRET.as_bytes()),
+            None,
+        ),
+        ("valid RS256", rs_valid, None),
+    ];
+    for (name, credential, refusal) in cases {
+        match (connect(gateway.address, &credential).await, refusal) {
+            (Ok(_), None) => {}
+            (Err((status, body)), Some(code)) => {
+                assert_eq!(status, 401, "{name}: {body}");
+                assert_eq!(body["code"], code, "{name}: {body}");
+            }
+            (Ok(_), Some(code)) => panic!("{name}: accepted, expected {code}"),
+            (Err((status, body)), None) => panic!("{name}: refused with {status} {body}"),
+        }
+    }
+    assert!(
+        gateway
+            .metrics
+            .rejected_auth
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 14
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_pass_the_token_as_a_query_parameter() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "ws://{}/?token={}",
+        gateway.address,
+        token("acme", &["anomalies"], 60)
+    );
+    let stream = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(url.into_client_request().unwrap(), stream)
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"type":"ping","id":9}"#))
+        .await
+        .unwrap();
+    let mut client = support::ws::Client { ws };
+    assert_eq!(
+        client.next(SHORT).await.unwrap(),
+        json!({"type": "pong", "id": 9})
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_authorized_by_the_token_and_scoped_to_its_tenant() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let memory = gateway.memory.clone().unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let reply = client
+        .subscribe(json!({"type": "subscribe", "id": 1, "channel": "drift"}))
+        .await;
+    assert_eq!(
+        (reply["type"].clone(), reply["code"].clone()),
+        (json!("error"), json!("forbidden"))
+    );
+    let reply = client
+        .subscribe(json!({"type": "subscribe", "id": 2, "channel": "aiops:{globex}:anomalies"}))
+        .await;
+    assert_eq!(reply["code"], "unknown_channel");
+    let reply = client
+        .subscribe(
+            json!({"type": "subscribe", "id": 3, "channel": "anomalies", "tenant": "globex"}),
+        )
+        .await;
+    assert_eq!(
+        reply["code"], "bad_request",
+        "a tenant in the message is refused, not obeyed"
+    );
+    let reply = client
+        .subscribe(json!({"type": "subscribe", "id": 4, "channel": "anomalies"}))
+        .await;
+    assert_eq!(reply["type"], "subscribed");
+    let reply = client
+        .subscribe(json!({"type": "subscribe", "id": 5, "channel": "anomalies"}))
+        .await;
+    assert_eq!(reply["code"], "already_subscribed");
+    memory.publish(
+        "aiops:{globex}:anomalies",
+        &event("globex", "g1", "cpu", "critical"),
+    );
+    memory.publish(
+        "aiops:{acme}:anomalies",
+        &event("acme", "a1", "cpu", "critical"),
+    );
+    assert_eq!(client.event_ids(SHORT).await, ["a1"]);
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[test]
+fn random_subscriptions_with_random_tokens_never_see_another_tenants_events() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let gateway = runtime.block_on(async { RunningGateway::start(config(None)).unwrap() });
+    let memory = gateway.memory.clone().unwrap();
+    let tenants = ["acme", "globex", "initech"];
+    let channel_names = prop_oneof![
+        Just("anomalies".to_owned()),
+        Just("drift".to_owned()),
+        Just("*".to_owned()),
+        Just("aiops:{globex}:anomalies".to_owned()),
+        Just("{acme}".to_owned()),
+        "[a-z:{}*]{0,12}",
+    ];
+    let strategy = (
+        0usize..3,
+        proptest::collection::vec(
+            prop_oneof![
+                Just("anomalies".to_owned()),
+                Just("*".to_owned()),
+                Just("drift".to_owned()),
+                "[a-z*]{1,6}"
+            ],
+            0..3,
+        ),
+        proptest::collection::vec((channel_names, any::<bool>(), 0usize..3), 1..4),
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 24,
+        ..Default::default()
+    });
+    let serial = std::sync::atomic::AtomicU64::new(0);
+    runner
+        .run(&strategy, |(tenant_index, granted, attempts)| {
+            let tenant = tenants[tenant_index];
+            let granted: Vec<&str> = granted.iter().map(String::as_str).collect();
+            let case = serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let leaked = runtime.block_on(async {
+                let mut client = connect(gateway.address, &token(tenant, &granted, 60))
+                    .await
+                    .unwrap();
+                for (channel, with_tenant, claimed) in &attempts {
+                    let mut message = json!({"type": "subscribe", "channel": channel});
+                    if *with_tenant {
+                        message["tenant"] = tenants[*claimed].into();
+                    }
+                    client.subscribe(message).await;
+                }
+                for other in tenants {
+                    let id = format!("{other}-{case}");
+                    memory.publish(
+                        &format!("aiops:{{{other}}}:anomalies"),
+                        &event(other, &id, "cpu", "critical"),
+                    );
+                }
+                let mut leaked = Vec::new();
+                while let Some(message) = client.next(Duration::from_millis(150)).await {
+                    if message["type"] == "event" && message["event"]["tenant"] != tenant {
+                        leaked.push(message);
+                    }
+                }
+                leaked
+            });
+            prop_assert!(leaked.is_empty(), "tenant {} saw {:?}", tenant, leaked);
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(gateway.shutdown(Duration::from_secs(2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_frames() {
+    let mut settings = config(None);
+    settings.limits.max_frame_bytes = 1024;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    client
+        .ws
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.next(SHORT).await.unwrap()["code"],
+        "binary_not_supported"
+    );
+    client.ws.send(Message::text("{not json")).await.unwrap();
+    assert_eq!(client.next(SHORT).await.unwrap()["code"], "bad_request");
+    client
+        .ws
+        .send(Message::text(r#"{"type":"teleport"}"#))
+        .await
+        .unwrap();
+    assert_eq!(client.next(SHORT).await.unwrap()["code"], "bad_request");
+    client.send(json!({"type": "ping", "id": 1})).await;
+    assert_eq!(
+        client.next(SHORT).await.unwrap()["type"],
+        "pong",
+        "bad frames do not end the connection"
+    );
+    client
+        .ws
+        .send(Message::text("x".repeat(4096)))
+        .await
+        .unwrap();
+    assert_eq!(client.close_code(Duration::from_secs(2)).await, Some(1009));
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+fn raw_request(address: std::net::SocketAddr, request: &[u8]) -> String {
+    let mut stream = StdTcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_and_broken_requests_are_refused_cheaply() {
+    let mut settings = config(None);
+    settings.limits.connections_per_ip_per_s = 5;
+    settings.limits.max_connections = 3;
+    settings.limits.handshake_timeout_ms = 300;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let address = gateway.address;
+    let credential = token("acme", &["anomalies"], 60);
+    // Capacity: three connections fit, the fourth is refused.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(connect(address, &credential).await.unwrap());
+    }
+    let (status, body) = connect(address, &credential).await.err().unwrap();
+    assert_eq!(
+        (status, body["code"].clone()),
+        (503, json!("too_many_connections"))
+    );
+    drop(open);
+    // Rate: a burst of 10 per address, then 429.
+    let statuses: Vec<u16> = tokio::task::spawn_blocking(move || {
+        (0..30)
+            .map(|_| {
+                let response = raw_request(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+                response
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    })
+    .await
+    .unwrap();
+    assert!(
+        statuses.iter().filter(|&&s| s == 429).count() >= 15,
+        "{statuses:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (headers, silent, not_ws) = tokio::task::spawn_blocking(move || {
+        let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(10_000));
+        let headers = raw_request(address, huge.as_bytes());
+        let silent = raw_request(address, b"GET / HTTP/1.1\r\n");
+        let not_ws = raw_request(
+            address,
+            b"GET /?token=x HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        );
+        (headers, silent, not_ws)
+    })
+    .await
+    .unwrap();
+    assert!(headers.starts_with("HTTP/1.1 431"), "{headers}");
+    assert!(silent.starts_with("HTTP/1.1 408"), "{silent}");
+    assert!(not_ws.starts_with("HTTP/1.1 400"), "{not_ws}");
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_token_closes_the_connection_unless_refreshed() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let mut lapsing = connect(gateway.address, &token("acme", &["anomalies"], 1))
+        .await
+        .unwrap();
+    let mut refreshed = connect(gateway.address, &token("acme", &["anomalies"], 1))
+        .await
+        .unwrap();
+    refreshed
+        .send(json!({"type": "refresh", "id": 1, "token": token("globex", &["anomalies"], 60)}))
+        .await;
+    assert_eq!(
+        refreshed.next(SHORT).await.unwrap()["code"],
+        "invalid_token",
+        "another tenant's token is refused"
+    );
+    refreshed
+        .send(json!({"type": "refresh", "id": 2, "token": token("acme", &["anomalies"], 60)}))
+        .await;
+    assert_eq!(refreshed.next(SHORT).await.unwrap()["type"], "refreshed");
+    assert_eq!(lapsing.close_code(Duration::from_secs(4)).await, Some(4001));
+    refreshed.send(json!({"type": "ping", "id": 3})).await;
+    assert_eq!(
+        refreshed.next(SHORT).await.unwrap()["type"],
+        "pong",
+        "the refreshed connection lives on"
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
