@@ -211,14 +211,31 @@ fn demo_runs_for_its_duration_and_scores_itself() {
 #[test]
 fn token_mints_a_token_the_gateway_accepts() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.example.toml");
-    let out = aiops(&["token", "--config", example, "--tenant", "acme", "--channels", "anomalies", "--ttl", "10m"]);
+    let out = aiops(&[
+        "token",
+        "--config",
+        example,
+        "--tenant",
+        "acme",
+        "--channels",
+        "anomalies",
+        "--ttl",
+        "10m",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let token = text(&out.stdout).trim().to_owned();
     let config = aiops_gateway::GatewayConfig::from_file(std::path::Path::new(example)).unwrap();
-    let claims = aiops_gateway::Authenticator::from_config(&config.auth).unwrap().verify(&token).unwrap();
+    let claims = aiops_gateway::Authenticator::from_config(&config.auth)
+        .unwrap()
+        .verify(&token)
+        .unwrap();
     assert_eq!(claims.tenant, "acme");
     assert_eq!(claims.channels, ["anomalies"]);
     let bad = aiops(&["token", "--config", example, "--tenant", "a b"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad.stderr).contains("--tenant"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("--tenant"),
+        "{}",
+        text(&bad.stderr)
+    );
 }
