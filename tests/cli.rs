@@ -239,3 +239,32 @@ fn token_mints_a_token_the_gateway_accepts() {
         text(&bad.stderr)
     );
 }
+
+/// Regression: status lines went through `eprintln!`, which panics when standard error is closed
+/// (`aiops demo 2>&1 | head -1`).
+#[test]
+fn a_closed_standard_error_does_not_make_the_demo_panic() {
+    use std::io::BufRead;
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "demo",
+            "--duration",
+            "3s",
+            "--series",
+            "10",
+            "--rate",
+            "2000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(demo.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("aiops demo:"), "{first}");
+    // The reader is gone: every later status line hits a closed pipe.
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -301,3 +301,65 @@ async fn the_in_memory_broker_serves_live_events_and_resume() {
     assert_eq!(again.event_ids(SHORT).await, ["m2"]);
     gateway.shutdown(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_its_events_through_an_in_process_gateway_fed_by_the_bus() {
+    use std::io::BufRead;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let port = support::free_port();
+    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "demo",
+            "--duration",
+            "10s",
+            "--series",
+            "20",
+            "--rate",
+            "2000",
+            "--anomaly-gap",
+            "200",
+            "--json",
+        ])
+        .args(["--serve", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = demo.stderr.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split_whitespace()
+                    .find(|w| w.starts_with("ws://"))
+                    .map(str::to_owned)
+            })
+    })
+    .await
+    .unwrap()
+    .expect("the demo prints its WebSocket address");
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(url.into_client_request().unwrap(), stream)
+        .await
+        .unwrap();
+    let mut client = support::ws::Client { ws };
+    client
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    let received = client.event_ids(Duration::from_secs(12)).await;
+    let output = demo.wait_with_output().unwrap();
+    let printed: BTreeSet<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!received.is_empty(), "events came over the WebSocket");
+    assert!(
+        received.iter().all(|id| printed.contains(id)),
+        "the same events the demo printed"
+    );
+}

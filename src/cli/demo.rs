@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use aiops_pipeline::run as run_pipeline;
-use aiops_pipeline::sink::Sink;
+use aiops_pipeline::sink::bus::Bus;
+use aiops_pipeline::sink::{Fanout, Sink};
 use aiops_pipeline::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
 use aiops_schemas::{AnomalyEvent, SeriesKey, TimestampMs, format_rfc3339};
 
@@ -52,6 +53,11 @@ pub struct DemoArgs {
     /// Print events as JSON lines instead of text.
     #[arg(long)]
     json: bool,
+
+    /// Also serve the events over WebSocket on this address (an in-process gateway fed by the
+    /// pipeline's bus); a ready token is printed.
+    #[arg(long, value_name = "ADDRESS")]
+    serve: Option<std::net::SocketAddr>,
 
     #[command(flatten)]
     pipeline: PipelineArgs,
@@ -115,7 +121,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    eprintln!(
+    note!(
         "aiops demo: {} series, {} points/s, one point per series every {}; the first anomalies are injected after {} points per series. Ctrl-C stops.",
         count(args.series as u64),
         if args.rate > 0.0 {
@@ -131,11 +137,17 @@ pub fn run(args: DemoArgs) -> Result<()> {
         json: args.json,
         caught: Vec::new(),
     };
+    let bus = Bus::default();
+    let _served = match args.serve {
+        Some(address) => Some(serve(address, &bus, &generator.tenant)?),
+        None => None,
+    };
     let mut last_points = 0;
     let status_source = source.clone();
-    let summary = run_pipeline(source.clone(), &mut printer, options, |stats| {
+    let sinks: Vec<Box<dyn Sink + '_>> = vec![Box::new(&mut printer), Box::new(bus)];
+    let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
         let event_time = generator.start_ms + status_source.ticks_done() as i64 * interval_ms;
-        eprintln!(
+        note!(
             "[{:>4}s] {} points/s | {} series | event time {} | {} anomalies ({} critical) | {} rejected",
             started.elapsed().as_secs(),
             count(stats.points_in - last_points),
@@ -148,7 +160,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         last_points = stats.points_in;
     })?;
     let ticks = source.ticks_done();
-    eprintln!(
+    note!(
         "aiops demo: {} points of {} series in {:.1} s ({} points/s), {} anomaly events",
         count(summary.stats.points_in),
         count(summary.stats.series),
@@ -156,7 +168,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         count(summary.points_per_second() as u64),
         count(summary.stats.events_out),
     );
-    eprintln!(
+    note!(
         "{}",
         recall_report(&source.injected(ticks), &printer.caught, &generator, ticks)
     );
@@ -216,4 +228,71 @@ fn recall_report(
             format!(" ({kinds})")
         }
     )
+}
+
+/// An in-process gateway on `address` with the in-memory broker, fed by the pipeline's bus; a
+/// fresh signing key per run. Lives as long as the returned runtime.
+fn serve(
+    address: std::net::SocketAddr,
+    bus: &Bus,
+    tenant: &str,
+) -> Result<tokio::runtime::Runtime> {
+    use aiops_gateway::RunningGateway;
+    use aiops_gateway::auth::{Claims, mint};
+    use aiops_gateway::config::{GatewayConfig, KeyConfig};
+
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+        .map_err(|e| Error::Usage(format!("cannot read /dev/urandom for a signing key: {e}")))?;
+    let key = KeyConfig {
+        kid: Some("demo".into()),
+        algorithm: "HS256".into(),
+        secret: Some(secret.iter().map(|b| format!("{b:02x}")).collect()),
+        secret_file: None,
+        public_key_file: None,
+    };
+    let mut config = GatewayConfig {
+        listen: address,
+        ..GatewayConfig::default()
+    };
+    config.auth.keys = vec![key.clone()];
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let gateway = runtime.block_on(async { RunningGateway::start(config) })?;
+    let memory = gateway
+        .memory
+        .clone()
+        .expect("no Redis configured: the in-memory broker");
+    let mut messages = bus.subscribe();
+    runtime.spawn(async move {
+        let _gateway = gateway;
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    memory.publish(&message.channel, &String::from_utf8_lossy(&message.payload))
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let claims = Claims {
+        tenant: tenant.to_owned(),
+        channels: vec!["*".into()],
+        exp: (aiops_pipeline::system_now() / 1000) as u64 + 24 * 3600,
+        nbf: None,
+        sub: Some("demo".into()),
+        aud: None,
+        iss: None,
+    };
+    let token = mint(&key, &claims)?;
+    note!("aiops demo: events on ws://{address}/?token={token}");
+    note!(
+        r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: gateway/PROTOCOL.md)"#
+    );
+    Ok(runtime)
 }

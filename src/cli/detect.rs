@@ -136,7 +136,7 @@ pub fn run(args: DetectArgs) -> Result<()> {
         return Ok(());
     }
     let stats = summary.stats;
-    eprintln!(
+    note!(
         "aiops detect: {} points of {} series from {description} in {:.2} s ({} points/s): {} anomalies ({} critical), {} rejected records",
         count(stats.points_in),
         count(stats.series),
@@ -147,10 +147,10 @@ pub fn run(args: DetectArgs) -> Result<()> {
         count(stats.dead_letters),
     );
     for letter in &sample.0 {
-        eprintln!("  rejected line {}: {}", letter.seq + 1, letter.reason);
+        note!("  rejected line {}: {}", letter.seq + 1, letter.reason);
     }
     if stats.dead_letters > 0 && args.dead_letters.is_none() {
-        eprintln!("  (keep every rejected record with --dead-letters FILE)");
+        note!("  (keep every rejected record with --dead-letters FILE)");
     }
     Ok(())
 }

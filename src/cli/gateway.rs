@@ -68,7 +68,7 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let gateway = RunningGateway::start(config.clone())?;
-        eprintln!(
+        note!(
             "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz /metrics",
             gateway.address,
             config
@@ -78,7 +78,7 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
                 .map_or("in-memory broker".to_owned(), |u| format!("redis {u}")),
         );
         wait_for_signal().await;
-        eprintln!("aiops gateway: shutting down");
+        note!("aiops gateway: shutting down");
         gateway.shutdown(Duration::from_secs(5)).await;
         Ok::<(), Error>(())
     })

@@ -172,9 +172,9 @@ impl Sender {
             }
             _ => count(self.sent),
         };
-        eprint!("\r{bar} messages, {} msg/s   ", count(rate as u64));
+        note_inline!("\r{bar} messages, {} msg/s   ", count(rate as u64));
         if last {
-            eprintln!();
+            note!();
         }
     }
 }
@@ -242,7 +242,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         )));
     }
     if !args.quiet {
-        eprintln!(
+        note!(
             "aiops produce: {} messages ({} bytes) to {} in {elapsed:.2} s ({} msg/s)",
             count(sender.sent),
             count(sender.bytes),

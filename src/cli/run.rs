@@ -96,7 +96,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     options.stop = stop_on_ctrl_c();
     options.progress_interval = Duration::from_millis(250);
     let status_every = Duration::from_secs(config.pipeline.status_interval_s);
-    eprintln!(
+    note!(
         "aiops run: {} with {} workers → redis {}; checkpoints every {} ms in {}",
         aiops_pipeline::source::Source::describe(source.as_ref()),
         config.pipeline.workers,
@@ -143,7 +143,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         if !status_every.is_zero() && last_status.elapsed() >= status_every {
             let rate = (stats.points_in - last_points) as f64 / last_status.elapsed().as_secs_f64();
-            eprintln!(
+            note!(
                 "[{:>6}s] {} points/s | lag {} | {} series | {} anomalies | {} dead letters | {} checkpoints",
                 started.elapsed().as_secs(),
                 count(rate as u64),
@@ -159,7 +159,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     source.close();
     let summary = summary.map_err(Error::from)?;
     let stats = summary.stats;
-    eprintln!(
+    note!(
         "aiops run: stopped after {:.1} s: {} points ({} points/s), {} series ({} restored from checkpoints), {} anomalies, {} dead letters, {} checkpoints",
         summary.elapsed.as_secs_f64(),
         count(stats.points_in),
@@ -174,7 +174,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let seconds = last.duration_since(first).as_secs_f64();
         if seconds > 0.0 {
             let points = last_points - first_points;
-            eprintln!(
+            note!(
                 "aiops run: busy rate: {} points in the {seconds:.2} s between the first and the last reading that saw new points: {} points/s",
                 count(points),
                 count((points as f64 / seconds) as u64),
