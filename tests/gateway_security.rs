@@ -44,32 +44,41 @@ fn hs(kid: Option<&str>) -> Header {
 
 /// An RSA key pair made with openssl: (private PEM, public PEM file).
 fn rsa_pair(dir: &tempfile::TempDir) -> (Vec<u8>, std::path::PathBuf) {
-    let private = dir.path().join("rsa.pem");
-    let public = dir.path().join("rsa.pub.pem");
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&private)
-        .output()
-        .unwrap()
-        .status
-        .success()
-        && std::process::Command::new("openssl")
+    key_pair(
+        dir,
+        "rsa",
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    )
+}
+
+/// A P-256 key pair made with openssl: (private PEM, public PEM file).
+fn ec_pair(dir: &tempfile::TempDir) -> (Vec<u8>, std::path::PathBuf) {
+    key_pair(
+        dir,
+        "ec",
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    )
+}
+
+fn key_pair(
+    dir: &tempfile::TempDir,
+    name: &str,
+    options: &[&str],
+) -> (Vec<u8>, std::path::PathBuf) {
+    let private = dir.path().join(format!("{name}.pem"));
+    let public = dir.path().join(format!("{name}.pub.pem"));
+    let run = |args: &mut std::process::Command| args.output().unwrap().status.success();
+    let ok = run(std::process::Command::new("openssl")
+        .arg("genpkey")
+        .args(options)
+        .arg("-out")
+        .arg(&private))
+        && run(std::process::Command::new("openssl")
             .args(["pkey", "-pubout", "-in"])
             .arg(&private)
             .arg("-out")
-            .arg(&public)
-            .output()
-            .unwrap()
-            .status
-            .success();
-    assert!(ok, "openssl made a key pair");
+            .arg(&public));
+    assert!(ok, "openssl made a {name} key pair");
     (std::fs::read(&private).unwrap(), public)
 }
 
@@ -77,6 +86,7 @@ fn rsa_pair(dir: &tempfile::TempDir) -> (Vec<u8>, std::path::PathBuf) {
 async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
     let dir = tempfile::tempdir().unwrap();
     let (private_pem, public_file) = rsa_pair(&dir);
+    let (ec_private_pem, ec_public_file) = ec_pair(&dir);
     let mut settings = config(None);
     settings.auth.audience = Some("aiops".into());
     settings.auth.issuer = Some("https://sso.example".into());
@@ -86,6 +96,13 @@ async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
         secret: None,
         secret_file: None,
         public_key_file: Some(public_file.clone()),
+    });
+    settings.auth.keys.push(KeyConfig {
+        kid: Some("ec".into()),
+        algorithm: "ES256".into(),
+        secret: None,
+        secret_file: None,
+        public_key_file: Some(ec_public_file),
     });
     let gateway = RunningGateway::start(settings).unwrap();
     let good = || {
@@ -144,6 +161,16 @@ async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
         .unwrap()
     };
 
+    let es_valid = {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("ec".into());
+        jsonwebtoken::encode(
+            &header,
+            &good(),
+            &EncodingKey::from_ec_pem(&ec_private_pem).unwrap(),
+        )
+        .unwrap()
+    };
     let cases: Vec<(&str, String, Option<&str>)> = vec![
         ("no token", String::new(), Some("token_missing")),
         ("not a JWT", "abc".into(), Some("token_malformed")),
@@ -205,6 +232,7 @@ async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
             None,
         ),
         ("valid RS256", rs_valid, None),
+        ("valid ES256", es_valid, None),
     ];
     for (name, credential, refusal) in cases {
         match (connect(gateway.address, &credential).await, refusal) {

@@ -462,6 +462,34 @@ mod tests {
     }
 
     #[test]
+    fn jwks_keys_verify_by_kid() {
+        use base64::Engine as _;
+        let secret = "jwks-secret-0123456789abcdef012345";
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let jwks =
+            format!(r#"{{"keys":[{{"kty":"oct","kid":"from-jwks","alg":"HS256","k":"{k}"}}]}}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.jwks");
+        std::fs::write(&path, jwks).unwrap();
+        let auth = Authenticator::from_config(&AuthConfig {
+            jwks_file: Some(path.clone()),
+            ..AuthConfig::default()
+        })
+        .unwrap();
+        let token = mint(&hs_key("from-jwks", secret), &claims(60)).unwrap();
+        assert_eq!(auth.verify(&token).unwrap().tenant, "acme");
+        std::fs::write(&path, r#"{"keys":[{"kty":"oct","k":"AAAA"}]}"#).unwrap();
+        let err = Authenticator::from_config(&AuthConfig {
+            jwks_file: Some(path),
+            ..AuthConfig::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("kid"), "{err}");
+    }
+
+    #[test]
     fn channel_grants_are_globs() {
         let mut c = claims(60);
         assert!(c.allows("anomalies") && !c.allows("drift"));
