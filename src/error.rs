@@ -12,6 +12,9 @@ pub enum Error {
     /// The gateway could not start.
     #[error(transparent)]
     Gateway(#[from] aiops_gateway::Error),
+    /// An evaluation could not run.
+    #[error(transparent)]
+    Evaluation(#[from] aiops_evaluation::Error),
     /// An argument is invalid.
     #[error("{0}")]
     Usage(String),

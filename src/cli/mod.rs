@@ -3,6 +3,7 @@
 mod demo;
 mod detect;
 mod gateway;
+mod nab;
 mod output;
 #[cfg(feature = "kafka")]
 mod produce;
@@ -46,6 +47,8 @@ enum Command {
     Gateway(gateway::GatewayArgs),
     /// Mint a development token for the gateway.
     Token(gateway::TokenArgs),
+    /// Run detectors over the Numenta Anomaly Benchmark and score them by its rules.
+    Nab(nab::NabArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -117,5 +120,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Produce(args) => produce::run(args),
         Command::Gateway(args) => gateway::run_gateway(args),
         Command::Token(args) => gateway::run_token(args),
+        Command::Nab(args) => nab::run(args),
     }
 }

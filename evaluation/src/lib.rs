@@ -1,0 +1,12 @@
+//! Offline evaluation of detectors: how right their scores are on labelled data.
+//!
+//! - [`nab`]: the Numenta Anomaly Benchmark — its corpus layout, its scoring rules (windows,
+//!   probation, scaled sigmoid, cost profiles, threshold sweep, normalization) and a runner that
+//!   feeds every corpus file through a detector template and writes results in NAB's layout.
+//!
+//! Nothing here runs in the live pipeline; it reads files, scores them and writes files.
+
+pub mod error;
+pub mod nab;
+
+pub use error::{Error, Result};
