@@ -8,7 +8,7 @@ use aiops_schemas::{AnomalyEvent, MetricPoint, SeriesRef, anomaly_id};
 
 use crate::alert::{Alert, AlertState};
 use crate::detector::{Detector, Registry, Score, Snapshot};
-use crate::ensemble::{Combined, contributions};
+use crate::ensemble::{Combined, EnsembleState, contributions};
 use crate::error::{Error, Result};
 use crate::features::{FeatureExtractor, Features};
 use crate::template::Template;
@@ -45,6 +45,7 @@ impl DetectorScores {
 #[derive(Debug)]
 pub struct SeriesDetectors {
     detectors: Vec<Box<dyn Detector>>,
+    ensemble: EnsembleState,
 }
 
 impl SeriesDetectors {
@@ -58,10 +59,12 @@ impl SeriesDetectors {
         }
         Ok(SeriesDetectors {
             detectors: template.build_detectors(registry)?,
+            ensemble: EnsembleState::new(template.detectors.len(), &template.ensemble),
         })
     }
 
-    /// Scores a point with every detector, learns from it, and combines the scores.
+    /// Scores a point with every detector, learns from it, and combines the (calibrated)
+    /// scores; the scores returned are the ones combined.
     #[inline]
     pub fn observe(
         &mut self,
@@ -70,18 +73,35 @@ impl SeriesDetectors {
     ) -> (DetectorScores, Option<Combined>) {
         let mut scores = [None; MAX_DETECTORS];
         let mut kinds = [""; MAX_DETECTORS];
+        let mut self_calibrated = [false; MAX_DETECTORS];
         let n = self.detectors.len();
         for (i, detector) in self.detectors.iter_mut().enumerate() {
             scores[i] = detector.observe(features);
             kinds[i] = detector.kind();
+            self_calibrated[i] = detector.self_calibrated();
         }
-        let combined = template.ensemble.combine(&kinds[..n], &scores[..n]);
+        let combined = self.ensemble.combine(
+            &template.ensemble,
+            &kinds[..n],
+            &self_calibrated[..n],
+            &mut scores[..n],
+        );
         (DetectorScores::from_scores(&scores[..n]), combined)
     }
 
     /// Every detector's state, in template order.
     pub fn snapshot(&self) -> Vec<Snapshot> {
         self.detectors.iter().map(|d| d.snapshot()).collect()
+    }
+
+    /// The ensemble's state (calibration).
+    pub fn ensemble_state(&self) -> &EnsembleState {
+        &self.ensemble
+    }
+
+    /// Replaces the ensemble's state.
+    pub fn set_ensemble_state(&mut self, state: EnsembleState) {
+        self.ensemble = state;
     }
 
     /// Restores every detector; on error nothing is changed.
@@ -119,6 +139,8 @@ impl SeriesDetectors {
                 .iter()
                 .map(|d| d.state_bytes())
                 .sum::<usize>()
+            + self.ensemble.size_bytes()
+            - std::mem::size_of::<EnsembleState>()
     }
 }
 
@@ -151,7 +173,7 @@ pub fn build_event(
 }
 
 /// Format version of [`ChainSnapshot`].
-pub const CHAIN_SNAPSHOT_VERSION: u16 = 1;
+pub const CHAIN_SNAPSHOT_VERSION: u16 = 2;
 
 /// Everything a series' chain has learnt, for checkpoints: restoring it into a chain built from
 /// the same template gives exactly the scores and events the original would have given.
@@ -165,6 +187,8 @@ pub struct ChainSnapshot {
     pub features: FeatureExtractor,
     /// Each detector's state, in template order.
     pub detectors: Vec<Snapshot>,
+    /// The ensemble's state: each detector's calibration.
+    pub ensemble: EnsembleState,
     /// The alert policy's state.
     pub alert: AlertState,
 }
@@ -254,6 +278,7 @@ impl SeriesChain {
             template: template.name.clone(),
             features: self.features.clone(),
             detectors: self.detectors.snapshot(),
+            ensemble: self.detectors.ensemble_state().clone(),
             alert: self.alert,
         }
     }
@@ -268,6 +293,7 @@ impl SeriesChain {
             });
         }
         self.detectors.restore(&snapshot.detectors)?;
+        self.detectors.set_ensemble_state(snapshot.ensemble.clone());
         self.features = snapshot.features.clone();
         self.alert = snapshot.alert;
         Ok(())

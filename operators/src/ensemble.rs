@@ -1,9 +1,14 @@
 //! The ensemble: one score per point out of several detectors' scores.
 //!
-//! Detectors already speak the same unit (sigma-equivalents), so combining is a choice of how
-//! much agreement to ask for: `max` alerts when any detector is alarmed (most sensitive), `min`
-//! only when all are (fewest false alarms), `mean` weighs them by `weights` (default 1 each).
-//! Detectors still warming up abstain. The expected band is the weighted mean of the bands.
+//! With `calibrate` on (the default), each detector's raw score is first turned into a tail
+//! probability against that detector's own recent scores on the series (see
+//! [`crate::calibration`]) and back into a sigma-equivalent, so a z-score that is always noisy on
+//! one series and a seasonal residual that is always quiet on another weigh what their rarity
+//! says, not what their units say. Then the scores are combined: `max` alerts when any detector
+//! is alarmed (most sensitive), `min` only when all are (fewest false alarms), `mean` weighs them
+//! by `weights` (default 1 each), `fisher` adds up the evidence of the detectors' tail
+//! probabilities as if they were independent (Fisher's method). Detectors still warming up
+//! abstain. The expected band is the weighted mean of the bands.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::{Band, Contribution};
 
+use crate::calibration::{CalibrationConfig, Calibrator, sigma_of_tail, tail_of_sigma};
 use crate::detector::{DetectorSpec, Score};
 use crate::error::{Error, Result};
 
@@ -25,16 +31,37 @@ pub enum Combine {
     Max,
     /// The lowest score.
     Min,
+    /// Fisher's method on the tail probabilities of the scores.
+    Fisher,
 }
 
 /// Parameters of the ensemble.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EnsembleConfig {
     /// How scores are combined.
     pub method: Combine,
     /// Weight per detector kind for `mean` (missing kinds weigh 1).
     pub weights: BTreeMap<String, f64>,
+    /// Calibrate each detector's scores against its own history before combining.
+    pub calibrate: bool,
+    /// How calibration learns.
+    pub calibration: CalibrationConfig,
+    /// After a high score, later scores count only where they rise above it; its memory halves
+    /// every this many points (0: off). One incident then gives one detection, not a burst.
+    pub suppress_half_life: f64,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            method: Combine::default(),
+            weights: BTreeMap::new(),
+            calibrate: false,
+            calibration: CalibrationConfig::default(),
+            suppress_half_life: 0.0,
+        }
+    }
 }
 
 impl EnsembleConfig {
@@ -49,7 +76,7 @@ impl EnsembleConfig {
                 "ensemble",
                 format!("weight of {kind:?} must be zero or positive, not {w}"),
             )),
-            None => Ok(()),
+            None => self.calibration.validate(),
         }
     }
 
@@ -63,6 +90,7 @@ impl EnsembleConfig {
     pub fn combine(&self, kinds: &[&str], scores: &[Option<Score>]) -> Option<Combined> {
         let mut total_weight = 0.0;
         let (mut sum, mut max, mut min) = (0.0, f64::NEG_INFINITY, f64::INFINITY);
+        let (mut log_tails, mut voters) = (0.0, 0u32);
         let (mut lower, mut upper) = (0.0, 0.0);
         for (kind, score) in kinds.iter().zip(scores) {
             let Some(score) = score else { continue };
@@ -72,8 +100,10 @@ impl EnsembleConfig {
             }
             total_weight += weight;
             sum += weight * score.score;
-            max = max.max(score.score);
+            max = max.max(weight * score.score);
             min = min.min(score.score);
+            log_tails += tail_of_sigma(score.score).max(1e-300).ln();
+            voters += 1;
             lower += weight * score.expected.lower;
             upper += weight * score.expected.upper;
         }
@@ -84,6 +114,7 @@ impl EnsembleConfig {
             Combine::Mean => sum / total_weight,
             Combine::Max => max,
             Combine::Min => min,
+            Combine::Fisher => sigma_of_tail(fisher_tail(-2.0 * log_tails, voters)),
         };
         Some(Combined {
             score,
@@ -92,6 +123,90 @@ impl EnsembleConfig {
                 upper: upper / total_weight,
             },
         })
+    }
+}
+
+/// P(X ≥ x) for X chi-squared with 2k degrees of freedom: Fisher's combined tail probability
+/// of k independent tails whose logs sum to -x/2.
+fn fisher_tail(x: f64, k: u32) -> f64 {
+    let half = x / 2.0;
+    let (mut term, mut sum) = (1.0, 1.0);
+    for j in 1..k {
+        term *= half / f64::from(j);
+        sum += term;
+    }
+    ((-half).exp() * sum).min(1.0)
+}
+
+/// What the ensemble learns per series: one calibrator per detector, and the memory of recent
+/// combined scores that suppression compares against.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EnsembleState {
+    calibrators: Vec<Calibrator>,
+    /// The fading memory of recent combined scores that a score must rise above.
+    bar: f64,
+}
+
+impl EnsembleState {
+    /// State for a series with `detectors` detectors.
+    pub fn new(detectors: usize, config: &EnsembleConfig) -> EnsembleState {
+        EnsembleState {
+            calibrators: vec![Calibrator::new(config.calibration.method); detectors],
+            bar: 0.0,
+        }
+    }
+
+    /// Calibrates the detectors' raw scores in place (when configured; `self_calibrated[i]`
+    /// exempts detector i), learning from them, combines them, and applies suppression. A
+    /// detector whose calibrator is still warming up abstains.
+    pub fn combine(
+        &mut self,
+        config: &EnsembleConfig,
+        kinds: &[&str],
+        self_calibrated: &[bool],
+        scores: &mut [Option<Score>],
+    ) -> Option<Combined> {
+        if config.calibrate {
+            if self.calibrators.len() != scores.len() {
+                self.calibrators
+                    .resize(scores.len(), Calibrator::new(config.calibration.method));
+            }
+            for ((score, calibrator), exempt) in scores
+                .iter_mut()
+                .zip(&mut self.calibrators)
+                .zip(self_calibrated)
+            {
+                if *exempt {
+                    continue;
+                }
+                if let Some(s) = score {
+                    match calibrator.calibrate(&config.calibration, s.score) {
+                        Some(calibrated) => s.score = calibrated,
+                        None => *score = None,
+                    }
+                }
+            }
+        }
+        let mut combined = config.combine(kinds, scores)?;
+        if config.suppress_half_life > 0.0 {
+            let raw = combined.score;
+            if raw <= self.bar {
+                combined.score = 0.0;
+            }
+            let fade = (-std::f64::consts::LN_2 / config.suppress_half_life).exp();
+            self.bar = raw.max(self.bar * fade);
+        }
+        Some(combined)
+    }
+
+    /// Bytes held, for state accounting.
+    pub fn size_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self
+                .calibrators
+                .iter()
+                .map(Calibrator::size_bytes)
+                .sum::<usize>()
     }
 }
 

@@ -337,6 +337,10 @@ pub enum Input {
     /// The change per second since the previous point (for counters and gauges sampled
     /// irregularly).
     Rate,
+    /// The exponentially weighted mean of the values before this one.
+    EwmaMean,
+    /// The exponentially weighted standard deviation of the values before this one.
+    EwmaStd,
 }
 
 /// What the feature stage knows about one point of one series.
@@ -366,6 +370,8 @@ impl Features {
             Input::Value => self.value,
             Input::Delta => self.delta,
             Input::Rate => self.rate,
+            Input::EwmaMean => self.ewma_mean,
+            Input::EwmaStd => self.ewma_std,
         }
     }
 

@@ -4,7 +4,8 @@
 //! - [`features`]: EWMA statistics, rolling windows with robust statistics, rate of change.
 //! - [`detector`]: the [`Detector`] plugin trait, its [`Registry`], and the built-in z-score and
 //!   MAD detectors with snapshot/restore of their state.
-//! - [`ensemble`]: combining detectors' scores into one.
+//! - [`calibration`]: raw scores as tail probabilities against each detector's own history.
+//! - [`ensemble`]: calibrating and combining detectors' scores into one.
 //! - [`alert`]: the policy that turns scores into incidents (threshold, minimum duration,
 //!   hysteresis, cooldown, warning/critical).
 //! - [`template`]: which of the above run on which series.
@@ -14,6 +15,7 @@
 //! distribution would make a point this unlikely.
 
 pub mod alert;
+pub mod calibration;
 pub mod chain;
 pub mod detector;
 pub mod ensemble;
@@ -23,12 +25,15 @@ mod params;
 pub mod template;
 
 pub use alert::{Alert, AlertConfig, AlertState};
+pub use calibration::{
+    CalibrationConfig, CalibrationMethod, Calibrator, sigma_of_tail, tail_of_sigma,
+};
 pub use chain::{
     CHAIN_SNAPSHOT_VERSION, ChainSnapshot, ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain,
     SeriesDetectors, build_event,
 };
 pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot};
-pub use ensemble::{Combine, Combined, EnsembleConfig};
+pub use ensemble::{Combine, Combined, EnsembleConfig, EnsembleState};
 pub use error::{Error, Result};
 pub use features::{EwStats, FeatureConfig, FeatureExtractor, Features, Input, RollingWindow};
 pub use template::{Matcher, Template, TemplateSet};

@@ -10,7 +10,11 @@
 //! the [`Registry`] turns each into a boxed detector. New kinds plug in with
 //! [`Registry::register`].
 
+pub mod iforest;
 pub mod mad;
+pub mod range;
+pub mod seasonal;
+pub mod sequence;
 pub mod zscore;
 
 use std::collections::BTreeMap;
@@ -24,7 +28,11 @@ use aiops_schemas::Band;
 use crate::error::{Error, Result};
 use crate::features::Features;
 
+pub use iforest::{IForest, IForestConfig};
 pub use mad::{Mad, MadConfig};
+pub use range::{Range, RangeConfig};
+pub use seasonal::{Seasonal, SeasonalConfig};
+pub use sequence::{Sequence, SequenceConfig};
 pub use zscore::{ZScore, ZScoreConfig};
 
 /// A detector's judgement of one point.
@@ -100,6 +108,12 @@ pub trait Detector: Send + fmt::Debug {
     /// Learns from a point.
     fn update(&mut self, features: &Features);
 
+    /// Whether the score is already relative to the series' own history, so the ensemble
+    /// should not calibrate it again (see [`crate::calibration`]).
+    fn self_calibrated(&self) -> bool {
+        false
+    }
+
     /// Scores a point, then learns from it: the streaming step.
     fn observe(&mut self, features: &Features) -> Option<Score> {
         let score = self.score(features);
@@ -147,7 +161,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A registry of the built-in detectors: `zscore` and `mad`.
+    /// A registry of the built-in detectors.
     pub fn builtin() -> Registry {
         let mut registry = Registry {
             factories: BTreeMap::new(),
@@ -157,6 +171,27 @@ impl Registry {
         });
         registry.register(mad::KIND, |params| {
             Ok(Box::new(Mad::new(parse_params(mad::KIND, params)?)?))
+        });
+        registry.register(iforest::KIND, |params| {
+            Ok(Box::new(IForest::new(parse_params(
+                iforest::KIND,
+                params,
+            )?)?))
+        });
+        registry.register(seasonal::KIND, |params| {
+            Ok(Box::new(Seasonal::new(parse_params(
+                seasonal::KIND,
+                params,
+            )?)?))
+        });
+        registry.register(sequence::KIND, |params| {
+            Ok(Box::new(Sequence::new(parse_params(
+                sequence::KIND,
+                params,
+            )?)?))
+        });
+        registry.register(range::KIND, |params| {
+            Ok(Box::new(Range::new(parse_params(range::KIND, params)?)?))
         });
         registry
     }
@@ -202,13 +237,16 @@ mod tests {
     #[test]
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
-        assert_eq!(registry.kinds(), ["mad", "zscore"]);
+        assert_eq!(
+            registry.kinds(),
+            ["iforest", "mad", "range", "seasonal", "sequence", "zscore"]
+        );
         let z = registry.build(&DetectorSpec::new("zscore")).unwrap();
         assert_eq!(z.kind(), "zscore");
         let err = registry.build(&DetectorSpec::new("prophet")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown detector \"prophet\"; known detectors: mad, zscore"
+            "unknown detector \"prophet\"; known detectors: iforest, mad, range, seasonal, sequence, zscore"
         );
     }
 

@@ -1,0 +1,224 @@
+//! The range detector: values beyond anything the series has shown.
+//!
+//! Operational series have a working range (a CPU between 20 and 60 %, a latency between 40
+//! and 90 ms), and the incidents that matter most often take them out of it: a new maximum, a
+//! floor never seen. Residual detectors miss this on series that are spiky inside their range,
+//! and flag every ordinary spike instead. This detector remembers the lowest and highest values
+//! seen and scores only the excess beyond them, as a share of the range: a value `tolerance` of
+//! the range beyond it scores 3 (the usual alert level), twice that 6, and so on; values inside
+//! score 0.
+//!
+//! The remembered extremes fade toward the series' mean with a half-life, so a spike long ago
+//! does not widen the range forever and a series that moved to a new regime gets a new range.
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::Band;
+
+use super::{Detector, Score, Snapshot};
+use crate::error::Result;
+use crate::features::{EwStats, Features, Input};
+use crate::params;
+
+/// Registry name.
+pub const KIND: &str = "range";
+const SNAPSHOT_VERSION: u16 = 1;
+
+/// Parameters of the range detector.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RangeConfig {
+    /// The feature scored.
+    pub input: Input,
+    /// Excess beyond the range, as a share of the range, that scores 3.
+    pub tolerance: f64,
+    /// Points after which the extremes have faded halfway back toward the mean.
+    pub half_life: f64,
+    /// Points learnt before the first score.
+    pub warmup: u32,
+}
+
+impl Default for RangeConfig {
+    fn default() -> Self {
+        RangeConfig {
+            input: Input::Value,
+            tolerance: 0.05,
+            half_life: 5_000.0,
+            warmup: 50,
+        }
+    }
+}
+
+impl RangeConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        params::positive(
+            KIND,
+            &[("tolerance", self.tolerance), ("half_life", self.half_life)],
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct RangeState {
+    low: f64,
+    high: f64,
+    mean: EwStats,
+}
+
+/// The range detector for one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    config: RangeConfig,
+    state: RangeState,
+    fade: f64,
+}
+
+impl Range {
+    /// A detector with no history.
+    pub fn new(config: RangeConfig) -> Result<Range> {
+        config.validate()?;
+        Ok(Range {
+            fade: (-std::f64::consts::LN_2 / config.half_life).exp(),
+            config,
+            state: RangeState {
+                low: f64::INFINITY,
+                high: f64::NEG_INFINITY,
+                mean: EwStats::new(),
+            },
+        })
+    }
+}
+
+impl Detector for Range {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self.config).unwrap_or_default()
+    }
+
+    #[inline]
+    fn score(&self, features: &Features) -> Option<Score> {
+        let RangeState { low, high, mean } = self.state;
+        if mean.count() < u64::from(self.config.warmup.max(1)) {
+            return None;
+        }
+        let x = features.get(self.config.input);
+        // A flat history has no width to measure by; a tenth of its level (or 1) stands in.
+        let width = if high > low {
+            high - low
+        } else {
+            0.1 * high.abs().max(1.0)
+        };
+        let excess = (x - high).max(low - x).max(0.0);
+        let slack = self.config.tolerance * width;
+        Some(Score {
+            score: 3.0 * excess / slack,
+            expected: Band {
+                lower: low - slack,
+                upper: high + slack,
+            },
+        })
+    }
+
+    /// The excess is a share of the series' own range already.
+    fn self_calibrated(&self) -> bool {
+        true
+    }
+
+    #[inline]
+    fn update(&mut self, features: &Features) {
+        let x = features.get(self.config.input);
+        if !x.is_finite() {
+            return;
+        }
+        let state = &mut self.state;
+        state.mean.update(x, 1.0 / self.config.half_life);
+        let center = state.mean.mean();
+        if state.low.is_finite() {
+            state.low = center - (center - state.low) * self.fade;
+            state.high = center + (state.high - center) * self.fade;
+        }
+        state.low = state.low.min(x);
+        state.high = state.high.max(x);
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::encode(KIND, SNAPSHOT_VERSION, &self.state)
+    }
+
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        self.state = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(d: &mut Range, values: impl IntoIterator<Item = f64>) {
+        for (i, v) in values.into_iter().enumerate() {
+            d.update(&Features::first(i as i64, v));
+        }
+    }
+
+    #[test]
+    fn scores_only_the_excess_beyond_the_range_seen() {
+        let mut d = Range::new(RangeConfig {
+            warmup: 10,
+            half_life: 1e12,
+            ..RangeConfig::default()
+        })
+        .unwrap();
+        assert_eq!(d.score(&Features::first(0, 5.0)), None);
+        // A spiky series between 10 and 20: spikes to 20 are ordinary.
+        feed(
+            &mut d,
+            (0..200).map(|i| if i % 10 == 0 { 20.0 } else { 10.0 }),
+        );
+        assert!(d.score(&Features::first(0, 20.0)).unwrap().score < 1e-6);
+        assert_eq!(d.score(&Features::first(0, 10.0)).unwrap().score, 0.0);
+        // 0.5 beyond a range of 10 is the 5 % tolerance: score 3; 1.0 beyond scores 6.
+        let s = d.score(&Features::first(0, 20.5)).unwrap().score;
+        assert!((s - 3.0).abs() < 1e-9, "{s}");
+        let s = d.score(&Features::first(0, 9.0)).unwrap().score;
+        assert!((s - 6.0).abs() < 1e-9, "{s}");
+    }
+
+    #[test]
+    fn old_extremes_fade() {
+        let mut d = Range::new(RangeConfig {
+            warmup: 10,
+            half_life: 100.0,
+            ..RangeConfig::default()
+        })
+        .unwrap();
+        feed(
+            &mut d,
+            std::iter::once(100.0).chain((0..2000).map(|i| f64::from(i % 2))),
+        );
+        // The early 100 has faded: 5 is now far outside the working range of 0..1.
+        assert!(d.score(&Features::first(0, 5.0)).unwrap().score > 30.0);
+        // A flat series still scores departures.
+        let mut flat = Range::new(RangeConfig::default()).unwrap();
+        feed(&mut flat, (0..100).map(|_| 7.0));
+        assert!(flat.score(&Features::first(0, 8.0)).unwrap().score > 3.0);
+        assert_eq!(flat.score(&Features::first(0, 7.0)).unwrap().score, 0.0);
+    }
+
+    #[test]
+    fn snapshots_round_trip() {
+        let mut d = Range::new(RangeConfig::default()).unwrap();
+        feed(&mut d, (0..100).map(f64::from));
+        let mut e = Range::new(RangeConfig::default()).unwrap();
+        e.restore(&d.snapshot()).unwrap();
+        assert_eq!(d, e);
+    }
+}
