@@ -11,6 +11,8 @@
 //! [`Registry::register`].
 
 pub mod iforest;
+#[cfg(feature = "lstm")]
+pub mod lstm;
 pub mod mad;
 pub mod range;
 pub mod seasonal;
@@ -29,6 +31,8 @@ use crate::error::{Error, Result};
 use crate::features::Features;
 
 pub use iforest::{IForest, IForestConfig};
+#[cfg(feature = "lstm")]
+pub use lstm::{Lstm, LstmConfig};
 pub use mad::{Mad, MadConfig};
 pub use range::{Range, RangeConfig};
 pub use seasonal::{Seasonal, SeasonalConfig};
@@ -178,6 +182,10 @@ impl Registry {
                 params,
             )?)?))
         });
+        #[cfg(feature = "lstm")]
+        registry.register(lstm::KIND, |params| {
+            Ok(Box::new(Lstm::new(parse_params(lstm::KIND, params)?)?))
+        });
         registry.register(seasonal::KIND, |params| {
             Ok(Box::new(Seasonal::new(parse_params(
                 seasonal::KIND,
@@ -237,16 +245,20 @@ mod tests {
     #[test]
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
-        assert_eq!(
-            registry.kinds(),
-            ["iforest", "mad", "range", "seasonal", "sequence", "zscore"]
-        );
+        let mut expected = vec!["iforest", "mad", "range", "seasonal", "sequence", "zscore"];
+        if cfg!(feature = "lstm") {
+            expected.insert(1, "lstm");
+        }
+        assert_eq!(registry.kinds(), expected);
         let z = registry.build(&DetectorSpec::new("zscore")).unwrap();
         assert_eq!(z.kind(), "zscore");
         let err = registry.build(&DetectorSpec::new("prophet")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown detector \"prophet\"; known detectors: iforest, mad, range, seasonal, sequence, zscore"
+            format!(
+                "unknown detector \"prophet\"; known detectors: {}",
+                expected.join(", ")
+            )
         );
     }
 
