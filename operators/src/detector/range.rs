@@ -36,6 +36,10 @@ pub struct RangeConfig {
     pub half_life: f64,
     /// Points learnt before the first score.
     pub warmup: u32,
+    /// Smoothing factor in (0, 1] of an exponentially weighted mean the range is taken of
+    /// instead of the raw input (1: the raw input). A smoothed range catches sustained shifts
+    /// (a burst of activity, a plateau) whose single points stay inside the raw range.
+    pub smooth: f64,
 }
 
 impl Default for RangeConfig {
@@ -45,6 +49,7 @@ impl Default for RangeConfig {
             tolerance: 0.05,
             half_life: 5_000.0,
             warmup: 50,
+            smooth: 1.0,
         }
     }
 }
@@ -55,7 +60,8 @@ impl RangeConfig {
         params::positive(
             KIND,
             &[("tolerance", self.tolerance), ("half_life", self.half_life)],
-        )
+        )?;
+        params::alpha(KIND, self.smooth)
     }
 }
 
@@ -64,6 +70,8 @@ struct RangeState {
     low: f64,
     high: f64,
     mean: EwStats,
+    /// The smoothed input (when smoothing), before the newest point.
+    smoothed: Option<f64>,
 }
 
 /// The range detector for one series.
@@ -85,8 +93,18 @@ impl Range {
                 low: f64::INFINITY,
                 high: f64::NEG_INFINITY,
                 mean: EwStats::new(),
+                smoothed: None,
             },
         })
+    }
+
+    /// The input with smoothing applied, given the point's raw input.
+    #[inline]
+    fn smoothed(&self, raw: f64) -> f64 {
+        match self.state.smoothed {
+            Some(previous) => previous + self.config.smooth * (raw - previous),
+            None => raw,
+        }
     }
 }
 
@@ -101,11 +119,13 @@ impl Detector for Range {
 
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
-        let RangeState { low, high, mean } = self.state;
+        let RangeState {
+            low, high, mean, ..
+        } = self.state;
         if mean.count() < u64::from(self.config.warmup.max(1)) {
             return None;
         }
-        let x = features.get(self.config.input);
+        let x = self.smoothed(features.get(self.config.input));
         // A flat history has no width to measure by; a tenth of its level (or 1) stands in.
         let width = if high > low {
             high - low
@@ -130,11 +150,15 @@ impl Detector for Range {
 
     #[inline]
     fn update(&mut self, features: &Features) {
-        let x = features.get(self.config.input);
-        if !x.is_finite() {
+        let raw = features.get(self.config.input);
+        if !raw.is_finite() {
             return;
         }
+        let x = self.smoothed(raw);
         let state = &mut self.state;
+        if self.config.smooth < 1.0 {
+            state.smoothed = Some(x);
+        }
         state.mean.update(x, 1.0 / self.config.half_life);
         let center = state.mean.mean();
         if state.low.is_finite() {
@@ -211,6 +235,46 @@ mod tests {
         feed(&mut flat, (0..100).map(|_| 7.0));
         assert!(flat.score(&Features::first(0, 8.0)).unwrap().score > 3.0);
         assert_eq!(flat.score(&Features::first(0, 7.0)).unwrap().score, 0.0);
+    }
+
+    #[test]
+    fn a_smoothed_range_catches_a_sustained_shift_its_single_points_hide() {
+        let config = RangeConfig {
+            warmup: 10,
+            half_life: 1e12,
+            ..RangeConfig::default()
+        };
+        // Alternating 0 and 10: every single point of a run of 9s lies inside the raw range,
+        // but the run's mean (9) lies far above the history's mean (5).
+        let history = (0..400).map(|i| if i % 2 == 0 { 0.0 } else { 10.0 });
+        let mut raw = Range::new(config).unwrap();
+        let mut smoothed = Range::new(RangeConfig {
+            smooth: 0.1,
+            ..config
+        })
+        .unwrap();
+        feed(&mut raw, history.clone());
+        feed(&mut smoothed, history);
+        let mut raw_max = 0.0f64;
+        let mut smoothed_max = 0.0f64;
+        for i in 0..30 {
+            let features = Features::first(400 + i, 9.0);
+            raw_max = raw_max.max(raw.score(&features).unwrap().score);
+            smoothed_max = smoothed_max.max(smoothed.score(&features).unwrap().score);
+            raw.update(&features);
+            smoothed.update(&features);
+        }
+        assert_eq!(raw_max, 0.0);
+        // Beyond the tolerance (score 3) while the raw range sees nothing.
+        assert!(smoothed_max > 3.0, "{smoothed_max}");
+        assert!(
+            RangeConfig {
+                smooth: 0.0,
+                ..RangeConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
