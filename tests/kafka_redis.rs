@@ -41,7 +41,11 @@ fn synthetic(series: usize, points: u64, gap: u64) -> SyntheticConfig {
 fn reference(config: &SyntheticConfig) -> Vec<AnomalyEvent> {
     let source = Arc::new(SyntheticSource::new(config.clone(), 2).unwrap());
     let mut sink = Collect::default();
-    run(source, &mut sink, RunOptions::new(2), |_| {}).unwrap();
+    let options = RunOptions {
+        templates: Arc::new(support::light_default_templates()),
+        ..RunOptions::new(2)
+    };
+    run(source, &mut sink, options, |_| {}).unwrap();
     sink.events
 }
 

@@ -1,9 +1,13 @@
-//! Known sequences through the default chain (features → z-score + MAD → mean ensemble → alert
-//! policy), with exact expectations, and properties that must hold for any input.
+//! Known sequences through the light chain (features → z-score + MAD → mean ensemble → alert
+//! policy) with exact expectations, the same sequences through the default calibrated ensemble,
+//! and properties that must hold for any input.
 
 use std::sync::Arc;
 
-use aiops_operators::detector::{Mad, MadConfig, ZScore, ZScoreConfig};
+use aiops_operators::detector::{
+    IForest, IForestConfig, Mad, MadConfig, Range, RangeConfig, Seasonal, SeasonalConfig, Sequence,
+    SequenceConfig, ZScore, ZScoreConfig,
+};
 use aiops_operators::features::Features;
 use aiops_operators::{Detector, Registry, SeriesChain, Template};
 use aiops_schemas::{AnomalyEvent, Labels, Limits, MetricPoint, Series, Severity};
@@ -28,10 +32,14 @@ fn series() -> Arc<Series> {
     Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap())
 }
 
-/// Runs (timestamp, value) pairs through a fresh default chain; returns the events.
+/// Runs (timestamp, value) pairs through a fresh light chain; returns the events.
 fn run(points: &[(i64, f64)]) -> Vec<AnomalyEvent> {
-    let template = Template::default();
-    let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+    run_template(&Template::light(), points)
+}
+
+/// Runs (timestamp, value) pairs through a fresh chain of `template`; returns the events.
+fn run_template(template: &Template, points: &[(i64, f64)]) -> Vec<AnomalyEvent> {
+    let mut chain = SeriesChain::new(template, &Registry::builtin()).unwrap();
     let series = series();
     points
         .iter()
@@ -41,7 +49,7 @@ fn run(points: &[(i64, f64)]) -> Vec<AnomalyEvent> {
                 timestamp,
                 value,
             };
-            chain.step(&template, &point).and_then(|step| step.event)
+            chain.step(template, &point).and_then(|step| step.event)
         })
         .collect()
 }
@@ -136,14 +144,13 @@ fn nan_input_is_skipped_without_changing_later_scores() {
     assert_eq!(expected.len(), 1);
 }
 
-#[test]
-fn default_chain_state_fits_in_a_kilobyte() {
-    let template = Template::default();
-    let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+/// Bytes of state a chain of `template` holds after `n` points.
+fn state_after(template: &Template, n: usize) -> usize {
+    let mut chain = SeriesChain::new(template, &Registry::builtin()).unwrap();
     let series = series();
-    for (timestamp, value) in noisy(500, |_| 1.0) {
+    for (timestamp, value) in noisy(n, |_| 1.0) {
         chain.step(
-            &template,
+            template,
             &MetricPoint {
                 series: series.clone(),
                 timestamp,
@@ -151,8 +158,83 @@ fn default_chain_state_fits_in_a_kilobyte() {
             },
         );
     }
-    let bytes = chain.state_bytes();
+    chain.state_bytes()
+}
+
+#[test]
+fn light_chain_state_fits_in_a_kilobyte() {
+    let bytes = state_after(&Template::light(), 500);
     assert!(bytes <= 1024, "{bytes} bytes");
+}
+
+#[test]
+fn default_chain_state_stays_bounded() {
+    // Every detector keeps bounded history (windows, profiles, trees, training windows): the
+    // state after ten thousand points is the state after a few thousand.
+    let template = Template::default();
+    let (early, late) = (
+        state_after(&template, 3_000),
+        state_after(&template, 10_000),
+    );
+    assert!(late <= early + early / 10, "{early} then {late} bytes");
+    assert!(late <= 64 * 1024, "{late} bytes");
+}
+
+/// Minutes of the events at or above `severity`.
+fn times_at(events: &[AnomalyEvent], severity: Severity) -> Vec<i64> {
+    let kept: Vec<_> = events
+        .iter()
+        .filter(|e| e.severity >= severity)
+        .cloned()
+        .collect();
+    times(&kept)
+}
+
+// The default ensemble is tuned to NAB's balance of catching incidents early against false
+// alarms (its threshold sweep accepts about one warning per two thousand points of a real
+// series), so on pure noise it may raise a rare warning when the noise reaches a little beyond
+// everything seen so far, but never a critical event.
+
+#[test]
+fn default_ensemble_keeps_quiet_on_constant_noise_and_drift() {
+    let template = Template::default();
+    let constant: Vec<_> = (0..2000).map(|i| (i * 60_000, 42.0)).collect();
+    assert!(run_template(&template, &constant).is_empty());
+    let steady = run_template(&template, &noisy(4000, |_| 10.0));
+    assert!(steady.len() <= 4, "{:?}", times(&steady));
+    assert_eq!(times_at(&steady, Severity::Critical), Vec::<i64>::new());
+    // A drift that keeps making new highs does raise warnings from the range detectors (the
+    // light chain adapts to it silently), but nothing critical.
+    let drift = run_template(&template, &noisy(4000, |i| 10.0 + 0.0015 * i as f64));
+    assert_eq!(times_at(&drift, Severity::Critical), Vec::<i64>::new());
+}
+
+#[test]
+fn default_ensemble_catches_a_spike_a_dip_and_a_level_shift_once_each() {
+    let template = Template::default();
+    let mut spike = noisy(2000, |_| 10.0);
+    spike[1500].1 = 30.0;
+    let events = run_template(&template, &spike);
+    assert_eq!(times_at(&events, Severity::Critical), [1500]);
+    let event = events
+        .iter()
+        .find(|e| e.severity == Severity::Critical)
+        .unwrap();
+    assert_eq!(event.detector, "ensemble");
+    assert!(event.contributions.len() >= 5, "{:?}", event.contributions);
+    assert!(events.len() <= 3, "{:?}", times(&events));
+
+    let mut dip = noisy(2000, |_| 10.0);
+    dip[1200].1 = -5.0;
+    assert_eq!(
+        times_at(&run_template(&template, &dip), Severity::Critical),
+        [1200]
+    );
+
+    let shift = noisy(3000, |i| if i < 1500 { 10.0 } else { 20.0 });
+    let events = run_template(&template, &shift);
+    assert_eq!(times_at(&events, Severity::Critical), [1500]);
+    assert!(events.len() <= 3, "{:?}", times(&events));
 }
 
 fn detectors() -> Vec<Box<dyn Detector>> {
@@ -174,6 +256,39 @@ fn detectors() -> Vec<Box<dyn Detector>> {
         ),
         Box::new(Mad::new(MadConfig::default()).unwrap()),
         Box::new(ZScore::new(ZScoreConfig::default()).unwrap()),
+        Box::new(
+            Range::new(RangeConfig {
+                warmup: 3,
+                smooth: 0.3,
+                ..RangeConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Seasonal::new(SeasonalConfig {
+                warmup: 3,
+                ..SeasonalConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            IForest::new(IForestConfig {
+                trees: 4,
+                sample_size: 16,
+                history: 64,
+                retrain_every: 16,
+                warmup: 48,
+                ..IForestConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Sequence::new(SequenceConfig {
+                warmup: 3,
+                ..SequenceConfig::default()
+            })
+            .unwrap(),
+        ),
     ]
 }
 
@@ -210,14 +325,15 @@ proptest! {
     fn no_input_makes_the_chain_panic_or_score_nan(
         points in proptest::collection::vec((any::<i64>(), -1e150f64..1e150), 0..300),
     ) {
-        let template = Template::default();
-        let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
-        let series = series();
-        for (timestamp, value) in points {
-            let step = chain.step(&template, &MetricPoint { series: series.clone(), timestamp, value });
-            if let Some(combined) = step.and_then(|s| s.combined) {
-                prop_assert!(!combined.score.is_nan());
-                prop_assert!(combined.score >= 0.0);
+        for template in [Template::light(), Template::default()] {
+            let mut chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+            let series = series();
+            for &(timestamp, value) in &points {
+                let step = chain.step(&template, &MetricPoint { series: series.clone(), timestamp, value });
+                if let Some(combined) = step.and_then(|s| s.combined) {
+                    prop_assert!(!combined.score.is_nan());
+                    prop_assert!(combined.score >= 0.0);
+                }
             }
         }
     }

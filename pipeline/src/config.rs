@@ -384,6 +384,12 @@ mod tests {
 
     #[test]
     fn the_example_configuration_at_the_repository_root_is_valid() {
+        if !cfg!(feature = "lstm") {
+            // The documented default names the lstm detector, which needs the feature (on in
+            // the workspace test run through the `aiops` package's defaults).
+            eprintln!("skipped: needs --features lstm");
+            return;
+        }
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiops.example.toml");
         let config = PipelineConfig::from_file(&path).unwrap();
         let set = config.template_set().unwrap();

@@ -53,8 +53,8 @@ struct RunArgs {
     #[arg(long, value_name = "DIR", required = true)]
     out: Option<PathBuf>,
 
-    /// A detector kind (alone), `ensemble` (the shipped default template), or the name of a
-    /// template in --config.
+    /// A detector kind (alone), `ensemble` (the shipped default template), `light` (z-score
+    /// and MAD), or the name of a template in --config.
     #[arg(long, default_value = "ensemble")]
     detector: String,
 
@@ -147,6 +147,9 @@ fn resolve_template(name: &str, config: Option<&Path>) -> Result<(Template, Regi
     if name == "ensemble" {
         return Ok((Template::default(), registry));
     }
+    if name == "light" {
+        return Ok((Template::light(), registry));
+    }
     if registry.kinds().iter().any(|k| k == name) {
         let template = Template {
             name: name.to_owned(),
@@ -159,7 +162,7 @@ fn resolve_template(name: &str, config: Option<&Path>) -> Result<(Template, Regi
         return Ok((template, registry));
     }
     Err(Error::Usage(format!(
-        "--detector {name:?} is neither `ensemble`, a detector kind ({}), nor a template in the configuration",
+        "--detector {name:?} is neither `ensemble` (the default template), `light`, a detector kind ({}), nor a template in the configuration",
         registry.kinds().join(", ")
     )))
 }

@@ -302,6 +302,22 @@ pub struct RunConfig {
     pub extra: String,
 }
 
+/// The production-path tests score with the light template (z-score and MAD): they test
+/// delivery, not detection, and the default ensemble is about twenty times slower per point,
+/// which in a debug build would make their hundreds of thousands of points take minutes.
+pub const LIGHT_DEFAULT_TEMPLATE: &str = "[[templates]]\nname = \"default\"\n\
+     detectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\nensemble = { method = \"mean\" }\n\
+     alert = { warning = 5.0, critical = 8.0, clear = 3.0 }\n";
+
+/// The light template under the name `default`, as [`LIGHT_DEFAULT_TEMPLATE`] configures it.
+pub fn light_default_templates() -> aiops_operators::TemplateSet {
+    let light = aiops_operators::Template {
+        name: "default".into(),
+        ..aiops_operators::Template::light()
+    };
+    aiops_operators::TemplateSet::new(vec![light], aiops_operators::Registry::builtin()).unwrap()
+}
+
 impl RunConfig {
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
@@ -310,14 +326,15 @@ impl RunConfig {
              [kafka]\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [{{ name = \"{}\" }}]\n\n\
              [redis]\nurl = \"{}\"\ngive_up_after_ms = 60000\n\n\
              [checkpoint]\ndir = \"{}\"\ninterval_ms = 500\n\n\
-             [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\n{}\n",
+             [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\n{}\n{}",
             self.workers,
             self.brokers,
             self.group,
             self.topic,
             self.redis_url,
             self.checkpoint_dir.display(),
-            self.extra
+            self.extra,
+            LIGHT_DEFAULT_TEMPLATE
         );
         std::fs::write(&path, text).unwrap();
         path
