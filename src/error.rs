@@ -31,10 +31,10 @@ pub enum Error {
 impl Error {
     /// Whether the failure is a closed stdout (`aiops detect ... | head`): not worth a message.
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Error::Pipeline(aiops_pipeline::Error::Sink { source, .. })
-                if source.kind() == std::io::ErrorKind::BrokenPipe
-        )
+            | Error::Write { source, .. } => source.kind() == std::io::ErrorKind::BrokenPipe,
+            _ => false,
+        }
     }
 }

@@ -270,3 +270,78 @@ fn a_closed_standard_error_does_not_make_the_demo_panic() {
     let status = demo.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// A one-file NAB-style corpus: 600 points with a spike at 450 inside the labelled window.
+fn tiny_nab_corpus(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let root = dir.path().join("nab");
+    std::fs::create_dir_all(root.join("data/cat")).unwrap();
+    std::fs::create_dir_all(root.join("labels")).unwrap();
+    let mut file = std::fs::File::create(root.join("data/cat/s.csv")).unwrap();
+    writeln!(file, "timestamp,value").unwrap();
+    let stamp = |i: usize| format!("2024-03-01 {:02}:{:02}:00", i / 60, i % 60);
+    for i in 0..600 {
+        let value = if i == 450 {
+            90.0
+        } else {
+            10.0 + (i % 5) as f64
+        };
+        writeln!(file, "{},{value}", stamp(i)).unwrap();
+    }
+    std::fs::write(
+        root.join("labels/combined_windows.json"),
+        format!(
+            r#"{{"cat/s.csv": [["{}.000000", "{}.000000"]]}}"#,
+            stamp(430),
+            stamp(470)
+        ),
+    )
+    .unwrap();
+    root
+}
+
+#[test]
+fn nab_scores_a_corpus_and_a_closed_stdout_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_nab_corpus(&dir);
+    let out = dir.path().join("results");
+    let run = aiops(&[
+        "nab",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--detector",
+        "zscore",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let table = text(&run.stdout);
+    assert!(table.contains("NAB sweep over the corpus"), "{table}");
+    assert!(
+        table.contains("1/1"),
+        "the spike's window is found: {table}"
+    );
+    assert!(out.join("zscore/cat/zscore_s.csv").exists());
+
+    // Regression: `aiops nab score --json | head -c 1` used to panic on the closed pipe.
+    let mut score = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "nab",
+            "score",
+            "--data",
+            data.to_str().unwrap(),
+            "--results",
+            out.to_str().unwrap(),
+            "--detector",
+            "zscore",
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(score.stdout.take());
+    let finished = score.wait_with_output().unwrap();
+    let stderr = text(&finished.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(finished.status.code(), Some(0), "{stderr}");
+}

@@ -208,18 +208,31 @@ fn run_detector(args: RunArgs) -> Result<()> {
     let results = nab::load_results(&corpus, &out, &args.detector)?;
     let profiles = CostProfile::nab();
     let swept = nab::evaluate(&results, &profiles, &ThresholdChoice::Sweep)?;
-    print_table(&args.detector, "NAB sweep over the corpus", &swept);
     let shipped = unit_score(template.alert.warning);
     let fixed = nab::evaluate(&results, &profiles, &ThresholdChoice::Fixed(shipped))?;
-    print_table(
-        &args.detector,
-        &format!(
-            "fixed threshold: the template's warning level, {}σ",
-            template.alert.warning
-        ),
-        &fixed,
-    );
-    Ok(())
+    emit(&format!(
+        "{}{}",
+        table(&args.detector, "NAB sweep over the corpus", &swept),
+        table(
+            &args.detector,
+            &format!(
+                "fixed threshold: the template's warning level, {}σ",
+                template.alert.warning
+            ),
+            &fixed,
+        )
+    ))
+}
+
+/// Writes to stdout; a closed stdout (`| head`) is an error the caller reports quietly, never a
+/// panic.
+fn emit(text: &str) -> Result<()> {
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()).map_err(|source| {
+        Error::Write {
+            path: "standard output".into(),
+            source,
+        }
+    })
 }
 
 fn score(args: ScoreArgs) -> Result<()> {
@@ -249,12 +262,12 @@ fn score(args: ScoreArgs) -> Result<()> {
     };
     let results = nab::load_results(&corpus, &args.results, &args.detector)?;
     let scores = nab::evaluate(&results, &profiles, &choice)?;
-    if args.json {
-        println!("{}", scores_json(&args.detector, &how, &scores));
+    let text = if args.json {
+        format!("{}\n", scores_json(&args.detector, &how, &scores))
     } else {
-        print_table(&args.detector, &how, &scores);
-    }
-    Ok(())
+        table(&args.detector, &how, &scores)
+    };
+    emit(&text)
 }
 
 fn format_normalized(normalized: Option<f64>) -> String {
@@ -262,15 +275,19 @@ fn format_normalized(normalized: Option<f64>) -> String {
 }
 
 /// Scores per profile, then the first profile's per-category breakdown.
-fn print_table(detector: &str, how: &str, scores: &[ProfileScore]) {
-    println!("\n{detector}: {how}");
-    println!(
+fn table(detector: &str, how: &str, scores: &[ProfileScore]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{detector}: {how}");
+    let _ = writeln!(
+        out,
         "  {:<20} {:>10} {:>8} {:>10} {:>9} {:>7}",
         "profile", "threshold", "score", "raw", "windows", "FP"
     );
     for score in scores {
         let t = &score.total.tally;
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<20} {:>10.6} {:>8} {:>10.3} {:>9} {:>7}",
             score.profile.name,
             score.threshold,
@@ -281,10 +298,11 @@ fn print_table(detector: &str, how: &str, scores: &[ProfileScore]) {
         );
     }
     if let Some(first) = scores.first() {
-        println!("  per category ({}):", first.profile.name);
+        let _ = writeln!(out, "  per category ({}):", first.profile.name);
         for (category, part) in &first.categories {
             let t = &part.tally;
-            println!(
+            let _ = writeln!(
+                out,
                 "    {:<22} {:>8} {:>10.3} {:>9} {:>7}",
                 category,
                 format_normalized(part.normalized),
@@ -294,6 +312,7 @@ fn print_table(detector: &str, how: &str, scores: &[ProfileScore]) {
             );
         }
     }
+    out
 }
 
 fn scores_json(detector: &str, how: &str, scores: &[ProfileScore]) -> serde_json::Value {
