@@ -185,6 +185,11 @@ struct LstmState {
     error: f64,
     errors: u32,
     rng: Rng,
+    /// The prediction for the next point, made once when the previous point was learnt so
+    /// that scoring and learning a point run the network once between them. Derived from the
+    /// rest, so not part of snapshots: restore recomputes it.
+    #[serde(skip)]
+    prediction: Option<f64>,
 }
 
 /// The LSTM detector for one series.
@@ -209,6 +214,7 @@ impl Lstm {
                 error: 0.0,
                 errors: 0,
                 rng: Rng(config.seed),
+                prediction: None,
             },
             config,
         })
@@ -232,11 +238,25 @@ impl Lstm {
     /// The prediction for the next point from the newest `steps` values.
     fn predict(&self, network: &Network) -> f64 {
         let steps = self.config.steps;
-        let inputs: Vec<f32> = (0..steps)
-            .map(|k| standardize(self.back(steps - 1 - k), network))
-            .collect();
-        let y = forward(&self.config, &network.parameters, &inputs);
+        let mut inputs = [0f32; 64];
+        for (k, input) in inputs[..steps].iter_mut().enumerate() {
+            *input = standardize(self.back(steps - 1 - k), network);
+        }
+        let y = forward(&self.config, &network.parameters, &inputs[..steps]);
         f64::from(y) * f64::from(network.std) + f64::from(network.mean)
+    }
+
+    /// The prediction for the next point: the one made after the last update, or (should that
+    /// be missing) a fresh one.
+    fn next_prediction(&self, network: &Network) -> f64 {
+        self.state
+            .prediction
+            .unwrap_or_else(|| self.predict(network))
+    }
+
+    /// Remembers the prediction for the next point after the history or the network changed.
+    fn refresh_prediction(&mut self) {
+        self.state.prediction = self.state.network.as_ref().map(|n| self.predict(n));
     }
 
     fn sigma(&self, network: &Network) -> f64 {
@@ -249,6 +269,41 @@ impl Lstm {
             return (0.1 * f64::from(network.std)).max(floor);
         }
         (self.state.error * MEAN_AD_TO_SIGMA).max(floor)
+    }
+
+    /// Learns one finite value: the error of the prediction made for it, the history, and a
+    /// training step when one is due.
+    fn learn(&mut self, x: f64) {
+        // Learn the error of the prediction made for this point, clipped at 4 sigmas.
+        if let Some(network) = &self.state.network {
+            let error = (x - self.next_prediction(network)).abs();
+            let limit = 4.0 * self.sigma(network);
+            let s = &mut self.state;
+            let alpha = self.config.error_alpha.max(1.0 / f64::from(s.errors + 1));
+            s.error += alpha * (error.min(limit) - s.error);
+            s.errors = s.errors.saturating_add(1);
+        }
+        let len = self.state.history.len();
+        let head = self.state.head as usize;
+        self.state.history[head] = x as f32;
+        self.state.head = ((head + 1) % len) as u32;
+        self.state.count += 1;
+        self.state.since_training += 1;
+        if self.state.training.is_some() {
+            self.train_step();
+            return;
+        }
+        let held = self.held();
+        if self.state.network.is_none() {
+            if held >= self.config.warmup {
+                self.start_training(None, self.config.first_iterations);
+                self.train_step();
+            }
+        } else if self.state.since_training >= self.config.retrain_every as u64 {
+            let start = self.state.network.clone();
+            self.start_training(start, self.config.refresh_iterations.max(1));
+            self.train_step();
+        }
     }
 
     /// Starts a training from `start` (fresh weights when `None`) on the current history.
@@ -492,7 +547,7 @@ impl Detector for Lstm {
     fn score(&self, features: &Features) -> Option<Score> {
         let network = self.state.network.as_ref()?;
         let x = features.get(self.config.input);
-        let predicted = self.predict(network);
+        let predicted = self.next_prediction(network);
         let sigma = self.sigma(network);
         Some(Score {
             score: ((x - predicted) / sigma).abs(),
@@ -508,36 +563,8 @@ impl Detector for Lstm {
         if !x.is_finite() {
             return;
         }
-        // Learn the error of the prediction made for this point, clipped at 4 sigmas.
-        if let Some(network) = &self.state.network {
-            let error = (x - self.predict(network)).abs();
-            let limit = 4.0 * self.sigma(network);
-            let s = &mut self.state;
-            let alpha = self.config.error_alpha.max(1.0 / f64::from(s.errors + 1));
-            s.error += alpha * (error.min(limit) - s.error);
-            s.errors = s.errors.saturating_add(1);
-        }
-        let len = self.state.history.len();
-        let head = self.state.head as usize;
-        self.state.history[head] = x as f32;
-        self.state.head = ((head + 1) % len) as u32;
-        self.state.count += 1;
-        self.state.since_training += 1;
-        if self.state.training.is_some() {
-            self.train_step();
-            return;
-        }
-        let held = self.held();
-        if self.state.network.is_none() {
-            if held >= self.config.warmup {
-                self.start_training(None, self.config.first_iterations);
-                self.train_step();
-            }
-        } else if self.state.since_training >= self.config.retrain_every as u64 {
-            let start = self.state.network.clone();
-            self.start_training(start, self.config.refresh_iterations.max(1));
-            self.train_step();
-        }
+        self.learn(x);
+        self.refresh_prediction();
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -567,6 +594,7 @@ impl Detector for Lstm {
             });
         }
         self.state = state;
+        self.refresh_prediction();
         Ok(())
     }
 
@@ -650,6 +678,29 @@ mod tests {
         }
         assert!(d.is_trained());
         assert_eq!(trained(700), trained(700));
+    }
+
+    #[test]
+    fn the_remembered_prediction_is_always_the_fresh_one() {
+        // Scoring reads the prediction made when the previous point was learnt; through the
+        // first training, a refresh and a restore it must equal running the network anew.
+        let mut d = Lstm::new(LstmConfig {
+            retrain_every: 150,
+            ..LstmConfig::default()
+        })
+        .unwrap();
+        for i in 0..600 {
+            if i == 420 {
+                let mut restored = Lstm::new(d.config).unwrap();
+                restored.restore(&d.snapshot()).unwrap();
+                d = restored;
+            }
+            if let Some(network) = &d.state.network {
+                assert_eq!(d.state.prediction, Some(d.predict(network)), "point {i}");
+            }
+            d.update(&Features::first(i as i64, saw(i)));
+        }
+        assert!(d.is_trained());
     }
 
     #[test]
