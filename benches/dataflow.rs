@@ -1,20 +1,20 @@
-//! The whole dataflow (synthetic source → features → z-score + MAD → ensemble → alert policy →
-//! sink) with 1 and 2 timely workers.
+//! The whole dataflow (synthetic source → features → detectors → ensemble → alert policy → sink)
+//! with 1 and 2 timely workers, under the light template (z-score + MAD) and the default one
+//! (the calibrated ensemble of six detectors).
 //!
-//! `cargo bench --bench dataflow`. Each iteration generates 1,000 series × 1,000 points and runs
+//! `cargo bench --bench dataflow`. Each iteration generates the series (light: 1,000 series ×
+//! 1,000 points; default: 100 × 2,000, as it is about twenty times costlier per point) and runs
 //! them through a fresh pipeline; throughput is in points per second of wall time, including
 //! the generator (which has its share of the cores).
 
 use std::sync::Arc;
 
+use aiops_operators::{Registry, Template, TemplateSet};
 use aiops_pipeline::sink::Sink;
 use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
 use aiops_schemas::AnomalyEvent;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-const SERIES: usize = 1000;
-const TICKS: u64 = 1000;
 
 /// Counts events and drops them, so the sink costs nothing.
 #[derive(Default)]
@@ -27,29 +27,44 @@ impl Sink for Count {
     }
 }
 
-fn run_once(workers: usize) -> usize {
+fn run_once(templates: &Arc<TemplateSet>, series: usize, ticks: u64, workers: usize) -> usize {
     let config = SyntheticConfig {
-        series: SERIES,
-        ticks: Some(TICKS),
+        series,
+        ticks: Some(ticks),
         ..SyntheticConfig::default()
     };
     let source = Arc::new(SyntheticSource::new(config, workers).unwrap());
     let mut sink = Count::default();
-    let summary = run(source, &mut sink, RunOptions::new(workers), |_| {}).unwrap();
-    assert_eq!(summary.stats.points_scored, SERIES as u64 * TICKS);
+    let options = RunOptions {
+        templates: templates.clone(),
+        ..RunOptions::new(workers)
+    };
+    let summary = run(source, &mut sink, options, |_| {}).unwrap();
+    assert_eq!(summary.stats.points_scored, series as u64 * ticks);
     sink.0
 }
 
 fn dataflow(c: &mut Criterion) {
-    let mut group = c.benchmark_group("dataflow_synthetic");
-    group.throughput(Throughput::Elements(SERIES as u64 * TICKS));
-    group.sample_size(10);
-    for workers in [1, 2] {
-        group.bench_function(format!("{workers}_workers"), |b| {
-            b.iter(|| run_once(workers))
-        });
+    let light = Template {
+        name: "default".into(),
+        ..Template::light()
+    };
+    let light = Arc::new(TemplateSet::new(vec![light], Registry::builtin()).unwrap());
+    let default = Arc::new(TemplateSet::builtin());
+    for (name, templates, series, ticks) in [
+        ("dataflow_synthetic", light, 1000, 1000),
+        ("dataflow_synthetic_default_template", default, 100, 2000),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(series as u64 * ticks));
+        group.sample_size(10);
+        for workers in [1, 2] {
+            group.bench_function(format!("{workers}_workers"), |b| {
+                b.iter(|| run_once(&templates, series, ticks, workers))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, dataflow);
