@@ -303,7 +303,7 @@ pub struct RunConfig {
 }
 
 /// The production-path tests score with the light template (z-score and MAD): they test
-/// delivery, not detection, and the default ensemble is about twenty times slower per point,
+/// delivery, not detection, and the default ensemble is about 35 times slower per point,
 /// which in a debug build would make their hundreds of thousands of points take minutes.
 pub const LIGHT_DEFAULT_TEMPLATE: &str = "[[templates]]\nname = \"default\"\n\
      detectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\nensemble = { method = \"mean\" }\n\
