@@ -3,7 +3,7 @@
 //! (the calibrated ensemble of six detectors).
 //!
 //! `cargo bench --bench dataflow`. Each iteration generates the series (light: 1,000 series ×
-//! 1,000 points; default: 100 × 2,000, as it is about 35 times costlier per point) and runs
+//! 1,000 points; default: 100 × 2,000, as it is 40–55 times costlier per point) and runs
 //! them through a fresh pipeline; throughput is in points per second of wall time, including
 //! the generator (which has its share of the cores).
 

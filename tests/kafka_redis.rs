@@ -42,7 +42,7 @@ fn reference(config: &SyntheticConfig) -> Vec<AnomalyEvent> {
     let source = Arc::new(SyntheticSource::new(config.clone(), 2).unwrap());
     let mut sink = Collect::default();
     let options = RunOptions {
-        templates: Arc::new(support::light_default_templates()),
+        templates: support::light_default_templates(),
         ..RunOptions::new(2)
     };
     run(source, &mut sink, options, |_| {}).unwrap();

@@ -292,6 +292,12 @@ impl SeriesChain {
                 found: format!("template {:?}", snapshot.template),
             });
         }
+        if !snapshot.ensemble.fits(snapshot.detectors.len()) {
+            return Err(Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: "the ensemble's calibration does not match the detectors".into(),
+            });
+        }
         self.detectors.restore(&snapshot.detectors)?;
         self.detectors.set_ensemble_state(snapshot.ensemble.clone());
         self.features = snapshot.features.clone();
@@ -312,5 +318,37 @@ impl SeriesChain {
     /// The detectors, for restores.
     pub fn detectors_mut(&mut self) -> &mut SeriesDetectors {
         &mut self.detectors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_schemas::{Labels, Limits, Series};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_snapshot_whose_calibration_does_not_fit_is_refused_and_changes_nothing() {
+        let template = Template::light();
+        let registry = Registry::builtin();
+        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
+        let mut chain = SeriesChain::new(&template, &registry).unwrap();
+        for i in 0..50 {
+            let point = MetricPoint {
+                series: series.clone(),
+                timestamp: i * 60_000,
+                value: (i % 7) as f64,
+            };
+            chain.step(&template, &point);
+        }
+        let good = chain.snapshot(&template);
+        let mut bad = good.clone();
+        bad.ensemble = EnsembleState::new(1, &template.ensemble);
+        let mut other = SeriesChain::new(&template, &registry).unwrap();
+        let before = other.snapshot(&template);
+        assert!(other.restore(&template, &bad).is_err());
+        assert_eq!(other.snapshot(&template), before);
+        other.restore(&template, &good).unwrap();
+        assert_eq!(other.snapshot(&template), good);
     }
 }

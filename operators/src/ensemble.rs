@@ -102,8 +102,11 @@ impl EnsembleConfig {
             sum += weight * score.score;
             max = max.max(weight * score.score);
             min = min.min(score.score);
-            log_tails += tail_of_sigma(score.score).max(1e-300).ln();
-            voters += 1;
+            // Only Fisher's method needs the tails, and erfc is the costliest step here.
+            if self.method == Combine::Fisher {
+                log_tails += tail_of_sigma(score.score).max(1e-300).ln();
+                voters += 1;
+            }
             lower += weight * score.expected.lower;
             upper += weight * score.expected.upper;
         }
@@ -167,10 +170,6 @@ impl EnsembleState {
         scores: &mut [Option<Score>],
     ) -> Option<Combined> {
         if config.calibrate {
-            if self.calibrators.len() != scores.len() {
-                self.calibrators
-                    .resize(scores.len(), Calibrator::new(config.calibration.method));
-            }
             for ((score, calibrator), exempt) in scores
                 .iter_mut()
                 .zip(&mut self.calibrators)
@@ -197,6 +196,12 @@ impl EnsembleState {
             self.bar = raw.max(self.bar * fade);
         }
         Some(combined)
+    }
+
+    /// Whether this state belongs to an ensemble of `detectors` detectors (one calibrator
+    /// each), as a restored snapshot must.
+    pub fn fits(&self, detectors: usize) -> bool {
+        self.calibrators.len() == detectors
     }
 
     /// Bytes held, for state accounting.

@@ -76,6 +76,83 @@ impl Default for EwStats {
     }
 }
 
+/// The range a series has lately covered: its lowest and highest values, fading toward its
+/// exponentially weighted mean so that an extreme long ago stops widening the range and a series
+/// that moved to a new regime gets a new range.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FadingRange {
+    low: f64,
+    high: f64,
+    mean: EwStats,
+}
+
+/// How fast a [`FadingRange`] forgets, derived once from its half-life in points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeFade {
+    /// The mean's smoothing factor.
+    alpha: f64,
+    /// The factor the distances of the extremes from the mean shrink by per point.
+    factor: f64,
+}
+
+impl RangeFade {
+    /// Extremes halfway back to the mean after `half_life` points.
+    pub fn with_half_life(half_life: f64) -> RangeFade {
+        RangeFade {
+            alpha: 1.0 / half_life,
+            factor: (-std::f64::consts::LN_2 / half_life).exp(),
+        }
+    }
+}
+
+impl FadingRange {
+    /// Nothing seen: an empty range (low +∞, high −∞).
+    pub const fn new() -> FadingRange {
+        FadingRange {
+            low: f64::INFINITY,
+            high: f64::NEG_INFINITY,
+            mean: EwStats::new(),
+        }
+    }
+
+    /// Fades the extremes toward the mean, then takes in `x` (finite).
+    #[inline]
+    pub fn update(&mut self, x: f64, fade: RangeFade) {
+        self.mean.update(x, fade.alpha);
+        let center = self.mean.mean();
+        if self.low.is_finite() {
+            self.low = center - (center - self.low) * fade.factor;
+            self.high = center + (self.high - center) * fade.factor;
+        }
+        self.low = self.low.min(x);
+        self.high = self.high.max(x);
+    }
+
+    /// The lowest value, faded (+∞ before the first point).
+    #[inline]
+    pub fn low(&self) -> f64 {
+        self.low
+    }
+
+    /// The highest value, faded (−∞ before the first point).
+    #[inline]
+    pub fn high(&self) -> f64 {
+        self.high
+    }
+
+    /// How many points were taken in.
+    #[inline]
+    pub fn count(&self) -> u64 {
+        self.mean.count()
+    }
+}
+
+impl Default for FadingRange {
+    fn default() -> Self {
+        FadingRange::new()
+    }
+}
+
 /// The largest window a [`RollingWindow`] holds: slot indices are stored as bytes, which keeps
 /// the sorted index at one byte per value.
 pub const MAX_WINDOW: usize = 255;

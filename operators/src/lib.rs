@@ -35,5 +35,8 @@ pub use chain::{
 pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot};
 pub use ensemble::{Combine, Combined, EnsembleConfig, EnsembleState};
 pub use error::{Error, Result};
-pub use features::{EwStats, FeatureConfig, FeatureExtractor, Features, Input, RollingWindow};
+pub use features::{
+    EwStats, FadingRange, FeatureConfig, FeatureExtractor, Features, Input, RangeFade,
+    RollingWindow,
+};
 pub use template::{Matcher, Template, TemplateSet};

@@ -145,7 +145,7 @@ impl Default for Template {
 
 impl Template {
     /// The light template: z-score and MAD on the raw value, mean of their sigmas, alert at 5σ.
-    /// About 35 times cheaper per point than the default (on NAB, one core), but its raw
+    /// 40–55 times cheaper per point than the default (chain bench, NAB; one core), but its raw
     /// sigmas are neither comparable across series nor brief (a level shift keeps them high for
     /// many points), so it relies on the alert policy to turn them into incidents; on NAB's
     /// point-wise scoring it is no better than the null detector (see the README).

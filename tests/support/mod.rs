@@ -303,19 +303,19 @@ pub struct RunConfig {
 }
 
 /// The production-path tests score with the light template (z-score and MAD): they test
-/// delivery, not detection, and the default ensemble is about 35 times slower per point,
+/// delivery, not detection, and the default ensemble is 40–55 times slower per point,
 /// which in a debug build would make their hundreds of thousands of points take minutes.
 pub const LIGHT_DEFAULT_TEMPLATE: &str = "[[templates]]\nname = \"default\"\n\
      detectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\nensemble = { method = \"mean\" }\n\
      alert = { warning = 5.0, critical = 8.0, clear = 3.0 }\n";
 
-/// The light template under the name `default`, as [`LIGHT_DEFAULT_TEMPLATE`] configures it.
-pub fn light_default_templates() -> aiops_operators::TemplateSet {
-    let light = aiops_operators::Template {
-        name: "default".into(),
-        ..aiops_operators::Template::light()
-    };
-    aiops_operators::TemplateSet::new(vec![light], aiops_operators::Registry::builtin()).unwrap()
+/// The templates [`LIGHT_DEFAULT_TEMPLATE`] configures, read the way `aiops run` reads them,
+/// for in-process reference runs.
+pub fn light_default_templates() -> std::sync::Arc<aiops_operators::TemplateSet> {
+    toml::from_str::<aiops_pipeline::PipelineConfig>(LIGHT_DEFAULT_TEMPLATE)
+        .unwrap()
+        .template_set()
+        .unwrap()
 }
 
 impl RunConfig {

@@ -17,7 +17,7 @@ use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
 use crate::error::Result;
-use crate::features::{EwStats, Features, Input};
+use crate::features::{FadingRange, Features, Input, RangeFade};
 use crate::params;
 
 /// Registry name.
@@ -67,9 +67,7 @@ impl RangeConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct RangeState {
-    low: f64,
-    high: f64,
-    mean: EwStats,
+    range: FadingRange,
     /// The smoothed input (when smoothing), before the newest point.
     smoothed: Option<f64>,
 }
@@ -79,7 +77,7 @@ struct RangeState {
 pub struct Range {
     config: RangeConfig,
     state: RangeState,
-    fade: f64,
+    fade: RangeFade,
 }
 
 impl Range {
@@ -87,12 +85,10 @@ impl Range {
     pub fn new(config: RangeConfig) -> Result<Range> {
         config.validate()?;
         Ok(Range {
-            fade: (-std::f64::consts::LN_2 / config.half_life).exp(),
+            fade: RangeFade::with_half_life(config.half_life),
             config,
             state: RangeState {
-                low: f64::INFINITY,
-                high: f64::NEG_INFINITY,
-                mean: EwStats::new(),
+                range: FadingRange::new(),
                 smoothed: None,
             },
         })
@@ -119,13 +115,12 @@ impl Detector for Range {
 
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
-        let RangeState {
-            low, high, mean, ..
-        } = self.state;
-        if mean.count() < u64::from(self.config.warmup.max(1)) {
+        let range = self.state.range;
+        if range.count() < u64::from(self.config.warmup.max(1)) {
             return None;
         }
         let x = self.smoothed(features.get(self.config.input));
+        let (low, high) = (range.low(), range.high());
         // A flat history has no width to measure by; a tenth of its level (or 1) stands in.
         let width = if high > low {
             high - low
@@ -159,14 +154,7 @@ impl Detector for Range {
         if self.config.smooth < 1.0 {
             state.smoothed = Some(x);
         }
-        state.mean.update(x, 1.0 / self.config.half_life);
-        let center = state.mean.mean();
-        if state.low.is_finite() {
-            state.low = center - (center - state.low) * self.fade;
-            state.high = center + (state.high - center) * self.fade;
-        }
-        state.low = state.low.min(x);
-        state.high = state.high.max(x);
+        state.range.update(x, self.fade);
     }
 
     fn snapshot(&self) -> Snapshot {

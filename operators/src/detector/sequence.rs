@@ -17,7 +17,7 @@ use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
 use crate::error::{Error, Result};
-use crate::features::{EwStats, Features, Input};
+use crate::features::{FadingRange, Features, Input, RangeFade};
 use crate::params;
 
 /// Registry name.
@@ -103,9 +103,8 @@ struct SequenceState {
     /// The last `order` levels as a context index, and how many levels it holds so far.
     context: u32,
     filled: u8,
-    low: f64,
-    high: f64,
-    mean: EwStats,
+    /// The range the levels slice.
+    range: FadingRange,
 }
 
 /// The sequence detector for one series.
@@ -114,7 +113,7 @@ pub struct Sequence {
     config: SequenceConfig,
     state: SequenceState,
     growth: f32,
-    range_fade: f64,
+    range_fade: RangeFade,
 }
 
 impl Sequence {
@@ -124,16 +123,14 @@ impl Sequence {
         let contexts = config.contexts();
         Ok(Sequence {
             growth: (std::f64::consts::LN_2 / config.half_life).exp() as f32,
-            range_fade: (-std::f64::consts::LN_2 / config.range_half_life).exp(),
+            range_fade: RangeFade::with_half_life(config.range_half_life),
             state: SequenceState {
                 counts: vec![0.0; contexts * config.levels],
                 totals: vec![0.0; contexts],
                 weight: 1.0,
                 context: 0,
                 filled: 0,
-                low: f64::INFINITY,
-                high: f64::NEG_INFINITY,
-                mean: EwStats::new(),
+                range: FadingRange::new(),
             },
             config,
         })
@@ -141,8 +138,8 @@ impl Sequence {
 
     /// The level of `x` in the range seen so far (the range as it will be once `x` is in it).
     fn level(&self, x: f64) -> usize {
-        let low = self.state.low.min(x);
-        let high = self.state.high.max(x);
+        let low = self.state.range.low().min(x);
+        let high = self.state.range.high().max(x);
         if high <= low {
             return 0;
         }
@@ -162,7 +159,7 @@ impl Detector for Sequence {
 
     fn score(&self, features: &Features) -> Option<Score> {
         let s = &self.state;
-        if s.mean.count() < u64::from(self.config.warmup.max(1))
+        if s.range.count() < u64::from(self.config.warmup.max(1))
             || usize::from(s.filled) < self.config.order
         {
             return None;
@@ -177,8 +174,8 @@ impl Detector for Sequence {
         Some(Score {
             score: -p.ln(),
             expected: Band {
-                lower: s.low,
-                upper: s.high,
+                lower: s.range.low(),
+                upper: s.range.high(),
             },
         })
     }
@@ -207,14 +204,7 @@ impl Detector for Sequence {
         let contexts = levels.pow(order as u32);
         s.context = ((s.context as usize * levels + level) % contexts) as u32;
         s.filled = s.filled.saturating_add(1);
-        s.mean.update(x, 1.0 / self.config.range_half_life);
-        let center = s.mean.mean();
-        if s.low.is_finite() {
-            s.low = center - (center - s.low) * self.range_fade;
-            s.high = center + (s.high - center) * self.range_fade;
-        }
-        s.low = s.low.min(x);
-        s.high = s.high.max(x);
+        s.range.update(x, self.range_fade);
     }
 
     fn snapshot(&self) -> Snapshot {
