@@ -8,6 +8,8 @@
 //! - [`ensemble`]: calibrating and combining detectors' scores into one.
 //! - [`alert`]: the policy that turns scores into incidents (threshold, minimum duration,
 //!   hysteresis, cooldown, warning/critical).
+//! - [`drift`]: has a stream moved away from its model's reference window (PSI,
+//!   Kolmogorov–Smirnov, Wasserstein, ADWIN, Page–Hinkley)?
 //! - [`template`]: which of the above run on which series.
 //! - [`chain`]: the per-series chain a template describes, stage by stage or all at once.
 //!
@@ -18,6 +20,7 @@ pub mod alert;
 pub mod calibration;
 pub mod chain;
 pub mod detector;
+pub mod drift;
 pub mod ensemble;
 pub mod error;
 pub mod features;
