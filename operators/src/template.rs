@@ -227,6 +227,20 @@ impl TemplateSet {
         })
     }
 
+    /// Templates that are already valid — from a validated set, or a model version's checked
+    /// parameters — where one name may appear more than once (a tenant's own version of a
+    /// template is matched just before the template). Appends the built-in `default` unless
+    /// one is there.
+    pub fn with_variants(mut templates: Vec<Template>, registry: Registry) -> TemplateSet {
+        if !templates.iter().any(|t| t.name == "default") {
+            templates.push(Template::default());
+        }
+        TemplateSet {
+            templates,
+            registry,
+        }
+    }
+
     /// The built-in default alone.
     pub fn builtin() -> TemplateSet {
         TemplateSet {

@@ -62,6 +62,27 @@ pub enum Error {
     /// A detector template is invalid.
     #[error(transparent)]
     Operators(#[from] aiops_operators::Error),
+    /// No model version has this id.
+    #[error("no model version {id:?}; `aiops models list` shows the versions there are")]
+    ModelNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// A model version's trained state is missing or does not check out.
+    #[error("model {model}: its trained state is unusable: {message}")]
+    ModelArtifact {
+        /// The version.
+        model: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model store's database failed or refused an operation.
+    #[error("model store: {0}")]
+    ModelStore(String),
+    /// The operation does not make sense in the store's current state (deleting the active
+    /// version, rolling back with no earlier version).
+    #[error("{0}")]
+    ModelConflict(String),
     /// The dataflow runtime failed to start or a worker failed.
     #[error("dataflow failed: {0}")]
     Dataflow(String),

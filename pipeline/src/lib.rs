@@ -9,6 +9,7 @@
 //!   checkpoints.
 //! - [`checkpoint`]: series state stored with the source positions it reflects.
 //! - [`config`]: the TOML configuration.
+//! - [`models`]: versioned models (store, training, hot swap) and their audit log.
 //!
 //! Algorithms live in `aiops-operators`; this crate only moves data between them.
 
@@ -17,6 +18,7 @@ pub mod config;
 pub mod dataflow;
 pub mod error;
 pub mod metrics;
+pub mod models;
 pub mod record;
 pub mod runner;
 pub mod sink;

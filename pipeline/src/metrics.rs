@@ -19,6 +19,9 @@ pub struct Counters {
     restored: AtomicU64,
     restore_failures: AtomicU64,
     checkpoints: AtomicU64,
+    model_swaps: AtomicU64,
+    drift_events: AtomicU64,
+    retrainings: AtomicU64,
     partitions: AtomicU64,
     consumer_lag: std::sync::Mutex<std::collections::BTreeMap<usize, u64>>,
 }
@@ -50,6 +53,12 @@ pub struct Stats {
     pub restore_failures: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Series switched to a newly activated (or rolled back) model version.
+    pub model_swaps: u64,
+    /// Drift events emitted.
+    pub drift_events: u64,
+    /// Versions trained because a drift persisted.
+    pub retrainings: u64,
     /// Source partitions this process reads now (0 for sources without partitions).
     pub partitions: u64,
     /// Messages behind the end of the assigned partitions, at the last statistics report.
@@ -84,6 +93,9 @@ impl Counters {
         restored => add_restored,
         restore_failures => add_restore_failures,
         checkpoints => add_checkpoints,
+        model_swaps => add_model_swaps,
+        drift_events => add_drift_events,
+        retrainings => add_retrainings,
     }
 
     /// Sets how many source partitions this process reads.
@@ -113,6 +125,9 @@ impl Counters {
             restored: get(&self.restored),
             restore_failures: get(&self.restore_failures),
             checkpoints: get(&self.checkpoints),
+            model_swaps: get(&self.model_swaps),
+            drift_events: get(&self.drift_events),
+            retrainings: get(&self.retrainings),
             partitions: get(&self.partitions),
             consumer_lag: self
                 .consumer_lag

@@ -25,6 +25,7 @@ use crate::checkpoint::Checkpointer;
 use crate::dataflow::{FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build};
 use crate::error::{Error, Result};
 use crate::metrics::{Counters, Stats};
+use crate::models::watch::ModelWatch;
 use crate::sink::Sink;
 use crate::source::{Batch, Poll, Source, SourceContext, SourceControl, WorkerSource};
 
@@ -41,6 +42,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// How often `on_progress` is called.
     pub progress_interval: Duration,
+    /// Active model versions to run and swap in as they change (see
+    /// [`crate::models::watch`]); `None` runs the configured templates as they are.
+    pub models: Option<Arc<ModelWatch>>,
 }
 
 impl RunOptions {
@@ -52,6 +56,7 @@ impl RunOptions {
             parse: ParseOptions::default(),
             stop: Arc::new(AtomicBool::new(false)),
             progress_interval: Duration::from_secs(1),
+            models: None,
         }
     }
 }
@@ -95,6 +100,7 @@ pub fn run(
         formats: source.formats(&options.parse),
         counters: counters.clone(),
         checkpoint_every: checkpointing.as_ref().map(|c| c.every()),
+        models: options.models.clone(),
     };
     // Bounded, so a slow sink slows the workers instead of filling memory.
     let (sender, receiver) = sync_channel::<Output>(1024);

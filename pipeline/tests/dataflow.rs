@@ -127,6 +127,7 @@ fn captured_graph_output_matches_expectations() {
             formats: RecordFormats::single(Format::Influx, ParseOptions::default()),
             counters: Arc::new(Counters::default()),
             checkpoint_every: None,
+            models: None,
         };
         let (mut raw, mut points, mut restores) = worker.dataflow::<u64, _, _>(|scope| {
             let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();

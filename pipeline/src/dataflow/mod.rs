@@ -34,6 +34,7 @@ pub use parse::{ParseStage, RecordFormats};
 pub use score::{FINAL_BOUNDARY, ScoreConfig, ScoreStage, SnapshotPlan, boundary_before};
 
 use crate::metrics::Counters;
+use crate::models::watch::ModelWatch;
 use crate::record::{DeadLetter, RawRecord, SeriesState, SourcePoint};
 use crate::source::SourceControl;
 
@@ -119,6 +120,8 @@ pub struct GraphConfig {
     pub counters: Arc<Counters>,
     /// Checkpoint boundaries, every so many epochs, when the source supports checkpoints.
     pub checkpoint_every: Option<u64>,
+    /// Active model versions, when a model store is configured.
+    pub models: Option<Arc<ModelWatch>>,
 }
 
 /// The handles a worker drives the graph with.
@@ -197,6 +200,7 @@ pub fn detection_graph<'scope>(
                 templates: config.templates.clone(),
                 counters: config.counters.clone(),
                 snapshots,
+                models: config.models.clone(),
             },
         );
     (events, dead_letters)

@@ -6,6 +6,12 @@
 //! one lookup per point, and one snapshot per series at a checkpoint. Checkpointed state comes
 //! back in on a second input and replaces a series' state before any later point of it.
 //!
+//! Model versions: with a [`ModelWatch`], before each epoch the operator checks whether new
+//! versions were published and, if so, moves every series of a changed template to the new
+//! version: its trained state for the series if it has one, else the series' own state if only
+//! the version stamp changed, else a fresh chain. Each point is scored once, by the version
+//! current when its epoch is processed, and its event names that version.
+//!
 //! Checkpoints: with a [`SnapshotPlan`], when the operator has processed every epoch up to a
 //! boundary (every `every` epochs) it sends the state of the series that changed since its last
 //! snapshot, and at the end of the input a final one. Boundaries it jumps over (after a stall)
@@ -21,11 +27,12 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::progress::frontier::MutableAntichain;
 
-use aiops_operators::{ChainSnapshot, SeriesChain, TemplateSet};
-use aiops_schemas::{AnomalyEvent, Severity};
+use aiops_operators::{ChainSnapshot, SeriesChain, Template, TemplateSet};
+use aiops_schemas::{AnomalyEvent, Series, Severity};
 
 use super::{Output, SeriesMap};
 use crate::metrics::Counters;
+use crate::models::watch::{ActiveModels, ModelWatch};
 use crate::record::{SeriesState, SourcePoint};
 
 /// The boundary of the checkpoint taken when the input ends.
@@ -58,6 +65,8 @@ pub struct ScoreConfig {
     pub counters: Arc<Counters>,
     /// Checkpoint reports, when the source supports checkpoints.
     pub snapshots: Option<SnapshotPlan>,
+    /// Active model versions, when a model store is configured.
+    pub models: Option<Arc<ModelWatch>>,
 }
 
 /// See the module docs.
@@ -73,6 +82,8 @@ pub trait ScoreStage<'scope> {
 struct SeriesEntry {
     chain: SeriesChain,
     template: u16,
+    /// The series, once a point of it was seen (restored state arrives with its key only).
+    series: Option<Arc<Series>>,
     partition: u32,
     /// Changed since the last snapshot.
     dirty: bool,
@@ -105,6 +116,9 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                 let mut series: SeriesMap<Option<SeriesEntry>> = SeriesMap::default();
                 let mut last_snapshot: Option<u64> = None;
                 let config = config.clone();
+                // The configured templates with the active model versions in place.
+                let mut templates = config.templates.clone();
+                let mut publication = 0;
                 move |(points_in, points_frontier), (restores_in, restores_frontier), output| {
                     let port = output.output_index();
                     points_in.for_each(|cap, batch| {
@@ -125,6 +139,16 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                             break;
                         }
                         let epoch = *entry.key();
+                        if let Some(watch) = &config.models
+                            && watch.publication() != publication
+                        {
+                            let active = watch.current();
+                            publication = active.publication;
+                            let swapped = Arc::new(active.apply(&config.templates));
+                            let moved = swap_models(&mut series, &templates, &swapped, &active);
+                            config.counters.add_model_swaps(moved);
+                            templates = swapped;
+                        }
                         if let Some(plan) = &config.snapshots
                             && let Some(boundary) = boundary_before(epoch, plan.every)
                         {
@@ -133,7 +157,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                                 &mut last_snapshot,
                                 boundary,
                                 plan,
-                                &config.templates,
+                                &templates,
                             );
                         }
                         let (
@@ -143,10 +167,12 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                                 restores,
                             },
                         ) = entry.remove();
-                        restore(&mut series, restores, &config);
+                        restore(&mut series, restores, &templates, &config.counters);
                         points.sort_by_key(|p| (p.seq, p.partition));
                         let mut session = output.session(&cap);
-                        score_epoch(&mut series, points, &config, |event| session.give(event));
+                        score_epoch(&mut series, points, &templates, &config.counters, |event| {
+                            session.give(event)
+                        });
                     }
                     if let Some(plan) = &config.snapshots {
                         match lowest(points_frontier, restores_frontier) {
@@ -155,7 +181,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                                 &mut last_snapshot,
                                 FINAL_BOUNDARY,
                                 plan,
-                                &config.templates,
+                                &templates,
                             ),
                             Some(frontier) => {
                                 if let Some(boundary) = boundary_before(frontier, plan.every)
@@ -166,7 +192,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                                         &mut last_snapshot,
                                         boundary,
                                         plan,
-                                        &config.templates,
+                                        &templates,
                                     );
                                 }
                             }
@@ -203,10 +229,10 @@ fn lowest(a: &MutableAntichain<u64>, b: &MutableAntichain<u64>) -> Option<u64> {
 fn score_epoch(
     series: &mut SeriesMap<Option<SeriesEntry>>,
     points: Vec<SourcePoint>,
-    config: &ScoreConfig,
+    templates: &TemplateSet,
+    counters: &Counters,
     mut emit: impl FnMut(AnomalyEvent),
 ) {
-    let templates = &config.templates;
     let (mut scored, mut unmatched, mut new_series, mut state_bytes) = (0, 0, 0, 0);
     let (mut events, mut critical) = (0, 0);
     for SourcePoint {
@@ -222,6 +248,7 @@ fn score_epoch(
             Some(SeriesEntry {
                 chain,
                 template: index as u16,
+                series: Some(point.series.clone()),
                 partition,
                 dirty: true,
             })
@@ -233,6 +260,9 @@ fn score_epoch(
         let template = &templates.templates()[entry.template as usize];
         entry.dirty = true;
         entry.partition = partition;
+        if entry.series.is_none() {
+            entry.series = Some(point.series.clone());
+        }
         let Some(step) = entry.chain.step(template, &point) else {
             continue;
         };
@@ -243,7 +273,6 @@ fn score_epoch(
             emit(event);
         }
     }
-    let counters = &config.counters;
     counters.add_points_scored(scored);
     counters.add_unmatched(unmatched);
     counters.add_series(new_series);
@@ -257,9 +286,9 @@ fn score_epoch(
 fn restore(
     series: &mut SeriesMap<Option<SeriesEntry>>,
     restores: Vec<SeriesState>,
-    config: &ScoreConfig,
+    templates: &TemplateSet,
+    counters: &Counters,
 ) {
-    let templates = &config.templates;
     for SeriesState {
         partition,
         key,
@@ -277,21 +306,93 @@ fn restore(
             Some(SeriesEntry {
                 chain,
                 template: index as u16,
+                series: None,
                 partition,
                 dirty: false,
             })
         });
         match restored {
             Some(entry) => {
-                config.counters.add_restored(1);
+                counters.add_restored(1);
                 series.insert(key.0, Some(entry));
             }
             None => {
-                config.counters.add_restore_failures(1);
+                counters.add_restore_failures(1);
                 series.remove(&key.0);
             }
         }
     }
+}
+
+/// Whether two templates run the same chain (everything but the version stamp is equal), so
+/// a series' state carries over from one to the other.
+fn same_parameters(a: &Template, b: &Template) -> bool {
+    a.name == b.name
+        && a.features == b.features
+        && a.detectors == b.detectors
+        && a.ensemble == b.ensemble
+        && a.alert == b.alert
+}
+
+/// Moves every series to the template it now selects in `new` (see the module docs); returns
+/// how many series changed version.
+fn swap_models(
+    series: &mut SeriesMap<Option<SeriesEntry>>,
+    old: &TemplateSet,
+    new: &TemplateSet,
+    active: &ActiveModels,
+) -> u64 {
+    let mut moved = 0;
+    // Series no template matched may match one now: forget them so their next point selects.
+    series.retain(|_, entry| entry.is_some());
+    series.retain(|key, slot| {
+        let Some(entry) = slot.as_mut() else {
+            return false;
+        };
+        let Some(before) = old.get(entry.template as usize) else {
+            return false;
+        };
+        let selected = match &entry.series {
+            Some(s) => new.select(s),
+            // Restored but not seen yet: stay with the template of the same name.
+            None => new
+                .templates()
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.name == before.name),
+        };
+        let Some((index, after)) = selected else {
+            return false;
+        };
+        if before == after {
+            entry.template = index as u16;
+            return true;
+        }
+        let trained = active
+            .models
+            .values()
+            .find(|m| m.version.id == after.version)
+            .and_then(|m| m.state.series.get(key))
+            .and_then(|bytes| ChainSnapshot::decode(bytes).ok());
+        let from_model = trained.and_then(|snapshot| {
+            let mut chain = SeriesChain::new(after, new.registry()).ok()?;
+            chain.restore(after, &snapshot).ok()?;
+            Some(chain)
+        });
+        match from_model {
+            Some(chain) => entry.chain = chain,
+            None if same_parameters(before, after) => {}
+            None => match SeriesChain::new(after, new.registry()) {
+                Ok(chain) => entry.chain = chain,
+                Err(_) => return false,
+            },
+        }
+        entry.template = index as u16;
+        entry.dirty = true;
+        moved += 1;
+        true
+    });
+    moved
 }
 
 /// Sends the state of every series changed since the last snapshot, once per boundary.

@@ -1,0 +1,528 @@
+//! The embedded model store: one SQLite database file (`models.db`) and the versions' trained
+//! state as files under `artifacts/` beside it.
+//!
+//! SQLite's write-ahead log lets the running pipeline poll the store while `aiops models`
+//! changes it from another process. The audit table refuses updates and deletes (triggers), so
+//! the log stays append-only even for someone with the `sqlite3` shell.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use aiops_operators::Registry;
+
+use super::artifact::ModelArtifact;
+use super::{
+    Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
+};
+use crate::error::{Error, Result};
+use crate::runner::system_now;
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT PRIMARY KEY,
+    scope TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    UNIQUE (scope, number)
+);
+CREATE TABLE IF NOT EXISTS active (
+    scope TEXT PRIMARY KEY,
+    scope_record TEXT NOT NULL,
+    model TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    model TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+/// See the module docs.
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+    artifacts: PathBuf,
+}
+
+fn db(e: rusqlite::Error) -> Error {
+    Error::ModelStore(e.to_string())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::ModelStore(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::ModelStore(format!("unreadable record: {e}")))
+}
+
+fn checksum(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<SqliteStore> {
+        let dir = dir.as_ref();
+        let artifacts = dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts)
+            .map_err(|e| Error::io("cannot create", &artifacts, e))?;
+        let path = dir.join("models.db");
+        let connection = Connection::open(&path)
+            .map_err(|e| Error::ModelStore(format!("cannot open {}: {e}", path.display())))?;
+        // Another process (the pipeline, the CLI) may hold the write lock for a moment.
+        connection
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(db)?;
+        connection.execute_batch(SCHEMA).map_err(db)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+            artifacts,
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| Error::ModelStore("a thread using the store panicked".into()))?;
+        f(&mut connection)
+    }
+
+    fn write_artifact(&self, id: &str, bytes: &[u8]) -> Result<ArtifactRef> {
+        use std::io::Write;
+        let file = format!("{id}.model");
+        let path = self.artifacts.join(&file);
+        let temporary = self.artifacts.join(format!(".{file}.tmp"));
+        let mut out = std::fs::File::create(&temporary)
+            .map_err(|e| Error::io("cannot create", &temporary, e))?;
+        out.write_all(bytes)
+            .and_then(|()| out.sync_all())
+            .map_err(|e| Error::io("cannot write", &temporary, e))?;
+        std::fs::rename(&temporary, &path).map_err(|e| Error::io("cannot rename", &path, e))?;
+        Ok(ArtifactRef {
+            file,
+            bytes: bytes.len() as u64,
+            checksum: checksum(bytes),
+        })
+    }
+
+    fn read_checked(&self, version: &ModelVersion) -> Result<Vec<u8>> {
+        let path = self.artifacts.join(&version.artifact.file);
+        let unusable = |message: String| Error::ModelArtifact {
+            model: version.id.clone(),
+            message,
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))?;
+        if bytes.len() as u64 != version.artifact.bytes
+            || checksum(&bytes) != version.artifact.checksum
+        {
+            return Err(unusable(format!(
+                "{} does not match its checksum ({} bytes, {} expected)",
+                path.display(),
+                bytes.len(),
+                version.artifact.bytes
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and checks a version's artifact down to every series' state.
+    fn check_activatable(&self, version: &ModelVersion) -> Result<()> {
+        let bytes = self.read_checked(version)?;
+        let artifact = ModelArtifact::decode(&version.id, &bytes)?;
+        artifact.check(&version.id, &version.template(), &Registry::builtin())
+    }
+
+    fn set_active(
+        tx: &Transaction<'_>,
+        version: &ModelVersion,
+        action: AuditAction,
+        actor: &Actor,
+        push_history: bool,
+    ) -> Result<()> {
+        let key = version.scope.key();
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT model FROM active WHERE scope = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        tx.execute(
+            "INSERT INTO active (scope, scope_record, model) VALUES (?1, ?2, ?3)
+             ON CONFLICT (scope) DO UPDATE SET model = excluded.model",
+            params![key, json(&version.scope)?, version.id],
+        )
+        .map_err(db)?;
+        if push_history {
+            tx.execute(
+                "INSERT INTO history (scope, model) VALUES (?1, ?2)",
+                params![key, version.id],
+            )
+            .map_err(db)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('generation', 1)
+             ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            [],
+        )
+        .map_err(db)?;
+        append_audit(tx, action, &version.id, &version.scope, previous, actor)
+    }
+}
+
+fn append_audit(
+    tx: &Transaction<'_>,
+    action: AuditAction,
+    model: &str,
+    scope: &ModelScope,
+    previous: Option<String>,
+    actor: &Actor,
+) -> Result<()> {
+    let seq: i64 = tx
+        .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
+            r.get(0)
+        })
+        .map_err(db)?;
+    let entry = AuditEntry {
+        seq: seq as u64,
+        at: system_now(),
+        who: actor.who.clone(),
+        action,
+        model: model.to_owned(),
+        scope: scope.clone(),
+        previous,
+        why: actor.why.clone(),
+    };
+    tx.execute(
+        "INSERT INTO audit (seq, record) VALUES (?1, ?2)",
+        params![seq, json(&entry)?],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The text column of every row a query returns.
+fn records(connection: &Connection, query: &str) -> Result<Vec<String>> {
+    let mut statement = connection.prepare(query).map_err(db)?;
+    statement
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(db)
+}
+
+fn load(connection: &Connection, id: &str) -> Result<ModelVersion> {
+    let record: Option<String> = connection
+        .query_row(
+            "SELECT record FROM versions WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    match record {
+        Some(record) => parse(&record),
+        None => Err(Error::ModelNotFound { id: id.to_owned() }),
+    }
+}
+
+impl ModelStore for SqliteStore {
+    fn register(&self, model: NewModel, artifact: &[u8], actor: &Actor) -> Result<ModelVersion> {
+        self.with(|connection| {
+            let tx = connection.transaction().map_err(db)?;
+            let key = model.scope.key();
+            let number: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM versions WHERE scope = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let number = number as u64;
+            let id = ModelVersion::id_for(&model.scope, number);
+            let artifact = self.write_artifact(&id, artifact)?;
+            let version = ModelVersion {
+                id: id.clone(),
+                number,
+                scope: model.scope,
+                parameters: model.parameters,
+                training: model.training,
+                figures: model.figures,
+                artifact,
+                created_by: actor.who.clone(),
+                created_at: system_now(),
+                note: model.note,
+            };
+            let written = tx
+                .execute(
+                    "INSERT INTO versions (id, scope, number, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, key, number as i64, json(&version)?],
+                )
+                .map_err(db)
+                .and_then(|_| {
+                    append_audit(&tx, AuditAction::Register, &id, &version.scope, None, actor)
+                })
+                .and_then(|()| tx.commit().map_err(db));
+            if let Err(error) = written {
+                let _ = std::fs::remove_file(self.artifacts.join(&version.artifact.file));
+                return Err(error);
+            }
+            Ok(version)
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<ModelVersion> {
+        self.with(|connection| load(connection, id))
+    }
+
+    fn list(&self, template: Option<&str>) -> Result<Vec<ModelVersion>> {
+        self.with(|connection| {
+            let records = records(connection, "SELECT record FROM versions ORDER BY rowid")?;
+            let mut versions = Vec::with_capacity(records.len());
+            for record in records {
+                let version: ModelVersion = parse(&record)?;
+                if template.is_none_or(|t| version.scope.template == t) {
+                    versions.push(version);
+                }
+            }
+            Ok(versions)
+        })
+    }
+
+    fn active(&self) -> Result<BTreeMap<ModelScope, String>> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare("SELECT scope_record, model FROM active")
+                .map_err(db)?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db)?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(db)?;
+            rows.into_iter()
+                .map(|(scope, model)| Ok((parse(&scope)?, model)))
+                .collect()
+        })
+    }
+
+    fn activate(&self, id: &str, actor: &Actor) -> Result<()> {
+        self.with(|connection| {
+            let version = load(connection, id)?;
+            self.check_activatable(&version)?;
+            let tx = connection.transaction().map_err(db)?;
+            SqliteStore::set_active(&tx, &version, AuditAction::Activate, actor, true)?;
+            tx.commit().map_err(db)
+        })
+    }
+
+    fn rollback(
+        &self,
+        scope: &ModelScope,
+        to: Option<&str>,
+        actor: &Actor,
+    ) -> Result<ModelVersion> {
+        self.with(|connection| {
+            let key = scope.key();
+            let tx = connection.transaction().map_err(db)?;
+            let history: Vec<(i64, String)> = {
+                let mut statement = tx
+                    .prepare("SELECT seq, model FROM history WHERE scope = ?1 ORDER BY seq")
+                    .map_err(db)?;
+                statement
+                    .query_map(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(db)?
+            };
+            let Some((_, current)) = history.last().cloned() else {
+                return Err(Error::ModelConflict(format!(
+                    "{scope} has no active version to roll back"
+                )));
+            };
+            let (keep_upto, target) = match to {
+                Some(id) => {
+                    let version = load(&tx, id)?;
+                    if version.scope != *scope {
+                        return Err(Error::ModelConflict(format!(
+                            "{id} belongs to {}, not {scope}",
+                            version.scope
+                        )));
+                    }
+                    (None, version)
+                }
+                None => {
+                    // Walk back: the latest earlier activation of another version that still
+                    // exists. Everything after it leaves the history, so a second rollback
+                    // goes one step further back.
+                    let earlier = history[..history.len() - 1]
+                        .iter()
+                        .rev()
+                        .filter(|(_, model)| *model != current)
+                        .find_map(|(seq, model)| Some((*seq, load(&tx, model).ok()?)));
+                    let (seq, version) = earlier.ok_or_else(|| {
+                        Error::ModelConflict(format!(
+                            "{scope} has no earlier version to roll back to (active: {current})"
+                        ))
+                    })?;
+                    (Some(seq), version)
+                }
+            };
+            self.check_activatable(&target)?;
+            if let Some(seq) = keep_upto {
+                tx.execute(
+                    "DELETE FROM history WHERE scope = ?1 AND seq > ?2",
+                    params![key, seq],
+                )
+                .map_err(db)?;
+            }
+            SqliteStore::set_active(
+                &tx,
+                &target,
+                AuditAction::Rollback,
+                actor,
+                keep_upto.is_none(),
+            )?;
+            tx.commit().map_err(db)?;
+            Ok(target)
+        })
+    }
+
+    fn delete(&self, id: &str, actor: &Actor) -> Result<()> {
+        self.with(|connection| {
+            let version = load(connection, id)?;
+            let tx = connection.transaction().map_err(db)?;
+            let active: Option<String> = tx
+                .query_row(
+                    "SELECT model FROM active WHERE scope = ?1",
+                    params![version.scope.key()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            if active.as_deref() == Some(id) {
+                return Err(Error::ModelConflict(format!(
+                    "{id} is the active version of {}: activate or roll back to another first",
+                    version.scope
+                )));
+            }
+            tx.execute("DELETE FROM versions WHERE id = ?1", params![id])
+                .map_err(db)?;
+            tx.execute("DELETE FROM history WHERE model = ?1", params![id])
+                .map_err(db)?;
+            append_audit(&tx, AuditAction::Delete, id, &version.scope, None, actor)?;
+            tx.commit().map_err(db)?;
+            // The record is gone; a leftover file would only waste space.
+            let _ = std::fs::remove_file(self.artifacts.join(&version.artifact.file));
+            Ok(())
+        })
+    }
+
+    fn reject(&self, id: &str, actor: &Actor) -> Result<()> {
+        self.with(|connection| {
+            let version = load(connection, id)?;
+            let tx = connection.transaction().map_err(db)?;
+            append_audit(&tx, AuditAction::Reject, id, &version.scope, None, actor)?;
+            tx.commit().map_err(db)
+        })
+    }
+
+    fn artifact(&self, id: &str) -> Result<Vec<u8>> {
+        let version = self.get(id)?;
+        self.read_checked(&version)
+    }
+
+    fn audit(&self) -> Result<Vec<AuditEntry>> {
+        self.with(|connection| {
+            records(connection, "SELECT record FROM audit ORDER BY seq")?
+                .iter()
+                .map(|r| parse(r))
+                .collect()
+        })
+    }
+
+    fn generation(&self) -> Result<u64> {
+        self.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'generation'), 0)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|generation| generation as u64)
+                .map_err(db)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::contract::Damage;
+
+    #[test]
+    fn the_embedded_store_keeps_the_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let artifacts = dir.path().join("artifacts");
+        super::super::contract::check_store(&store, &|id, damage| {
+            let path = artifacts.join(format!("{id}.model"));
+            match damage {
+                Damage::Corrupt => {
+                    let mut bytes = std::fs::read(&path).unwrap();
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0xFF;
+                    std::fs::write(&path, bytes).unwrap();
+                }
+                Damage::Remove => std::fs::remove_file(&path).unwrap(),
+            }
+        });
+    }
+
+    #[test]
+    fn the_audit_log_cannot_be_rewritten_even_through_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        super::super::contract::register_trained(&store, "web", 1);
+        let connection = Connection::open(dir.path().join("models.db")).unwrap();
+        let update = connection.execute("UPDATE audit SET record = 'x'", []);
+        assert!(update.unwrap_err().to_string().contains("append-only"));
+        assert!(connection.execute("DELETE FROM audit", []).is_err());
+        assert_eq!(store.audit().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn two_handles_on_one_directory_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipeline = SqliteStore::open(dir.path()).unwrap();
+        let cli = SqliteStore::open(dir.path()).unwrap();
+        let before = pipeline.generation().unwrap();
+        let version = super::super::contract::register_trained(&cli, "web", 1);
+        cli.activate(&version.id, &Actor::new("cli", "test"))
+            .unwrap();
+        assert!(pipeline.generation().unwrap() > before);
+        assert_eq!(
+            pipeline.active().unwrap()[&ModelScope::template("web")],
+            version.id
+        );
+    }
+}

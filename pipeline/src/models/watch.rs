@@ -1,0 +1,193 @@
+//! How the running pipeline learns that the active versions changed: [`ModelWatch::refresh`]
+//! (called by a polling thread, [`ModelWatch::spawn_poller`]) compares the store's generation
+//! with the one it loaded, loads the active versions and their trained state, and publishes
+//! them; the score stage checks [`ModelWatch::publication`] between two epochs and swaps.
+//!
+//! A version whose state cannot be loaded (its artifact went missing or corrupt after it was
+//! activated) is not published: the version already running keeps running, and the error is
+//! kept for the status line.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use aiops_operators::{Registry, Template, TemplateSet};
+
+use super::artifact::ModelArtifact;
+use super::{ModelScope, ModelStore, ModelVersion};
+use crate::error::Result;
+
+/// An active version, loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    /// The version's record.
+    pub version: ModelVersion,
+    /// The template the pipeline runs for it (parameters stamped with the version id).
+    pub template: Template,
+    /// Its trained state.
+    pub state: Arc<ModelArtifact>,
+}
+
+/// The active versions as last published.
+#[derive(Debug, Clone, Default)]
+pub struct ActiveModels {
+    /// Publication number, from 1 (0: nothing published yet).
+    pub publication: u64,
+    /// Loaded versions by scope.
+    pub models: BTreeMap<ModelScope, LoadedModel>,
+}
+
+impl ActiveModels {
+    /// The version running for `template` (for every tenant), if any.
+    pub fn for_template(&self, template: &str) -> Option<&LoadedModel> {
+        self.models.get(&ModelScope::template(template))
+    }
+
+    /// The configured templates with the active versions in place: a template with a version
+    /// for every tenant runs that version's parameters; a tenant's own version runs, for that
+    /// tenant only, just before it in match order.
+    pub fn apply(&self, base: &TemplateSet) -> TemplateSet {
+        let mut templates = Vec::with_capacity(base.templates().len() + self.models.len());
+        for template in base.templates() {
+            for (scope, model) in &self.models {
+                if let (Some(tenant), true) = (&scope.tenant, scope.template == template.name) {
+                    let mut variant = model.template.clone();
+                    variant.matcher = template.matcher.clone();
+                    variant.matcher.tenant = Some(tenant.clone());
+                    templates.push(variant);
+                }
+            }
+            match self.for_template(&template.name) {
+                Some(model) => templates.push(Template {
+                    matcher: template.matcher.clone(),
+                    ..model.template.clone()
+                }),
+                None => templates.push(template.clone()),
+            }
+        }
+        TemplateSet::with_variants(templates, base.registry().clone())
+    }
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct ModelWatch {
+    current: RwLock<Arc<ActiveModels>>,
+    publication: AtomicU64,
+    loaded_generation: Mutex<Option<u64>>,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ModelWatch {
+    /// A watch with nothing published.
+    pub fn new() -> Arc<ModelWatch> {
+        Arc::new(ModelWatch::default())
+    }
+
+    /// The publication number: changes whenever new versions are published.
+    pub fn publication(&self) -> u64 {
+        self.publication.load(Ordering::Acquire)
+    }
+
+    /// What was last published.
+    pub fn current(&self) -> Arc<ActiveModels> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The last version that could not be loaded, and why.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Loads and publishes the active versions if the store's generation moved. Returns
+    /// whether something new was published.
+    pub fn refresh(&self, store: &dyn ModelStore) -> Result<bool> {
+        let generation = store.generation()?;
+        let mut loaded = self
+            .loaded_generation
+            .lock()
+            .map_err(|_| crate::Error::ModelStore("model watch poisoned".into()))?;
+        if *loaded == Some(generation) {
+            return Ok(false);
+        }
+        let previous = self.current();
+        let registry = Registry::builtin();
+        let mut models = BTreeMap::new();
+        let mut failure = None;
+        for (scope, id) in store.active()? {
+            let unchanged = previous.models.get(&scope).filter(|m| m.version.id == id);
+            if let Some(model) = unchanged {
+                models.insert(scope, model.clone());
+                continue;
+            }
+            match load(store, &id, &registry) {
+                Ok(model) => {
+                    models.insert(scope, model);
+                }
+                Err(error) => {
+                    // Keep what runs now for this scope.
+                    let running = previous.models.get(&scope);
+                    let name = running.map_or("the configured template", |m| &m.version.id);
+                    failure = Some(format!("{error}; {name} keeps running"));
+                    if let Some(model) = running {
+                        models.insert(scope, model.clone());
+                    }
+                }
+            }
+        }
+        *loaded = Some(generation);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = failure;
+        }
+        let publication = self.publication() + 1;
+        let active = Arc::new(ActiveModels {
+            publication,
+            models,
+        });
+        match self.current.write() {
+            Ok(mut current) => *current = active,
+            Err(poisoned) => *poisoned.into_inner() = active,
+        }
+        self.publication.store(publication, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Polls `store` every `interval` until `stop` is set.
+    pub fn spawn_poller(
+        self: Arc<Self>,
+        store: Arc<dyn ModelStore>,
+        interval: Duration,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("aiops-models".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(error) = self.refresh(store.as_ref())
+                        && let Ok(mut last) = self.last_error.lock()
+                    {
+                        *last = Some(error.to_string());
+                    }
+                    std::thread::sleep(interval);
+                }
+            })
+    }
+}
+
+fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedModel> {
+    let version = store.get(id)?;
+    let bytes = store.artifact(id)?;
+    let state = ModelArtifact::decode(id, &bytes)?;
+    let template = version.template();
+    template.validate(registry)?;
+    state.check(id, &template, registry)?;
+    Ok(LoadedModel {
+        version,
+        template,
+        state: Arc::new(state),
+    })
+}
