@@ -345,3 +345,137 @@ fn nab_scores_a_corpus_and_a_closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(finished.status.code(), Some(0), "{stderr}");
 }
+
+/// Two hosts of one metric as JSON lines, `points` each; after `change` the swing is six
+/// times wider.
+fn regime_change_jsonl(
+    dir: &tempfile::TempDir,
+    points: usize,
+    change: usize,
+) -> std::path::PathBuf {
+    let path = dir.path().join("cpu.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for i in 0..points {
+        for host in ["a", "b"] {
+            let wiggle = ((i * 7919 + host.len() * 13) % 101) as f64 / 50.0 - 1.0;
+            let spread = if i < change { 1.0 } else { 6.0 };
+            writeln!(
+                file,
+                r#"{{"tenant":"acme","name":"cpu","labels":{{"host":"{host}"}},"timestamp":{},"value":{}}}"#,
+                1_700_000_000_000i64 + i as i64 * 60_000,
+                50.0 + spread * wiggle
+            )
+            .unwrap();
+        }
+    }
+    path
+}
+
+#[test]
+fn train_registers_versions_and_models_manages_them_with_an_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = dir.path().join("aiops.toml");
+    std::fs::write(
+        &config,
+        "[models]\ndir = \"store\"\n\n[[templates]]\nname = \"default\"\n\
+         detectors = [{ kind = \"mad\", window = 255 }]\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "--store",
+            store.to_str().unwrap(),
+            "-c",
+            config.to_str().unwrap(),
+        ]);
+        all.extend(["--by", "tester"]);
+        aiops(&all)
+    };
+    let input = input.to_str().unwrap();
+
+    // The first version becomes active: nothing to beat.
+    let out = run(&[
+        "train",
+        "-t",
+        "default",
+        "-i",
+        input,
+        "--to",
+        "1700059940000",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "default-v1 is active");
+    assert!(text(&out.stderr).contains("2 series, 1600 training + 400 evaluation points"));
+    // Registered only, on request.
+    let out = run(&["train", "-t", "default", "-i", input, "--activate", "never"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "default-v2 registered, not activated"
+    );
+
+    let list = text(&run(&["models", "list"]).stdout);
+    assert!(
+        list.contains("* default-v1") && list.contains("  default-v2"),
+        "{list}"
+    );
+    let out = run(&["models", "activate", "default-v2", "--reason", "new week"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["models", "rollback", "default", "--reason", "noisy"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "template \"default\": default-v1 is active again"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_slice(&run(&["models", "show", "default-v1"]).stdout).unwrap();
+    assert_eq!(shown["active"], true);
+    assert_eq!(shown["training"]["series"], 2);
+    assert!(shown["figures"]["flagged_per_1000"].is_number());
+    let diff = text(&run(&["models", "diff", "default-v1", "default-v2"]).stdout);
+    assert_eq!(
+        diff.trim(),
+        "default-v1 and default-v2 have the same parameters"
+    );
+
+    // Mistakes get one clear line and change nothing.
+    let out = run(&["models", "delete", "default-v1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is the active version"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&["models", "activate", "default-v9"]);
+    assert!(text(&out.stderr).contains("no model version \"default-v9\""));
+    assert!(!text(&out.stderr).contains("panicked"));
+
+    let audit: Vec<serde_json::Value> = text(&run(&["models", "audit", "--json"]).stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<(String, String)> = audit
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["model"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("register", "default-v1"),
+        ("activate", "default-v1"),
+        ("register", "default-v2"),
+        ("activate", "default-v2"),
+        ("rollback", "default-v1"),
+    ];
+    assert_eq!(steps.len(), expected.len(), "{steps:?}");
+    for ((action, model), (a, m)) in steps.iter().zip(expected) {
+        assert_eq!((action.as_str(), model.as_str()), (a, m));
+    }
+    assert!(audit.iter().all(|e| e["who"] == "tester"));
+    assert_eq!(audit[4]["why"], "noisy");
+}

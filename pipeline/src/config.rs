@@ -43,6 +43,29 @@ pub struct PipelineConfig {
     pub parse: ParseOptions,
     /// Detector templates, in match order.
     pub templates: Vec<Template>,
+    /// Where model versions live, for `aiops run`, `aiops train` and `aiops models`.
+    pub models: ModelsConfig,
+}
+
+/// The model store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Directory of the embedded store (`models.db` and `artifacts/`); `aiops run` runs the
+    /// active versions it holds and swaps in new ones as they are activated. Unset: `aiops
+    /// run` runs the configured templates as they are.
+    pub dir: Option<PathBuf>,
+    /// How often `aiops run` looks for newly activated versions, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: None,
+            poll_ms: 1000,
+        }
+    }
 }
 
 /// Workers and epochs of a long-running pipeline.

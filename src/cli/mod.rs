@@ -3,6 +3,7 @@
 mod demo;
 mod detect;
 mod gateway;
+mod models;
 mod nab;
 mod output;
 #[cfg(feature = "kafka")]
@@ -49,6 +50,10 @@ enum Command {
     Token(gateway::TokenArgs),
     /// Run detectors over the Numenta Anomaly Benchmark and score them by its rules.
     Nab(nab::NabArgs),
+    /// Model versions: list, show, diff, activate, roll back, delete, audit log.
+    Models(models::ModelsArgs),
+    /// Train a template on a stretch of history, evaluate it, register (and activate) it.
+    Train(models::TrainArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -121,5 +126,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gateway(args) => gateway::run_gateway(args),
         Command::Token(args) => gateway::run_token(args),
         Command::Nab(args) => nab::run(args),
+        Command::Models(args) => models::run(args),
+        Command::Train(args) => models::run_train(args),
     }
 }

@@ -11,7 +11,7 @@ use aiops_evaluation::nab::{
 use aiops_operators::{DetectorSpec, Registry, Template};
 use aiops_pipeline::PipelineConfig;
 
-use super::output::count;
+use super::output::{count, emit};
 use crate::error::{Error, Result};
 
 /// Arguments of `aiops nab`: a run, unless a subcommand says otherwise.
@@ -222,17 +222,6 @@ fn run_detector(args: RunArgs) -> Result<()> {
             &fixed,
         )
     ))
-}
-
-/// Writes to stdout; a closed stdout (`| head`) is an error the caller reports quietly, never a
-/// panic.
-fn emit(text: &str) -> Result<()> {
-    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()).map_err(|source| {
-        Error::Write {
-            path: "standard output".into(),
-            source,
-        }
-    })
 }
 
 fn score(args: ScoreArgs) -> Result<()> {

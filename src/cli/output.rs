@@ -2,6 +2,19 @@
 
 use aiops_schemas::{AnomalyEvent, Severity, format_rfc3339};
 
+use crate::error::{Error, Result};
+
+/// Writes to stdout; a closed stdout (`| head`) is an error the caller reports quietly, never a
+/// panic.
+pub fn emit(text: &str) -> Result<()> {
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()).map_err(|source| {
+        Error::Write {
+            path: "standard output".into(),
+            source,
+        }
+    })
+}
+
 /// `12,345`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();

@@ -10,6 +10,9 @@ use clap::Args;
 use aiops_pipeline::PipelineConfig;
 use aiops_pipeline::checkpoint::FileStore;
 use aiops_pipeline::config::ENVIRONMENT_OVERRIDES;
+use aiops_pipeline::models::ModelStore;
+use aiops_pipeline::models::sqlite::SqliteStore;
+use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::kafka::KafkaSink;
 use aiops_pipeline::sink::redis::RedisSink;
@@ -95,6 +98,40 @@ pub fn run(args: RunArgs) -> Result<()> {
     options.parse = config.parse.clone();
     options.stop = stop_on_ctrl_c();
     options.progress_interval = Duration::from_millis(250);
+    let models = match &config.models.dir {
+        Some(dir) => {
+            let store: Arc<dyn ModelStore> = Arc::new(SqliteStore::open(dir)?);
+            let watch = ModelWatch::new();
+            // Start with the active versions rather than swapping to them after a poll.
+            watch.refresh(store.as_ref())?;
+            let poller = watch
+                .clone()
+                .spawn_poller(
+                    store,
+                    Duration::from_millis(config.models.poll_ms),
+                    options.stop.clone(),
+                )
+                .map_err(|e| Error::Usage(format!("cannot start the model poller: {e}")))?;
+            let active: Vec<String> = watch
+                .current()
+                .models
+                .values()
+                .map(|m| m.version.id.clone())
+                .collect();
+            note!(
+                "aiops run: model store {}; active versions: {}",
+                dir.display(),
+                if active.is_empty() {
+                    "none (configured templates)".to_owned()
+                } else {
+                    active.join(", ")
+                }
+            );
+            options.models = Some(watch.clone());
+            Some((watch, poller))
+        }
+        None => None,
+    };
     let status_every = Duration::from_secs(config.pipeline.status_interval_s);
     note!(
         "aiops run: {} with {} workers → redis {}; checkpoints every {} ms in {}",
@@ -143,8 +180,20 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         if !status_every.is_zero() && last_status.elapsed() >= status_every {
             let rate = (stats.points_in - last_points) as f64 / last_status.elapsed().as_secs_f64();
+            let models_status = models.as_ref().map_or(String::new(), |(watch, _)| {
+                let ids: Vec<String> = watch
+                    .current()
+                    .models
+                    .values()
+                    .map(|m| m.version.id.clone())
+                    .collect();
+                let trouble = watch
+                    .last_error()
+                    .map_or(String::new(), |e| format!(" ({e})"));
+                format!(" | models {}{trouble}", ids.join(","))
+            });
             note!(
-                "[{:>6}s] {} points/s | lag {} | {} series | {} anomalies | {} dead letters | {} checkpoints",
+                "[{:>6}s] {} points/s | lag {} | {} series | {} anomalies | {} dead letters | {} checkpoints{}",
                 started.elapsed().as_secs(),
                 count(rate as u64),
                 count(stats.consumer_lag),
@@ -152,11 +201,16 @@ pub fn run(args: RunArgs) -> Result<()> {
                 count(stats.events_out),
                 count(stats.dead_letters),
                 count(stats.checkpoints),
+                models_status,
             );
             (last_status, last_points) = (Instant::now(), stats.points_in);
         }
     });
     source.close();
+    if let Some((_, poller)) = models {
+        stop.store(true, Ordering::Relaxed);
+        let _ = poller.join();
+    }
     let summary = summary.map_err(Error::from)?;
     let stats = summary.stats;
     note!(

@@ -9,7 +9,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use aiops_schemas::{Format, ParseOptions, parse::csv::is_header};
+use aiops_schemas::{
+    Format, MetricPoint, ParseOptions, SeriesCache, parse::csv::is_header, parse_record_cached,
+};
 
 use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
 use crate::dataflow::RecordFormats;
@@ -54,6 +56,41 @@ impl FileSource {
     /// The format its lines are parsed as.
     pub fn format(&self) -> Format {
         self.format
+    }
+
+    /// Every valid point of the file in file order, and how many records were rejected: for
+    /// offline uses (training) that need the points rather than a dataflow.
+    pub fn read_points(&self, base: &ParseOptions) -> Result<(Vec<MetricPoint>, u64)> {
+        let options = ParseOptions {
+            csv_metric: self.metric_name(),
+            ..base.clone()
+        };
+        let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
+        let mut reader = FileWorker {
+            path: self.path.clone(),
+            reader: BufReader::with_capacity(256 * 1024, file),
+            format: self.format,
+            batch_lines: self.batch_lines as u64,
+            max_line_bytes: self.max_line_bytes,
+            index: 0,
+            peers: 1,
+            line_number: 0,
+            done: false,
+            buffer: Vec::new(),
+        };
+        let mut cache = SeriesCache::new(4096);
+        let now = crate::runner::system_now();
+        let (mut points, mut rejected) = (Vec::new(), 0);
+        while reader.read_line()? {
+            if reader.is_record() {
+                match parse_record_cached(self.format, &reader.buffer, &options, now, &mut cache) {
+                    Ok(mut parsed) => points.append(&mut parsed),
+                    Err(_) => rejected += 1,
+                }
+            }
+            reader.line_number += 1;
+        }
+        Ok((points, rejected))
     }
 
     /// The metric name CSV rows get: the file name without its extension.
