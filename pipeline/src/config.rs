@@ -45,6 +45,110 @@ pub struct PipelineConfig {
     pub templates: Vec<Template>,
     /// Where model versions live, for `aiops run`, `aiops train` and `aiops models`.
     pub models: ModelsConfig,
+    /// The drift stage.
+    pub drift: DriftStageConfig,
+}
+
+/// The drift stage: which streams of each series are watched, by which tests, and what a
+/// persisting drift does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriftStageConfig {
+    /// Run the drift stage.
+    pub enabled: bool,
+    /// The streams watched per series: `value` (the feature) and `score` (the ensemble's
+    /// combined score).
+    pub streams: Vec<DriftStream>,
+    /// The tests and their parameters.
+    pub tests: aiops_operators::drift::DriftConfig,
+    /// Retraining when a drift persists.
+    pub retrain: RetrainConfig,
+}
+
+impl Default for DriftStageConfig {
+    fn default() -> Self {
+        DriftStageConfig {
+            enabled: false,
+            streams: vec![DriftStream::Value, DriftStream::Score],
+            tests: aiops_operators::drift::DriftConfig::default(),
+            retrain: RetrainConfig::default(),
+        }
+    }
+}
+
+impl DriftStageConfig {
+    /// Checks the tests' parameters and the retraining settings.
+    pub fn validate(&self) -> Result<()> {
+        self.tests.validate()?;
+        let retrain = &self.retrain;
+        if retrain.after_points < 20 || !(0.0..=0.9).contains(&retrain.holdout) {
+            return Err(Error::config(
+                "drift.retrain: after_points must be at least 20 and holdout between 0 and 0.9",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A per-series stream the drift stage watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftStream {
+    /// The points' values.
+    Value,
+    /// The ensemble's combined scores.
+    Score,
+}
+
+impl DriftStream {
+    /// The name drift events give the stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftStream::Value => "value",
+            DriftStream::Score => "score",
+        }
+    }
+}
+
+/// When a trained version becomes active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// If it beats the active version on the held-back tail (or none is active).
+    Auto,
+    /// Always.
+    Always,
+    /// Never: register only.
+    Never,
+}
+
+/// Retraining on a persisting drift (needs `[models] dir`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrainConfig {
+    /// Retrain when a drift persists.
+    pub enabled: bool,
+    /// Points of a series since its first drift alarm before retraining is asked for: the
+    /// drift has persisted, and the new regime has enough points to learn from.
+    pub after_points: usize,
+    /// At most one retraining per template in this many seconds.
+    pub min_interval_s: u64,
+    /// Fraction of the points held back to evaluate the new version.
+    pub holdout: f64,
+    /// When the new version becomes active.
+    pub activation: Activation,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        RetrainConfig {
+            enabled: true,
+            after_points: 300,
+            min_interval_s: 600,
+            holdout: 0.2,
+            activation: Activation::Auto,
+        }
+    }
 }
 
 /// The model store.
@@ -355,6 +459,10 @@ impl PipelineConfig {
         let config: PipelineConfig = toml::from_str(&text).map_err(|e| with_path(e.to_string()))?;
         config
             .template_set()
+            .map_err(|e| with_path(e.to_string()))?;
+        config
+            .drift
+            .validate()
             .map_err(|e| with_path(e.to_string()))?;
         Ok(config)
     }

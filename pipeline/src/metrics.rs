@@ -21,7 +21,7 @@ pub struct Counters {
     checkpoints: AtomicU64,
     model_swaps: AtomicU64,
     drift_events: AtomicU64,
-    retrainings: AtomicU64,
+    retrain_requests: AtomicU64,
     partitions: AtomicU64,
     consumer_lag: std::sync::Mutex<std::collections::BTreeMap<usize, u64>>,
 }
@@ -57,8 +57,8 @@ pub struct Stats {
     pub model_swaps: u64,
     /// Drift events emitted.
     pub drift_events: u64,
-    /// Versions trained because a drift persisted.
-    pub retrainings: u64,
+    /// Retraining requests of the drift stage (a drift that persisted).
+    pub retrain_requests: u64,
     /// Source partitions this process reads now (0 for sources without partitions).
     pub partitions: u64,
     /// Messages behind the end of the assigned partitions, at the last statistics report.
@@ -95,7 +95,7 @@ impl Counters {
         checkpoints => add_checkpoints,
         model_swaps => add_model_swaps,
         drift_events => add_drift_events,
-        retrainings => add_retrainings,
+        retrain_requests => add_retrain_requests,
     }
 
     /// Sets how many source partitions this process reads.
@@ -127,7 +127,7 @@ impl Counters {
             checkpoints: get(&self.checkpoints),
             model_swaps: get(&self.model_swaps),
             drift_events: get(&self.drift_events),
-            retrainings: get(&self.retrainings),
+            retrain_requests: get(&self.retrain_requests),
             partitions: get(&self.partitions),
             consumer_lag: self
                 .consumer_lag

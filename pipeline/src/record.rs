@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use aiops_schemas::{Format, MetricPoint, SeriesKey, TimestampMs};
+use std::sync::Arc;
+
+use aiops_schemas::{AnomalyEvent, Format, MetricPoint, Series, SeriesKey, TimestampMs};
 
 /// A record as a source read it, not parsed yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,4 +91,59 @@ impl DeadLetter {
         }
         value
     }
+}
+
+/// Which template and model version scored a point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelTag {
+    /// The template's name.
+    pub template: String,
+    /// The version stamped on its events.
+    pub version: String,
+}
+
+/// One scored point, for the drift stage: the feature it watches and the combined score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreSample {
+    /// The series.
+    pub series: Arc<Series>,
+    /// The point's timestamp.
+    pub timestamp: TimestampMs,
+    /// The point's value.
+    pub value: f64,
+    /// The ensemble's score (`None` while the detectors warm up).
+    pub score: Option<f64>,
+    /// Who scored it.
+    pub model: Arc<ModelTag>,
+    /// Changes whenever a model swap replaced the series' learnt state.
+    pub generation: u32,
+}
+
+/// What the score stage emits: anomaly events and, when the drift stage runs, a sample per
+/// scored point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scored {
+    /// An anomaly event (boxed: events are rare and large, samples are many and small).
+    Event(Box<AnomalyEvent>),
+    /// A scored point.
+    Sample(ScoreSample),
+}
+
+/// A persisting drift asks for its template to be retrained on the drifted series' recent
+/// points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrainRequest {
+    /// The template.
+    pub template: String,
+    /// The version that was scoring when the drift was seen.
+    pub version: String,
+    /// The series that drifted.
+    pub series: Arc<Series>,
+    /// Its points since the drift began, in time order.
+    pub points: Vec<(TimestampMs, f64)>,
+    /// The running version's combined score of each of those points (`None`: warming up):
+    /// how the incumbent actually did, which a new version has to beat.
+    pub scores: Vec<Option<f64>>,
+    /// Which test fired on which stream, in words.
+    pub reason: String,
 }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, Sender, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use timely::worker::Worker;
@@ -22,10 +22,12 @@ use aiops_operators::TemplateSet;
 use aiops_schemas::{ParseOptions, TimestampMs};
 
 use crate::checkpoint::Checkpointer;
+use crate::config::DriftStageConfig;
 use crate::dataflow::{FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build};
 use crate::error::{Error, Result};
 use crate::metrics::{Counters, Stats};
 use crate::models::watch::ModelWatch;
+use crate::record::RetrainRequest;
 use crate::sink::Sink;
 use crate::source::{Batch, Poll, Source, SourceContext, SourceControl, WorkerSource};
 
@@ -45,6 +47,11 @@ pub struct RunOptions {
     /// Active model versions to run and swap in as they change (see
     /// [`crate::models::watch`]); `None` runs the configured templates as they are.
     pub models: Option<Arc<ModelWatch>>,
+    /// The drift stage, when it runs.
+    pub drift: Option<DriftStageConfig>,
+    /// Where the drift stage's retraining requests go (see [`crate::models::retrain`]);
+    /// without it they are dropped.
+    pub retrain: Option<Sender<RetrainRequest>>,
 }
 
 impl RunOptions {
@@ -57,6 +64,8 @@ impl RunOptions {
             stop: Arc::new(AtomicBool::new(false)),
             progress_interval: Duration::from_secs(1),
             models: None,
+            drift: None,
+            retrain: None,
         }
     }
 }
@@ -101,6 +110,7 @@ pub fn run(
         counters: counters.clone(),
         checkpoint_every: checkpointing.as_ref().map(|c| c.every()),
         models: options.models.clone(),
+        drift: options.drift.clone(),
     };
     // Bounded, so a slow sink slows the workers instead of filling memory.
     let (sender, receiver) = sync_channel::<Output>(1024);
@@ -143,7 +153,13 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let (Some(output), None) = (output, &failure) {
-            let handled = handle(output, &mut sink, &counters, checkpointer.as_mut());
+            let handled = handle(
+                output,
+                &mut sink,
+                &counters,
+                checkpointer.as_mut(),
+                options.retrain.as_ref(),
+            );
             let completed = match (&handled, checkpointer.as_mut()) {
                 (Ok(()), Some(checkpointer)) => checkpointer.try_complete(&mut sink).map(|_| ()),
                 _ => handled,
@@ -183,9 +199,19 @@ fn handle(
     sink: &mut impl Sink,
     counters: &Counters,
     checkpointer: Option<&mut Checkpointer>,
+    retrain: Option<&Sender<RetrainRequest>>,
 ) -> Result<()> {
     match (output, checkpointer) {
         (Output::Events(events), _) => sink.events(&events),
+        (Output::Drift(events), _) => sink.drift(&events),
+        (Output::Retrain(request), _) => {
+            counters.add_retrain_requests(1);
+            if let Some(retrain) = retrain {
+                // A retrainer that stopped has nothing more to do with requests.
+                let _ = retrain.send(request);
+            }
+            Ok(())
+        }
         (Output::DeadLetters(letters), _) => {
             counters.add_dead_letters(letters.len() as u64);
             sink.dead_letters(&letters)

@@ -128,12 +128,14 @@ fn captured_graph_output_matches_expectations() {
             counters: Arc::new(Counters::default()),
             checkpoint_every: None,
             models: None,
+            drift: None,
         };
         let (mut raw, mut points, mut restores) = worker.dataflow::<u64, _, _>(|scope| {
             let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();
             let (points_handle, points) = scope.new_input::<Vec<SourcePoint>>();
             let (restores_handle, restores) = scope.new_input::<Vec<SeriesState>>();
-            let (events, dead) = detection_graph(raw, points, restores, &config, None);
+            let streams = detection_graph(raw, points, restores, &config, None, None);
+            let (events, dead) = (streams.events, streams.dead_letters);
             let events =
                 events.map(|e| format!("event {} {} {}", e.series.name, e.timestamp, e.severity));
             let dead = dead.map(|d| format!("dead {} {}", d.seq, d.reason));

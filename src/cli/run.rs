@@ -11,6 +11,7 @@ use aiops_pipeline::PipelineConfig;
 use aiops_pipeline::checkpoint::FileStore;
 use aiops_pipeline::config::ENVIRONMENT_OVERRIDES;
 use aiops_pipeline::models::ModelStore;
+use aiops_pipeline::models::retrain::Retrainer;
 use aiops_pipeline::models::sqlite::SqliteStore;
 use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
@@ -98,9 +99,29 @@ pub fn run(args: RunArgs) -> Result<()> {
     options.parse = config.parse.clone();
     options.stop = stop_on_ctrl_c();
     options.progress_interval = Duration::from_millis(250);
+    let drift_on = config.drift.enabled;
+    if drift_on {
+        options.drift = Some(config.drift.clone());
+        if config.drift.retrain.enabled && config.models.dir.is_none() {
+            note!("aiops run: drift.retrain is on but [models] dir is not set: no retraining");
+        }
+    }
+    let (mut retrainer_stats, mut retrainer_thread) = (None, None);
     let models = match &config.models.dir {
         Some(dir) => {
             let store: Arc<dyn ModelStore> = Arc::new(SqliteStore::open(dir)?);
+            if config.drift.enabled && config.drift.retrain.enabled {
+                let retrainer = Retrainer::spawn(
+                    store.clone(),
+                    options.templates.clone(),
+                    config.drift.retrain.clone(),
+                    options.stop.clone(),
+                )
+                .map_err(|e| Error::Usage(format!("cannot start the retrainer: {e}")))?;
+                options.retrain = Some(retrainer.requests.clone());
+                retrainer_stats = Some(retrainer.stats.clone());
+                retrainer_thread = Some(retrainer.thread);
+            }
             let watch = ModelWatch::new();
             // Start with the active versions rather than swapping to them after a poll.
             watch.refresh(store.as_ref())?;
@@ -180,7 +201,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         if !status_every.is_zero() && last_status.elapsed() >= status_every {
             let rate = (stats.points_in - last_points) as f64 / last_status.elapsed().as_secs_f64();
-            let models_status = models.as_ref().map_or(String::new(), |(watch, _)| {
+            let drift_status = if drift_on {
+                format!(" | {} drift events", count(stats.drift_events))
+            } else {
+                String::new()
+            };
+            let models_status = models.as_ref().map_or(drift_status.clone(), |(watch, _)| {
                 let ids: Vec<String> = watch
                     .current()
                     .models
@@ -190,7 +216,17 @@ pub fn run(args: RunArgs) -> Result<()> {
                 let trouble = watch
                     .last_error()
                     .map_or(String::new(), |e| format!(" ({e})"));
-                format!(" | models {}{trouble}", ids.join(","))
+                let retrained = retrainer_stats.as_ref().map_or(String::new(), |s| {
+                    format!(
+                        " | retrained {} ({} active)",
+                        s.trained.load(Ordering::Relaxed),
+                        s.activated.load(Ordering::Relaxed)
+                    )
+                });
+                format!(
+                    "{drift_status} | models {}{trouble}{retrained}",
+                    ids.join(",")
+                )
             });
             note!(
                 "[{:>6}s] {} points/s | lag {} | {} series | {} anomalies | {} dead letters | {} checkpoints{}",
@@ -210,6 +246,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some((_, poller)) = models {
         stop.store(true, Ordering::Relaxed);
         let _ = poller.join();
+    }
+    if let Some(thread) = retrainer_thread {
+        let _ = thread.join();
     }
     let summary = summary.map_err(Error::from)?;
     let stats = summary.stats;

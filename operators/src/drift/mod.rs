@@ -216,6 +216,11 @@ impl StreamDrift {
         }
     }
 
+    /// The live window: the latest points (after the reference filled), oldest first.
+    pub fn live(&self) -> impl Iterator<Item = (TimestampMs, f64)> + '_ {
+        self.live.iter().copied()
+    }
+
     /// Whether the reference window is full (window tests run only then).
     pub fn has_reference(&self) -> bool {
         self.reference_range.is_some() && self.reference.len() >= self.config.windows.reference

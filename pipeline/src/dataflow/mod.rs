@@ -13,6 +13,7 @@
 //! event time: detectors read the points' own timestamps. [`build`] assembles the graph inside a
 //! worker and returns its inputs and probe.
 
+pub mod drift;
 pub mod parse;
 pub mod score;
 
@@ -28,14 +29,16 @@ use timely::dataflow::operators::{Concat, Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle, Scope, Stream};
 
 use aiops_operators::TemplateSet;
-use aiops_schemas::AnomalyEvent;
+use aiops_schemas::{AnomalyEvent, DriftEvent};
 
+pub use drift::{DriftPlan, DriftStage};
 pub use parse::{ParseStage, RecordFormats};
 pub use score::{FINAL_BOUNDARY, ScoreConfig, ScoreStage, SnapshotPlan, boundary_before};
 
+use crate::config::DriftStageConfig;
 use crate::metrics::Counters;
 use crate::models::watch::ModelWatch;
-use crate::record::{DeadLetter, RawRecord, SeriesState, SourcePoint};
+use crate::record::{DeadLetter, RawRecord, RetrainRequest, Scored, SeriesState, SourcePoint};
 use crate::source::SourceControl;
 
 /// Hashes series keys, which are already uniform 64-bit hashes, with one multiply-xorshift
@@ -73,6 +76,10 @@ pub enum Output {
     Events(Vec<AnomalyEvent>),
     /// Records that failed to parse or validate.
     DeadLetters(Vec<DeadLetter>),
+    /// Drift events.
+    Drift(Vec<DriftEvent>),
+    /// A persisting drift asks for retraining.
+    Retrain(RetrainRequest),
     /// Every event and dead letter of epochs before `frontier` has been sent by this worker
     /// (`u64::MAX`: everything).
     Progress {
@@ -122,6 +129,8 @@ pub struct GraphConfig {
     pub checkpoint_every: Option<u64>,
     /// Active model versions, when a model store is configured.
     pub models: Option<Arc<ModelWatch>>,
+    /// The drift stage, when it runs.
+    pub drift: Option<DriftStageConfig>,
 }
 
 /// The handles a worker drives the graph with.
@@ -167,10 +176,18 @@ pub fn build(
         worker,
         output: output.clone(),
     });
-    let (events, dead_letters) = detection_graph(raw, generated, restores, &config, snapshots);
+    let retrain = config
+        .drift
+        .as_ref()
+        .filter(|d| d.retrain.enabled)
+        .map(|_| output.clone());
+    let streams = detection_graph(raw, generated, restores, &config, snapshots, retrain);
     let probe = ProbeHandle::new();
-    deliver(events, output.clone(), Output::Events).probe_with(&probe);
-    deliver(dead_letters, output, Output::DeadLetters).probe_with(&probe);
+    deliver(streams.events, output.clone(), Output::Events).probe_with(&probe);
+    if let Some(drift) = streams.drift {
+        deliver(drift, output.clone(), Output::Drift).probe_with(&probe);
+    }
+    deliver(streams.dead_letters, output, Output::DeadLetters).probe_with(&probe);
     GraphHandles {
         raw: raw_handle,
         points: points_handle,
@@ -179,20 +196,29 @@ pub fn build(
     }
 }
 
-/// The stages from raw records, generated points and restored state to events and dead
-/// letters; separate from [`build`] so tests can capture its output streams.
+/// The output streams of [`detection_graph`].
+pub struct DetectionStreams<'scope> {
+    /// Anomaly events.
+    pub events: Stream<'scope, u64, Vec<AnomalyEvent>>,
+    /// Records that failed to parse or validate.
+    pub dead_letters: Stream<'scope, u64, Vec<DeadLetter>>,
+    /// Drift events, when the drift stage runs.
+    pub drift: Option<Stream<'scope, u64, Vec<DriftEvent>>>,
+}
+
+/// The stages from raw records, generated points and restored state to events, dead letters
+/// and drift events; separate from [`build`] so tests can capture its output streams.
+/// Retraining requests of the drift stage go to `retrain`.
 pub fn detection_graph<'scope>(
     raw: Stream<'scope, u64, Vec<RawRecord>>,
     generated: Stream<'scope, u64, Vec<SourcePoint>>,
     restores: Stream<'scope, u64, Vec<SeriesState>>,
     config: &GraphConfig,
     snapshots: Option<SnapshotPlan>,
-) -> (
-    Stream<'scope, u64, Vec<AnomalyEvent>>,
-    Stream<'scope, u64, Vec<DeadLetter>>,
-) {
+    retrain: Option<SyncSender<Output>>,
+) -> DetectionStreams<'scope> {
     let (parsed, dead_letters) = raw.parse_records(config.formats.clone(), config.counters.clone());
-    let events = parsed
+    let scored = parsed
         .concat(count_generated(generated, config.counters.clone()))
         .score(
             restores,
@@ -201,9 +227,47 @@ pub fn detection_graph<'scope>(
                 counters: config.counters.clone(),
                 snapshots,
                 models: config.models.clone(),
+                samples: config.drift.is_some(),
             },
         );
-    (events, dead_letters)
+    let drift = config.drift.as_ref().map(|drift| {
+        only(scored.clone(), "Samples", |s| match s {
+            Scored::Sample(sample) => Some(sample),
+            Scored::Event(_) => None,
+        })
+        .drift(DriftPlan {
+            config: drift.clone(),
+            counters: config.counters.clone(),
+            retrain,
+        })
+    });
+    let events = only(scored, "Events", |s| match s {
+        Scored::Event(event) => Some(*event),
+        Scored::Sample(_) => None,
+    });
+    DetectionStreams {
+        events,
+        dead_letters,
+        drift,
+    }
+}
+
+/// The records of a stream that `pick` keeps, converted.
+fn only<'scope, T: Clone + 'static, U: Clone + 'static>(
+    stream: Stream<'scope, u64, Vec<T>>,
+    name: &str,
+    pick: impl Fn(T) -> Option<U> + 'static,
+) -> Stream<'scope, u64, Vec<U>> {
+    stream.unary(Pipeline, name, move |_, _| {
+        move |input, output| {
+            input.for_each(|cap, batch| {
+                let mut kept = batch.drain(..).filter_map(&pick).peekable();
+                if kept.peek().is_some() {
+                    output.session(&cap).give_iterator(kept);
+                }
+            });
+        }
+    })
 }
 
 fn count_generated<'scope>(

@@ -28,12 +28,12 @@ use timely::dataflow::operators::generic::Operator;
 use timely::progress::frontier::MutableAntichain;
 
 use aiops_operators::{ChainSnapshot, SeriesChain, Template, TemplateSet};
-use aiops_schemas::{AnomalyEvent, Series, Severity};
+use aiops_schemas::{Series, Severity};
 
 use super::{Output, SeriesMap};
 use crate::metrics::Counters;
 use crate::models::watch::{ActiveModels, ModelWatch};
-use crate::record::{SeriesState, SourcePoint};
+use crate::record::{ModelTag, ScoreSample, Scored, SeriesState, SourcePoint};
 
 /// The boundary of the checkpoint taken when the input ends.
 pub const FINAL_BOUNDARY: u64 = u64::MAX;
@@ -67,16 +67,19 @@ pub struct ScoreConfig {
     pub snapshots: Option<SnapshotPlan>,
     /// Active model versions, when a model store is configured.
     pub models: Option<Arc<ModelWatch>>,
+    /// Emit a [`ScoreSample`] per scored point, for the drift stage.
+    pub samples: bool,
 }
 
 /// See the module docs.
 pub trait ScoreStage<'scope> {
-    /// Scores points, restoring series from `restores` first; emits anomaly events.
+    /// Scores points, restoring series from `restores` first; emits anomaly events (and
+    /// samples, with `config.samples`).
     fn score(
         self,
         restores: Stream<'scope, u64, Vec<SeriesState>>,
         config: ScoreConfig,
-    ) -> Stream<'scope, u64, Vec<AnomalyEvent>>;
+    ) -> Stream<'scope, u64, Vec<Scored>>;
 }
 
 struct SeriesEntry {
@@ -84,6 +87,9 @@ struct SeriesEntry {
     template: u16,
     /// The series, once a point of it was seen (restored state arrives with its key only).
     series: Option<Arc<Series>>,
+    /// Bumped whenever a model swap replaces the chain's state, so the drift stage knows its
+    /// reference belongs to an older state.
+    generation: u32,
     partition: u32,
     /// Changed since the last snapshot.
     dirty: bool,
@@ -100,7 +106,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
         self,
         restores: Stream<'scope, u64, Vec<SeriesState>>,
         config: ScoreConfig,
-    ) -> Stream<'scope, u64, Vec<AnomalyEvent>> {
+    ) -> Stream<'scope, u64, Vec<Scored>> {
         let by_series = Exchange::new(|p: &SourcePoint| p.point.series.key().0);
         let restores_by_series = Exchange::new(|s: &SeriesState| s.key.0);
         self.binary_frontier(
@@ -118,7 +124,9 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                 let config = config.clone();
                 // The configured templates with the active model versions in place.
                 let mut templates = config.templates.clone();
+                let mut tags = model_tags(&templates);
                 let mut publication = 0;
+                let mut active = Arc::new(ActiveModels::default());
                 move |(points_in, points_frontier), (restores_in, restores_frontier), output| {
                     let port = output.output_index();
                     points_in.for_each(|cap, batch| {
@@ -142,12 +150,15 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                         if let Some(watch) = &config.models
                             && watch.publication() != publication
                         {
-                            let active = watch.current();
-                            publication = active.publication;
-                            let swapped = Arc::new(active.apply(&config.templates));
-                            let moved = swap_models(&mut series, &templates, &swapped, &active);
+                            let next = watch.current();
+                            publication = next.publication;
+                            let swapped = Arc::new(next.apply(&config.templates));
+                            let moved =
+                                swap_models(&mut series, (&templates, &active), (&swapped, &next));
+                            active = next;
                             config.counters.add_model_swaps(moved);
                             templates = swapped;
+                            tags = model_tags(&templates);
                         }
                         if let Some(plan) = &config.snapshots
                             && let Some(boundary) = boundary_before(epoch, plan.every)
@@ -170,9 +181,14 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                         restore(&mut series, restores, &templates, &config.counters);
                         points.sort_by_key(|p| (p.seq, p.partition));
                         let mut session = output.session(&cap);
-                        score_epoch(&mut series, points, &templates, &config.counters, |event| {
-                            session.give(event)
-                        });
+                        let samples = config.samples.then_some(tags.as_slice());
+                        score_epoch(
+                            &mut series,
+                            points,
+                            (&templates, samples),
+                            &config.counters,
+                            |scored| session.give(scored),
+                        );
                     }
                     if let Some(plan) = &config.snapshots {
                         match lowest(points_frontier, restores_frontier) {
@@ -226,12 +242,26 @@ fn lowest(a: &MutableAntichain<u64>, b: &MutableAntichain<u64>) -> Option<u64> {
     }
 }
 
+/// The tag of each template of a set, by index: what samples carry.
+fn model_tags(templates: &TemplateSet) -> Vec<Arc<ModelTag>> {
+    templates
+        .templates()
+        .iter()
+        .map(|t| {
+            Arc::new(ModelTag {
+                template: t.name.clone(),
+                version: t.version.clone(),
+            })
+        })
+        .collect()
+}
+
 fn score_epoch(
     series: &mut SeriesMap<Option<SeriesEntry>>,
     points: Vec<SourcePoint>,
-    templates: &TemplateSet,
+    (templates, samples): (&TemplateSet, Option<&[Arc<ModelTag>]>),
     counters: &Counters,
-    mut emit: impl FnMut(AnomalyEvent),
+    mut emit: impl FnMut(Scored),
 ) {
     let (mut scored, mut unmatched, mut new_series, mut state_bytes) = (0, 0, 0, 0);
     let (mut events, mut critical) = (0, 0);
@@ -249,6 +279,7 @@ fn score_epoch(
                 chain,
                 template: index as u16,
                 series: Some(point.series.clone()),
+                generation: 0,
                 partition,
                 dirty: true,
             })
@@ -270,7 +301,19 @@ fn score_epoch(
         if let Some(event) = step.event {
             events += 1;
             critical += u64::from(event.severity == Severity::Critical);
-            emit(event);
+            emit(Scored::Event(Box::new(event)));
+        }
+        if let Some(tags) = samples
+            && let Some(model) = tags.get(entry.template as usize)
+        {
+            emit(Scored::Sample(ScoreSample {
+                series: point.series,
+                timestamp: point.timestamp,
+                value: point.value,
+                score: step.combined.map(|c| c.score),
+                model: model.clone(),
+                generation: entry.generation,
+            }));
         }
     }
     counters.add_points_scored(scored);
@@ -307,6 +350,7 @@ fn restore(
                 chain,
                 template: index as u16,
                 series: None,
+                generation: 0,
                 partition,
                 dirty: false,
             })
@@ -338,9 +382,8 @@ fn same_parameters(a: &Template, b: &Template) -> bool {
 /// how many series changed version.
 fn swap_models(
     series: &mut SeriesMap<Option<SeriesEntry>>,
-    old: &TemplateSet,
-    new: &TemplateSet,
-    active: &ActiveModels,
+    (old, previous): (&TemplateSet, &ActiveModels),
+    (new, active): (&TemplateSet, &ActiveModels),
 ) -> u64 {
     let mut moved = 0;
     // Series no template matched may match one now: forget them so their next point selects.
@@ -368,24 +411,35 @@ fn swap_models(
             entry.template = index as u16;
             return true;
         }
-        let trained = active
-            .models
-            .values()
-            .find(|m| m.version.id == after.version)
-            .and_then(|m| m.state.series.get(key))
+        fn state_of<'a>(models: &'a ActiveModels, version: &str, key: &u64) -> Option<&'a [u8]> {
+            models
+                .models
+                .values()
+                .find(|m| m.version.id == version)
+                .and_then(|m| m.state.series.get(key))
+                .map(Vec::as_slice)
+        }
+        let carried_over = state_of(previous, &before.version, key);
+        let trained = state_of(active, &after.version, key)
+            // State carried over unchanged from the version before: keep the live state.
+            .filter(|bytes| carried_over != Some(*bytes))
             .and_then(|bytes| ChainSnapshot::decode(bytes).ok());
         let from_model = trained.and_then(|snapshot| {
             let mut chain = SeriesChain::new(after, new.registry()).ok()?;
             chain.restore(after, &snapshot).ok()?;
             Some(chain)
         });
-        match from_model {
-            Some(chain) => entry.chain = chain,
-            None if same_parameters(before, after) => {}
+        let replacement = match from_model {
+            Some(chain) => Some(chain),
+            None if same_parameters(before, after) => None,
             None => match SeriesChain::new(after, new.registry()) {
-                Ok(chain) => entry.chain = chain,
+                Ok(chain) => Some(chain),
                 Err(_) => return false,
             },
+        };
+        if let Some(chain) = replacement {
+            entry.chain = chain;
+            entry.generation = entry.generation.wrapping_add(1);
         }
         entry.template = index as u16;
         entry.dirty = true;

@@ -59,6 +59,17 @@ impl ModelArtifact {
         postcard::from_bytes(body).map_err(|e| corrupt(e.to_string()))
     }
 
+    /// Adds the series of `earlier` (the version this one succeeds, with the same parameters)
+    /// that this one was not trained on, so a version is complete on its own: activating it,
+    /// even straight after another, never loses what an earlier version learnt. A running
+    /// pipeline recognises carried-over state (same bytes as the version before) and keeps the
+    /// series' live state instead.
+    pub fn carry_over(&mut self, earlier: &ModelArtifact) {
+        for (key, bytes) in &earlier.series {
+            self.series.entry(*key).or_insert_with(|| bytes.clone());
+        }
+    }
+
     /// Checks that every series' state restores into a chain of `template`, so a version that
     /// would fail in the pipeline is refused before it is activated.
     pub fn check(&self, model: &str, template: &Template, registry: &Registry) -> Result<()> {

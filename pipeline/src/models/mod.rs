@@ -11,11 +11,13 @@
 //!   one SQLite database file, artifacts as files beside it, safe to share between the running
 //!   pipeline and the `aiops models` command.
 //! - [`train`] replays points through a template's chains to make a version and evaluates it.
+//! - [`retrain`] retrains a template when the drift stage sees a drift persist.
 //! - [`watch::ModelWatch`] is how the running pipeline notices a newly activated version.
 //! - [`contract`] is the behaviour every store must have, run against each implementation.
 
 pub mod artifact;
 pub mod contract;
+pub mod retrain;
 pub mod sqlite;
 pub mod train;
 pub mod watch;

@@ -97,7 +97,8 @@ impl Evaluation {
         .collect()
     }
 
-    fn add(&mut self, other: &Evaluation) {
+    /// Adds another series' figures.
+    pub fn add(&mut self, other: &Evaluation) {
         let total = self.points + other.points;
         if total > 0 {
             self.mean_score = (self.mean_score * self.points as f64
@@ -197,8 +198,7 @@ pub fn train(
         if points.len() < options.min_points {
             continue;
         }
-        let head = points.len() - (points.len() as f64 * options.holdout).round() as usize;
-        let (train_part, tail) = points.split_at(head);
+        let (train_part, tail) = points.split_at(head_length(points.len(), options.holdout));
         let (first, last) = (points[0].timestamp, points[points.len() - 1].timestamp);
         from = Some(from.map_or(first, |f| f.min(first)));
         to = Some(to.map_or(last, |t| t.max(last)));
@@ -247,6 +247,31 @@ pub fn train(
         evaluation,
         incumbent: incumbent_evaluation,
     })
+}
+
+/// How many of a series' `len` points train, the rest being held back.
+pub fn head_length(len: usize, holdout: f64) -> usize {
+    len - (len as f64 * holdout).round() as usize
+}
+
+/// The figures of scores a running version gave a series' points, over the same held-back
+/// tail [`train`] evaluates a candidate on: what the incumbent actually did.
+pub fn evaluate_scores(scores: &[Option<f64>], holdout: f64, warning: f64) -> Evaluation {
+    let tail = &scores[head_length(scores.len(), holdout)..];
+    let mut figures = Evaluation {
+        points: tail.len() as u64,
+        ..Evaluation::default()
+    };
+    let mut sum = 0.0;
+    for score in tail.iter().flatten() {
+        sum += score;
+        figures.max_score = figures.max_score.max(*score);
+        figures.flagged += u64::from(*score >= warning);
+    }
+    if figures.points > 0 {
+        figures.mean_score = sum / figures.points as f64;
+    }
+    figures
 }
 
 /// Runs points through a chain; returns what it raised.

@@ -14,7 +14,7 @@ pub mod redis;
 
 use std::io::Write;
 
-use aiops_schemas::AnomalyEvent;
+use aiops_schemas::{AnomalyEvent, DriftEvent};
 
 use crate::error::{Error, Result};
 use crate::record::DeadLetter;
@@ -26,6 +26,11 @@ pub trait Sink {
 
     /// Takes a batch of dead letters; the default ignores them (they are still counted).
     fn dead_letters(&mut self, _letters: &[DeadLetter]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Takes a batch of drift events; the default ignores them (they are still counted).
+    fn drift(&mut self, _events: &[DriftEvent]) -> Result<()> {
         Ok(())
     }
 
@@ -46,6 +51,10 @@ impl Sink for Fanout<'_> {
 
     fn dead_letters(&mut self, letters: &[DeadLetter]) -> Result<()> {
         self.0.iter_mut().try_for_each(|s| s.dead_letters(letters))
+    }
+
+    fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.drift(events))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -139,6 +148,8 @@ pub struct Collect {
     pub events: Vec<AnomalyEvent>,
     /// The dead letters, in arrival order.
     pub dead_letters: Vec<DeadLetter>,
+    /// The drift events, in arrival order.
+    pub drift: Vec<DriftEvent>,
 }
 
 impl Sink for Collect {
@@ -151,6 +162,11 @@ impl Sink for Collect {
         self.dead_letters.extend_from_slice(letters);
         Ok(())
     }
+
+    fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
+        self.drift.extend_from_slice(events);
+        Ok(())
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
@@ -160,6 +176,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn dead_letters(&mut self, letters: &[DeadLetter]) -> Result<()> {
         (**self).dead_letters(letters)
+    }
+
+    fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
+        (**self).drift(events)
     }
 
     fn flush(&mut self) -> Result<()> {

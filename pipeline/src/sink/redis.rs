@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use aiops_schemas::{AnomalyEvent, anomalies_channel, anomalies_log_key};
+use aiops_schemas::{
+    AnomalyEvent, DriftEvent, anomalies_channel, anomalies_log_key, drift_channel,
+};
 
 use super::Sink;
 use crate::config::RedisConfig;
@@ -106,6 +108,21 @@ impl Sink for RedisSink {
                 .ignore();
             pipe.cmd("PUBLISH")
                 .arg(anomalies_channel(&event.tenant))
+                .arg(&payload)
+                .ignore();
+        }
+        self.execute(&pipe)
+    }
+
+    fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for event in events {
+            let payload = serde_json::to_vec(event).unwrap_or_default();
+            pipe.cmd("PUBLISH")
+                .arg(drift_channel(&event.tenant))
                 .arg(&payload)
                 .ignore();
         }

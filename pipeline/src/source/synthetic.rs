@@ -54,6 +54,40 @@ pub struct SyntheticConfig {
     pub seed: u64,
     /// Mean number of ticks between two anomalies of one series.
     pub mean_anomaly_gap: u64,
+    /// A lasting change of behaviour, for watching drift monitoring and retraining work.
+    pub regime_change: Option<RegimeChange>,
+}
+
+/// From a tick on, some series behave differently for good: noisier and at another level.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeChange {
+    /// The first tick of the new behaviour.
+    pub at_tick: u64,
+    /// Every how many series one changes (1: all of them; series 0 always does).
+    #[serde(default = "one")]
+    pub every: usize,
+    /// Factor on the noise's standard deviation.
+    #[serde(default = "one_f")]
+    pub noise_factor: f64,
+    /// Level shift, in standard deviations of the old noise.
+    #[serde(default)]
+    pub level_shift: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn one_f() -> f64 {
+    1.0
+}
+
+impl RegimeChange {
+    /// Whether series `index` changes.
+    pub fn applies_to(&self, index: usize) -> bool {
+        index.is_multiple_of(self.every.max(1))
+    }
 }
 
 impl Default for SyntheticConfig {
@@ -68,6 +102,7 @@ impl Default for SyntheticConfig {
             points_per_second: None,
             seed: 1,
             mean_anomaly_gap: 3000,
+            regime_change: None,
         }
     }
 }
@@ -168,6 +203,11 @@ impl SyntheticSource {
     /// The configuration.
     pub fn config(&self) -> &SyntheticConfig {
         &self.config
+    }
+
+    /// The key of series `index`.
+    pub fn series_key(&self, index: usize) -> Option<SeriesKey> {
+        self.series.get(index).map(|s| s.key())
     }
 
     /// Ticks every worker has generated so far.
@@ -414,6 +454,7 @@ struct SeriesGenerator {
     schedule: Schedule,
     active: Option<PlannedAnomaly>,
     last: f64,
+    regime: Option<RegimeChange>,
 }
 
 impl SeriesGenerator {
@@ -464,6 +505,7 @@ impl SeriesGenerator {
             schedule: Schedule::new(config, index),
             active: None,
             last: base,
+            regime: config.regime_change.filter(|r| r.applies_to(index)),
         }
     }
 
@@ -480,6 +522,10 @@ impl SeriesGenerator {
             + self.weekly * (TAU * time_ms / WEEK_MS + self.phase).sin();
         let mut noise = self.noise * self.rng.normal();
         let mut value = seasonal;
+        if let Some(regime) = self.regime.filter(|r| tick >= r.at_tick) {
+            noise *= regime.noise_factor;
+            value += regime.level_shift * self.noise;
+        }
         if let Some(anomaly) = self.active {
             let progress = (tick - anomaly.start) as f64 / (anomaly.end - anomaly.start + 1) as f64;
             match anomaly.kind {

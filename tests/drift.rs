@@ -1,0 +1,274 @@
+//! Drift end to end, without restarting anything: series whose behaviour changes → drift events
+//! on Redis (`aiops:{tenant}:drift`) → the drift stage asks for retraining → a new version is
+//! trained, registered and activated → the running pipeline swaps it in → the changed series'
+//! anomaly rate is back to what it was before the change. A control run without retraining
+//! shows the rate would have stayed high over the same stretch.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aiops_operators::{DetectorSpec, Registry, Template, TemplateSet};
+use aiops_pipeline::config::{Activation, DriftStageConfig, RedisConfig, RetrainConfig};
+use aiops_pipeline::models::retrain::Retrainer;
+use aiops_pipeline::models::sqlite::SqliteStore;
+use aiops_pipeline::models::watch::ModelWatch;
+use aiops_pipeline::models::{AuditAction, ModelStore};
+use aiops_pipeline::sink::redis::RedisSink;
+use aiops_pipeline::sink::{Fanout, Sink};
+use aiops_pipeline::source::synthetic::{RegimeChange, SyntheticConfig, SyntheticSource};
+use aiops_pipeline::{RunOptions, run};
+use aiops_schemas::{AnomalyEvent, DriftEvent, SeriesKey, drift_channel};
+
+const INTERVAL_MS: i64 = 100;
+const START_MS: i64 = 1_704_067_200_000;
+const CHANGE_TICK: u64 = 2000;
+const TICKS: u64 = 5000;
+
+/// Events and drift events shared with the test.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<(Vec<AnomalyEvent>, Vec<DriftEvent>)>>);
+
+impl Sink for Shared {
+    fn events(&mut self, events: &[AnomalyEvent]) -> aiops_pipeline::Result<()> {
+        self.0.lock().unwrap().0.extend_from_slice(events);
+        Ok(())
+    }
+
+    fn drift(&mut self, events: &[DriftEvent]) -> aiops_pipeline::Result<()> {
+        self.0.lock().unwrap().1.extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// A z-score that forgets slowly, and an alert that closes as soon as the score calms down:
+/// each excursion is an event, so events per point measure how often the series alarms.
+fn template() -> Template {
+    let mut zscore = DetectorSpec::new("zscore");
+    zscore
+        .params
+        .insert("alpha".into(), serde_json::json!(0.0003));
+    let mut template = Template {
+        name: "default".into(),
+        detectors: vec![zscore],
+        ..Template::light()
+    };
+    template.alert.clear_after = 1;
+    template
+}
+
+fn tick_of(timestamp: i64) -> u64 {
+    ((timestamp - START_MS) / INTERVAL_MS) as u64
+}
+
+struct Outcome {
+    events: Vec<AnomalyEvent>,
+    drift: Vec<DriftEvent>,
+    changed: BTreeSet<SeriesKey>,
+    store: Arc<dyn ModelStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn run_with(retrain: bool, redis_url: Option<String>) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ModelStore> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let templates = Arc::new(TemplateSet::new(vec![template()], Registry::builtin()).unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let watch = ModelWatch::new();
+    let poller = watch
+        .clone()
+        .spawn_poller(store.clone(), Duration::from_millis(20), stop.clone())
+        .unwrap();
+    let drift = DriftStageConfig {
+        enabled: true,
+        retrain: RetrainConfig {
+            enabled: retrain,
+            after_points: 150,
+            min_interval_s: 0,
+            activation: Activation::Auto,
+            ..RetrainConfig::default()
+        },
+        ..DriftStageConfig::default()
+    };
+    let retrainer = Retrainer::spawn(
+        store.clone(),
+        templates.clone(),
+        drift.retrain.clone(),
+        stop.clone(),
+    )
+    .unwrap();
+
+    let config = SyntheticConfig {
+        series: 8,
+        interval_ms: INTERVAL_MS,
+        start_ms: START_MS,
+        ticks: Some(TICKS),
+        points_per_second: Some(8000.0),
+        // No injected anomalies: only the regime change.
+        mean_anomaly_gap: u64::MAX / 4,
+        regime_change: Some(RegimeChange {
+            at_tick: CHANGE_TICK,
+            every: 2,
+            noise_factor: 5.0,
+            level_shift: 0.0,
+        }),
+        ..SyntheticConfig::default()
+    };
+    let source = Arc::new(SyntheticSource::new(config, 2).unwrap());
+    let changed = (0..8)
+        .step_by(2)
+        .map(|i| source.series_key(i).unwrap())
+        .collect();
+    let shared = Shared::default();
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(shared.clone())];
+    if let Some(url) = redis_url {
+        sinks.push(Box::new(
+            RedisSink::new(RedisConfig {
+                url,
+                stream_maxlen: 100_000,
+                give_up_after_ms: 10_000,
+            })
+            .unwrap(),
+        ));
+    }
+    let options = RunOptions {
+        templates,
+        stop: stop.clone(),
+        models: Some(watch),
+        drift: Some(drift),
+        retrain: Some(retrainer.requests.clone()),
+        ..RunOptions::new(2)
+    };
+    let summary = run(source, Fanout(sinks), options, |_| {}).unwrap();
+    assert_eq!(summary.stats.points_scored, 8 * TICKS);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    poller.join().unwrap();
+    retrainer.thread.join().unwrap();
+    let (events, drift) = std::mem::take(&mut *shared.0.lock().unwrap());
+    Outcome {
+        events,
+        drift,
+        changed,
+        store,
+        _dir: dir,
+    }
+}
+
+/// Events per 1,000 points of the changed series with ticks in `[from, to)`.
+fn rate(outcome: &Outcome, from: u64, to: u64) -> f64 {
+    let events = outcome
+        .events
+        .iter()
+        .filter(|e| outcome.changed.contains(&e.series.key))
+        .filter(|e| (from..to).contains(&tick_of(e.timestamp)))
+        .count();
+    events as f64 * 1000.0 / (outcome.changed.len() as f64 * (to - from) as f64)
+}
+
+#[test]
+fn a_drift_is_seen_on_redis_retrained_swapped_in_and_the_anomaly_rate_recovers() {
+    let _serial = support::serial();
+    let redis = support::Redis::start();
+    let drift_messages = redis.subscribe(0, &drift_channel("demo"));
+    let outcome = run_with(true, Some(redis.url(0)));
+
+    // Drift events: on the changed series, after the change, and the same ones on Redis.
+    let drifted: BTreeSet<SeriesKey> = outcome
+        .drift
+        .iter()
+        .filter(|d| d.timestamp >= START_MS + CHANGE_TICK as i64 * INTERVAL_MS)
+        .filter_map(|d| d.series.as_ref().map(|s| s.key))
+        .collect();
+    assert_eq!(drifted, outcome.changed, "{:#?}", outcome.drift);
+    let on_redis: Vec<DriftEvent> = drift_messages
+        .try_iter()
+        .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+        .collect();
+    assert_eq!(on_redis.len(), outcome.drift.len());
+    let ids = |d: &[DriftEvent]| d.iter().map(|e| e.id.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(ids(&on_redis), ids(&outcome.drift));
+
+    // Retraining: versions made by the drift stage, the last one active, every step audited.
+    let versions = outcome.store.list(None).unwrap();
+    assert!(!versions.is_empty());
+    for v in &versions {
+        let t = v.training.as_ref().unwrap();
+        eprintln!(
+            "{}: ticks {}..{} of {} series, flagged/1000 {:.1} vs running {:.1}",
+            v.id,
+            tick_of(t.from),
+            tick_of(t.to),
+            t.series,
+            v.figures["flagged_per_1000"],
+            v.figures["incumbent_flagged_per_1000"]
+        );
+    }
+
+    assert!(
+        versions.iter().all(|v| v.created_by == "drift"),
+        "{versions:#?}"
+    );
+    let active = outcome.store.active().unwrap();
+    let active_id = active.values().next().expect("a version is active");
+    let audit = outcome.store.audit().unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::Activate && e.who == "drift")
+    );
+    // Every changed series was in some version's training, after the change.
+    let trained_until = versions
+        .iter()
+        .filter_map(|v| v.training.as_ref())
+        .map(|t| tick_of(t.to))
+        .max()
+        .unwrap();
+    assert!(
+        trained_until > CHANGE_TICK && trained_until < TICKS - 1500,
+        "{trained_until}"
+    );
+    let trained_series: u64 = versions
+        .iter()
+        .filter_map(|v| v.training.as_ref())
+        .map(|t| t.series)
+        .sum();
+    assert!(
+        trained_series >= outcome.changed.len() as u64,
+        "{versions:#?}"
+    );
+
+    // The anomaly rate: normal before, high after the change, normal again once swapped.
+    let settled = trained_until + 300;
+    let window = settled..settled + 500;
+    let before = rate(&outcome, 700, CHANGE_TICK);
+    let drifting = rate(&outcome, CHANGE_TICK, CHANGE_TICK + 300);
+    let after = rate(&outcome, window.start, window.end);
+    eprintln!(
+        "events per 1000 points of changed series: before {before:.2}, drifting {drifting:.2}, \
+         after the swap {after:.2} (from tick {settled})"
+    );
+    assert!(drifting > 20.0 * before.max(1.0), "{drifting} vs {before}");
+    assert!(after <= before.max(1.0) * 2.0, "{after} vs {before}");
+    let late: Vec<&AnomalyEvent> = outcome
+        .events
+        .iter()
+        .filter(|e| tick_of(e.timestamp) >= settled)
+        .collect();
+    assert!(
+        late.iter()
+            .all(|e| e.model_version == *active_id || !outcome.changed.contains(&e.series.key))
+    );
+
+    // Without retraining the same stretch stays high: time alone did not bring it back.
+    let control = run_with(false, None);
+    assert!(control.store.list(None).unwrap().is_empty());
+    let control_after = rate(&control, window.start, window.end);
+    eprintln!("control without retraining, same stretch: {control_after:.2}");
+    assert!(
+        control_after > 5.0 * after.max(1.0),
+        "{control_after} vs {after}"
+    );
+}
