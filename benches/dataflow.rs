@@ -1,6 +1,7 @@
 //! The whole dataflow (synthetic source → features → detectors → ensemble → alert policy → sink)
 //! with 1 and 2 timely workers, under the light template (z-score + MAD) and the default one
-//! (the calibrated ensemble of six detectors).
+//! (the calibrated ensemble of six detectors), each without and with the drift stage (all five
+//! tests on each series' value and score; retraining off, as it runs beside the pipeline).
 //!
 //! `cargo bench --bench dataflow`. Each iteration generates the series (light: 1,000 series ×
 //! 1,000 points; default: 100 × 2,000, as it is 40–55 times costlier per point) and runs
@@ -10,6 +11,7 @@
 use std::sync::Arc;
 
 use aiops_operators::{Registry, Template, TemplateSet};
+use aiops_pipeline::config::{DriftStageConfig, RetrainConfig};
 use aiops_pipeline::sink::Sink;
 use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
@@ -27,7 +29,13 @@ impl Sink for Count {
     }
 }
 
-fn run_once(templates: &Arc<TemplateSet>, series: usize, ticks: u64, workers: usize) -> usize {
+fn run_once(
+    templates: &Arc<TemplateSet>,
+    series: usize,
+    ticks: u64,
+    workers: usize,
+    drift: bool,
+) -> usize {
     let config = SyntheticConfig {
         series,
         ticks: Some(ticks),
@@ -37,6 +45,14 @@ fn run_once(templates: &Arc<TemplateSet>, series: usize, ticks: u64, workers: us
     let mut sink = Count::default();
     let options = RunOptions {
         templates: templates.clone(),
+        drift: drift.then(|| DriftStageConfig {
+            enabled: true,
+            retrain: RetrainConfig {
+                enabled: false,
+                ..RetrainConfig::default()
+            },
+            ..DriftStageConfig::default()
+        }),
         ..RunOptions::new(workers)
     };
     let summary = run(source, &mut sink, options, |_| {}).unwrap();
@@ -59,9 +75,12 @@ fn dataflow(c: &mut Criterion) {
         group.throughput(Throughput::Elements(series as u64 * ticks));
         group.sample_size(10);
         for workers in [1, 2] {
-            group.bench_function(format!("{workers}_workers"), |b| {
-                b.iter(|| run_once(&templates, series, ticks, workers))
-            });
+            for drift in [false, true] {
+                let name = format!("{workers}_workers{}", if drift { "_drift" } else { "" });
+                group.bench_function(name, |b| {
+                    b.iter(|| run_once(&templates, series, ticks, workers, drift))
+                });
+            }
         }
         group.finish();
     }

@@ -54,22 +54,23 @@ pub fn kolmogorov_smirnov(reference: &[f64], live: &[f64]) -> f64 {
     if reference.is_empty() || live.is_empty() {
         return 0.0;
     }
-    let (n, m) = (reference.len() as f64, live.len() as f64);
+    let (n, m) = (reference.len(), live.len());
     let (mut i, mut j) = (0, 0);
-    let mut largest: f64 = 0.0;
-    while i < reference.len() && j < live.len() {
+    // |i/n − j/m| compared as |i·m − j·n| in integers: no division in the loop.
+    let mut largest: u64 = 0;
+    while i < n && j < m {
         // Step past every copy of the smaller value in both samples before comparing, so ties
         // do not open a gap that the distribution functions do not have.
         let x = reference[i].min(live[j]);
-        while i < reference.len() && reference[i] <= x {
+        while i < n && reference[i] <= x {
             i += 1;
         }
-        while j < live.len() && live[j] <= x {
+        while j < m && live[j] <= x {
             j += 1;
         }
-        largest = largest.max((i as f64 / n - j as f64 / m).abs());
+        largest = largest.max((i as u64 * m as u64).abs_diff(j as u64 * n as u64));
     }
-    largest
+    largest as f64 / (n as f64 * m as f64)
 }
 
 /// The Kolmogorov–Smirnov statistic above which the two samples differ at significance
@@ -89,17 +90,20 @@ pub fn wasserstein(reference: &[f64], live: &[f64]) -> f64 {
     if reference.is_empty() || live.is_empty() {
         return 0.0;
     }
-    let (n, m) = (reference.len() as f64, live.len() as f64);
+    let (n, m) = (reference.len() as u64, live.len() as u64);
     // Walk both quantile functions together: each step advances to the next point where either
-    // one jumps, and adds |difference| × the width of that probability interval.
-    let (mut i, mut j) = (0, 0);
-    let mut at = 0.0;
+    // one jumps, and adds |difference| × the width of that probability interval. Positions are
+    // counted in units of 1/(n·m), so the loop has no division; widths are scaled as they are
+    // added so that huge values cannot overflow the sum where the distance itself does not.
+    let unit = 1.0 / (n as f64 * m as f64);
+    let (mut i, mut j) = (0u64, 0u64);
+    let mut at = 0u64;
     let mut area = 0.0;
-    while i < reference.len() && j < live.len() {
-        let next_reference = (i + 1) as f64 / n;
-        let next_live = (j + 1) as f64 / m;
+    while i < n && j < m {
+        let next_reference = (i + 1) * m;
+        let next_live = (j + 1) * n;
         let next = next_reference.min(next_live);
-        area += (reference[i] - live[j]).abs() * (next - at);
+        area += (reference[i as usize] - live[j as usize]).abs() * ((next - at) as f64 * unit);
         at = next;
         if next_reference <= next {
             i += 1;

@@ -185,6 +185,9 @@ pub struct StreamDrift {
     page_hinkley: PageHinkley,
     /// Start of the score window ADWIN and Page–Hinkley have been watching.
     sequential_since: Option<TimestampMs>,
+    /// Scratch space for the sorted live window, kept between checks to save an allocation.
+    #[serde(skip)]
+    sorted_live: Vec<f64>,
 }
 
 impl StreamDrift {
@@ -202,6 +205,7 @@ impl StreamDrift {
             adwin: Adwin::new(config.adwin)?,
             page_hinkley: PageHinkley::new(config.page_hinkley)?,
             sequential_since: None,
+            sorted_live: Vec::new(),
             config,
         })
     }
@@ -309,8 +313,10 @@ impl StreamDrift {
 
     fn check_windows(&mut self, reference: TimeRange, alarms: &mut Vec<DriftAlarm>) {
         let windows = self.config.windows;
-        let mut live: Vec<f64> = self.live.iter().map(|&(_, v)| v).collect();
-        live.sort_by(f64::total_cmp);
+        let mut live = std::mem::take(&mut self.sorted_live);
+        live.clear();
+        live.extend(self.live.iter().map(|&(_, v)| v));
+        live.sort_unstable_by(f64::total_cmp);
         let live_range = TimeRange {
             start: self.live.front().map_or(0, |p| p.0),
             end: self.live.back().map_or(0, |p| p.0),
@@ -350,11 +356,14 @@ impl StreamDrift {
                 });
             }
         }
+        // Empty but allocated: the next check reuses it, and state comparisons ignore it.
+        live.clear();
+        self.sorted_live = live;
     }
 
     /// Heap bytes held (for state-size accounting).
     pub fn size_bytes(&self) -> usize {
-        self.reference.capacity() * 8
+        (self.reference.capacity() + self.sorted_live.capacity()) * 8
             + self.live.capacity() * std::mem::size_of::<(TimestampMs, f64)>()
             + self.adwin.size_bytes()
     }
