@@ -161,6 +161,13 @@ pub struct ModelsConfig {
     pub dir: Option<PathBuf>,
     /// How often `aiops run` looks for newly activated versions, in milliseconds.
     pub poll_ms: u64,
+    /// ScyllaDB nodes (`host:port,host:port`) to keep the store on instead of `dir` (needs a
+    /// build with the `scylla` feature).
+    pub scylla: Option<String>,
+    /// The ScyllaDB keyspace.
+    pub keyspace: String,
+    /// Replication factor of the keyspace when the store creates it.
+    pub replication: u32,
 }
 
 impl Default for ModelsConfig {
@@ -168,6 +175,9 @@ impl Default for ModelsConfig {
         ModelsConfig {
             dir: None,
             poll_ms: 1000,
+            scylla: None,
+            keyspace: "aiops".to_owned(),
+            replication: 3,
         }
     }
 }

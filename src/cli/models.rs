@@ -8,9 +8,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use aiops_operators::{Template, TemplateSet};
 use aiops_pipeline::PipelineConfig;
 use aiops_pipeline::models::artifact::ModelArtifact;
-use aiops_pipeline::models::sqlite::SqliteStore;
 use aiops_pipeline::models::train::{Incumbent, TrainOptions, train};
-use aiops_pipeline::models::{Actor, ModelScope, ModelStore, ModelVersion, diff_parameters};
+use aiops_pipeline::models::{
+    Actor, ModelScope, ModelStore, ModelVersion, diff_parameters, open_store,
+};
 use aiops_pipeline::source::file::FileSource;
 use aiops_schemas::{Format, TimestampMs, format_rfc3339, parse_timestamp};
 
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Args)]
 struct StoreArgs {
     /// Model store directory [default: `[models] dir` of the configuration, else
-    /// ./aiops-models].
+    /// ./aiops-models]; `[models] scylla` in the configuration uses ScyllaDB instead.
     #[arg(long, env = "AIOPS_MODELS", value_name = "DIR", global = true)]
     store: Option<PathBuf>,
 
@@ -42,13 +43,8 @@ impl StoreArgs {
         }
     }
 
-    fn open(&self, config: &PipelineConfig) -> Result<SqliteStore> {
-        let dir = self
-            .store
-            .clone()
-            .or_else(|| config.models.dir.clone())
-            .unwrap_or_else(|| PathBuf::from("aiops-models"));
-        Ok(SqliteStore::open(dir)?)
+    fn open(&self, config: &PipelineConfig) -> Result<Arc<dyn ModelStore>> {
+        Ok(open_store(&config.models, self.store.as_deref())?)
     }
 
     fn actor(&self, why: &str) -> Actor {

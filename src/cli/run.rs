@@ -10,9 +10,8 @@ use clap::Args;
 use aiops_pipeline::PipelineConfig;
 use aiops_pipeline::checkpoint::FileStore;
 use aiops_pipeline::config::ENVIRONMENT_OVERRIDES;
-use aiops_pipeline::models::ModelStore;
+use aiops_pipeline::models::open_store;
 use aiops_pipeline::models::retrain::Retrainer;
-use aiops_pipeline::models::sqlite::SqliteStore;
 use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::kafka::KafkaSink;
@@ -102,14 +101,18 @@ pub fn run(args: RunArgs) -> Result<()> {
     let drift_on = config.drift.enabled;
     if drift_on {
         options.drift = Some(config.drift.clone());
-        if config.drift.retrain.enabled && config.models.dir.is_none() {
+        if config.drift.retrain.enabled
+            && config.models.dir.is_none()
+            && config.models.scylla.is_none()
+        {
             note!("aiops run: drift.retrain is on but [models] dir is not set: no retraining");
         }
     }
     let (mut retrainer_stats, mut retrainer_thread) = (None, None);
-    let models = match &config.models.dir {
-        Some(dir) => {
-            let store: Arc<dyn ModelStore> = Arc::new(SqliteStore::open(dir)?);
+    let store_configured = config.models.dir.is_some() || config.models.scylla.is_some();
+    let models = match store_configured {
+        true => {
+            let store = open_store(&config.models, None)?;
             if config.drift.enabled && config.drift.retrain.enabled {
                 let retrainer = Retrainer::spawn(
                     store.clone(),
@@ -139,9 +142,13 @@ pub fn run(args: RunArgs) -> Result<()> {
                 .values()
                 .map(|m| m.version.id.clone())
                 .collect();
+            let place = match (&config.models.scylla, &config.models.dir) {
+                (Some(nodes), _) => format!("scylla {nodes} keyspace {}", config.models.keyspace),
+                (None, Some(dir)) => dir.display().to_string(),
+                (None, None) => String::new(),
+            };
             note!(
-                "aiops run: model store {}; active versions: {}",
-                dir.display(),
+                "aiops run: model store {place}; active versions: {}",
                 if active.is_empty() {
                     "none (configured templates)".to_owned()
                 } else {
@@ -151,7 +158,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             options.models = Some(watch.clone());
             Some((watch, poller))
         }
-        None => None,
+        false => None,
     };
     let status_every = Duration::from_secs(config.pipeline.status_interval_s);
     note!(

@@ -9,7 +9,8 @@
 //!   ([`ModelScope`]), the activation history rollback walks back through, and an append-only
 //!   [`AuditEntry`] log of every operation. [`sqlite::SqliteStore`] is the embedded default:
 //!   one SQLite database file, artifacts as files beside it, safe to share between the running
-//!   pipeline and the `aiops models` command.
+//!   pipeline and the `aiops models` command. `scylla::ScyllaStore` (feature `scylla`) keeps
+//!   the same contract on a ScyllaDB cluster, for stores shared across machines.
 //! - [`train`] replays points through a template's chains to make a version and evaluates it.
 //! - [`retrain`] retrains a template when the drift stage sees a drift persist.
 //! - [`watch::ModelWatch`] is how the running pipeline notices a newly activated version.
@@ -18,6 +19,8 @@
 pub mod artifact;
 pub mod contract;
 pub mod retrain;
+#[cfg(feature = "scylla")]
+pub mod scylla;
 pub mod sqlite;
 pub mod train;
 pub mod watch;
@@ -268,6 +271,35 @@ pub trait ModelStore: Send + Sync {
 
     /// A number that changes whenever the set of active versions changes, cheap to poll.
     fn generation(&self) -> Result<u64>;
+}
+
+/// Opens the store the configuration names: ScyllaDB when `[models] scylla` is set (feature
+/// `scylla`), else the embedded store in `dir` (default `aiops-models`).
+pub fn open_store(
+    config: &crate::config::ModelsConfig,
+    dir: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<dyn ModelStore>> {
+    if let Some(nodes) = &config.scylla {
+        #[cfg(feature = "scylla")]
+        {
+            return Ok(std::sync::Arc::new(scylla::ScyllaStore::connect(
+                nodes,
+                &config.keyspace,
+                config.replication,
+            )?));
+        }
+        #[cfg(not(feature = "scylla"))]
+        {
+            return Err(crate::Error::config(format!(
+                "models.scylla = {nodes:?}, but this build has no ScyllaDB support: build with                  --features scylla"
+            )));
+        }
+    }
+    let dir = dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| config.dir.clone())
+        .unwrap_or_else(|| std::path::PathBuf::from("aiops-models"));
+    Ok(std::sync::Arc::new(sqlite::SqliteStore::open(dir)?))
 }
 
 /// Differences between two versions' parameters, as `(path, left, right)` over their JSON
