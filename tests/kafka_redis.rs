@@ -618,3 +618,62 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
     }
     eprintln!("rebalance test: ownership {owners:?}");
 }
+
+#[test]
+fn train_reads_a_time_range_of_a_topic() {
+    let _serial = serial();
+    let broker = Broker::start();
+    let brokers = broker.address();
+    let dir = tempfile::tempdir().unwrap();
+    produce_synthetic(&brokers, "history", &synthetic(10, 1000, 3000), &[]);
+    let config = dir.path().join("aiops.toml");
+    std::fs::write(
+        &config,
+        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
+    )
+    .unwrap();
+    // Points 200 to 599 of each series: 2024-01-01T03:20:00Z to 09:59:00Z.
+    let out = support::aiops()
+        .args([
+            "train",
+            "-t",
+            "default",
+            "--topic",
+            "history",
+            "--brokers",
+            &brokers,
+        ])
+        .args([
+            "--from",
+            "2024-01-01T03:20:00Z",
+            "--to",
+            "2024-01-01T09:59:00Z",
+        ])
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "default-v1 is active"
+    );
+    assert!(stderr.contains("4000 points in range"), "{stderr}");
+    eprintln!("{stderr}");
+    assert!(
+        stderr.contains("10 series, 3200 training + 800 evaluation points"),
+        "{stderr}"
+    );
+    let shown = support::aiops()
+        .args(["models", "show", "default-v1", "--store"])
+        .arg(dir.path().join("store"))
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["training"]["source"], "kafka:history");
+    assert_eq!(shown["training"]["from"], 1_704_079_200_000i64);
+    assert_eq!(shown["training"]["to"], 1_704_103_140_000i64);
+}

@@ -253,17 +253,42 @@ enum Activation {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     aiops train --template default --input last-week.jsonl\n  \
-    aiops train -t latency -i metrics.lp --from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z")]
+    aiops train -t latency -i metrics.lp --from 2026-11-20T00:00:00Z --to 2026-11-27T00:00:00Z\n  \
+    aiops train -t default --topic metrics --brokers kafka:9092 --lookback 7d --every 1d")]
 pub struct TrainArgs {
     /// The template to train (its name in the configuration, or `default`).
     #[arg(long, short = 't')]
     template: String,
 
     /// The history to train on: a file of records (NAB CSV, JSON lines, Influx lines).
-    #[arg(long, short = 'i', value_name = "FILE")]
-    input: PathBuf,
+    #[arg(
+        long,
+        short = 'i',
+        value_name = "FILE",
+        required_unless_present = "topic",
+        conflicts_with = "topic"
+    )]
+    input: Option<PathBuf>,
 
-    /// Record format; detected from the file name or its first line when left out.
+    /// Or a Kafka topic, read by time between --from and --to (never committing offsets).
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
+
+    /// Kafka brokers for --topic [default: `[kafka] brokers` of the configuration].
+    #[arg(long, env = "AIOPS_KAFKA_BROKERS", value_name = "HOST:PORT")]
+    brokers: Option<String>,
+
+    /// Train on the stretch ending now and this long (`7d`, `12h`); with --every, each round.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "from")]
+    lookback: Option<std::time::Duration>,
+
+    /// Keep training on this schedule (`1d`, `6h`) until stopped, each round on the last
+    /// --lookback of history.
+    #[arg(long, value_parser = humantime::parse_duration, requires = "lookback")]
+    every: Option<std::time::Duration>,
+
+    /// Record format; detected from the file name or its first line when left out (a topic's
+    /// records are JSON unless told).
     #[arg(long, short = 'f', value_parser = ["csv", "json", "influx"])]
     format: Option<String>,
 
@@ -297,6 +322,130 @@ fn parse_time(text: &str) -> Result<TimestampMs> {
 }
 
 pub fn run_train(args: TrainArgs) -> Result<()> {
+    let Some(every) = args.every else {
+        return train_once(&args);
+    };
+    let stop = super::stop_on_ctrl_c();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // A failed round is reported and the schedule goes on: the next may find the broker
+        // back or new data in the file.
+        if let Err(error) = train_once(&args) {
+            eprintln!("aiops train: {error}");
+        }
+        let next = std::time::Instant::now() + every;
+        while std::time::Instant::now() < next && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
+/// The history to train on, and how it is named in the version's training range.
+fn read_history(
+    args: &TrainArgs,
+    config: &PipelineConfig,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
+    let format = args.format.as_deref().map(|f| match f {
+        "csv" => Format::Csv,
+        "json" => Format::Json,
+        _ => Format::Influx,
+    });
+    if let Some(input) = &args.input {
+        let source = FileSource::new(input, format)?;
+        let (points, rejected) = source.read_points(&config.parse)?;
+        eprintln!(
+            "read {} points from {} ({rejected} records rejected)",
+            points.len(),
+            input.display()
+        );
+        return Ok((points, input.display().to_string()));
+    }
+    let Some(topic) = &args.topic else {
+        return Err(Error::Usage("give --input FILE or --topic TOPIC".into()));
+    };
+    read_topic(args, config, topic, format, from, to)
+}
+
+#[cfg(feature = "kafka")]
+fn read_topic(
+    args: &TrainArgs,
+    config: &PipelineConfig,
+    topic: &str,
+    format: Option<Format>,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
+    use aiops_pipeline::config::{KafkaConfig, TopicConfig};
+    let mut kafka = match (&config.kafka, &args.brokers) {
+        (Some(kafka), None) => kafka.clone(),
+        (Some(kafka), Some(brokers)) => KafkaConfig {
+            brokers: brokers.clone(),
+            ..kafka.clone()
+        },
+        (None, Some(brokers)) => KafkaConfig {
+            brokers: brokers.clone(),
+            group: "aiops".into(),
+            topics: Vec::new(),
+            dead_letter_suffix: ".dlq".into(),
+            anomalies_topic: None,
+            options: Default::default(),
+        },
+        (None, None) => {
+            return Err(Error::Usage(
+                "--topic needs --brokers (or AIOPS_KAFKA_BROKERS, or a [kafka] section)".into(),
+            ));
+        }
+    };
+    let configured = kafka.topics.iter().find(|t| t.name == topic).cloned();
+    let mut topic_config = configured.unwrap_or(TopicConfig {
+        name: topic.to_owned(),
+        format: Format::Json,
+        tenant: None,
+        precision: None,
+    });
+    if let Some(format) = format {
+        topic_config.format = format;
+    }
+    kafka.topics = vec![topic_config.clone()];
+    let read = aiops_pipeline::source::kafka_range::read_range(
+        &kafka,
+        &topic_config,
+        &config.parse,
+        from,
+        to,
+        std::time::Duration::from_secs(30),
+    )?;
+    eprintln!(
+        "read {} messages of topic {topic} ({} rejected){}: {} points in the range",
+        read.messages,
+        read.rejected,
+        if read.seeked_by_time {
+            ", from the offsets of --from"
+        } else {
+            ", from each partition's start"
+        },
+        read.points.len()
+    );
+    Ok((read.points, format!("kafka:{topic}")))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn read_topic(
+    _: &TrainArgs,
+    _: &PipelineConfig,
+    _: &str,
+    _: Option<Format>,
+    _: Option<TimestampMs>,
+    _: Option<TimestampMs>,
+) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
+    Err(Error::Usage(
+        "this build has no Kafka support (feature kafka)".into(),
+    ))
+}
+
+fn train_once(args: &TrainArgs) -> Result<()> {
     let config = args.store.config()?;
     let store = args.store.open(&config)?;
     let templates: Arc<TemplateSet> = config.template_set()?;
@@ -317,18 +466,20 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
                 known.join(", ")
             ))
         })?;
-    let (from, to) = (
-        args.from.as_deref().map(parse_time).transpose()?,
-        args.to.as_deref().map(parse_time).transpose()?,
-    );
-    let format = args.format.as_deref().map(|f| match f {
-        "csv" => Format::Csv,
-        "json" => Format::Json,
-        _ => Format::Influx,
-    });
-    let source = FileSource::new(&args.input, format)?;
-    let (points, rejected) = source.read_points(&config.parse)?;
-    let total = points.len();
+    let (from, to) = match args.lookback {
+        Some(lookback) => {
+            let to = match &args.to {
+                Some(to) => parse_time(to)?,
+                None => aiops_pipeline::system_now(),
+            };
+            (Some(to - lookback.as_millis() as TimestampMs), Some(to))
+        }
+        None => (
+            args.from.as_deref().map(parse_time).transpose()?,
+            args.to.as_deref().map(parse_time).transpose()?,
+        ),
+    };
+    let (points, source) = read_history(args, &config, from, to)?;
     let points: Vec<_> = points
         .into_iter()
         .filter(|p| from.is_none_or(|f| p.timestamp >= f) && to.is_none_or(|t| p.timestamp <= t))
@@ -339,7 +490,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         })
         .collect();
     eprintln!(
-        "read {total} points ({rejected} records rejected); {} in range for template {:?}",
+        "{} points in range for template {:?}",
         points.len(),
         template.name
     );
@@ -354,11 +505,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         None => None,
     };
     let incumbent_template = incumbent.as_ref().map(|(v, _)| v.template());
-    let trained = train(
+    let mut trained = train(
         &template,
         templates.registry(),
         points,
-        &args.input.display().to_string(),
+        &source,
         TrainOptions {
             holdout: args.holdout,
             ..TrainOptions::default()
@@ -368,6 +519,12 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
             .zip(incumbent_template.as_ref())
             .map(|((_, artifact), template)| Incumbent { template, artifact }),
     )?;
+    // Series the range does not cover keep what the active version learnt for them.
+    if let Some((version, artifact)) = &incumbent
+        && diff_parameters(&version.parameters, &template).is_empty()
+    {
+        trained.artifact.carry_over(artifact);
+    }
     let actor = args.store.actor("aiops train");
     let version = store.register(
         trained.new_model(scope, template, args.note.clone()),
@@ -401,9 +558,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     if activate {
         store.activate(
             &version.id,
-            &args
-                .store
-                .actor(&format!("trained on {}", args.input.display())),
+            &args.store.actor(&format!("trained on {source}")),
         )?;
         emit(&format!("{} is active\n", version.id))
     } else {

@@ -12,6 +12,8 @@
 pub mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kafka")]
+pub mod kafka_range;
 pub mod stdin;
 pub mod synthetic;
 
