@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use aiops_schemas::{AnomalyEvent, MetricPoint, SeriesRef, anomaly_id};
 
 use crate::alert::{Alert, AlertState};
-use crate::detector::{Detector, Registry, Score, Snapshot};
+use crate::detector::{Detector, Registry, Score, Snapshot, WeightTensor};
 use crate::ensemble::{Combined, EnsembleState, contributions};
 use crate::error::{Error, Result};
 use crate::features::{FeatureExtractor, Features};
@@ -104,8 +104,52 @@ impl SeriesDetectors {
         self.ensemble = state;
     }
 
+    /// Every detector's state with neural weights apart, each tensor tagged with its
+    /// detector's index (see [`Detector::snapshot_split`]).
+    pub fn snapshot_split(&self) -> (Vec<Snapshot>, Vec<(usize, WeightTensor)>) {
+        let mut weights = Vec::new();
+        let snapshots = self
+            .detectors
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let (snapshot, tensors) = d.snapshot_split();
+                weights.extend(tensors.into_iter().map(|t| (i, t)));
+                snapshot
+            })
+            .collect();
+        (snapshots, weights)
+    }
+
+    /// Restores every detector from [`SeriesDetectors::snapshot_split`]'s parts; on error
+    /// nothing is changed.
+    pub fn restore_split(
+        &mut self,
+        snapshots: &[Snapshot],
+        weights: &[(usize, WeightTensor)],
+    ) -> Result<()> {
+        self.restore_each(snapshots, |detector, i, snapshot| {
+            let mine: Vec<WeightTensor> = weights
+                .iter()
+                .filter(|(index, _)| *index == i)
+                .map(|(_, t)| t.clone())
+                .collect();
+            detector.restore_split(snapshot, &mine)
+        })
+    }
+
     /// Restores every detector; on error nothing is changed.
     pub fn restore(&mut self, snapshots: &[Snapshot]) -> Result<()> {
+        self.restore_each(snapshots, |detector, _, snapshot| {
+            detector.restore(snapshot)
+        })
+    }
+
+    fn restore_each(
+        &mut self,
+        snapshots: &[Snapshot],
+        restore: impl Fn(&mut Box<dyn Detector>, usize, &Snapshot) -> Result<()>,
+    ) -> Result<()> {
         if snapshots.len() != self.detectors.len() {
             return Err(Error::SnapshotCorrupt {
                 kind: "chain".into(),
@@ -119,7 +163,7 @@ impl SeriesDetectors {
         // Each detector's restore is all-or-nothing; undo the ones before a failure.
         let backups = self.snapshot();
         for (i, snapshot) in snapshots.iter().enumerate() {
-            if let Err(error) = self.detectors[i].restore(snapshot) {
+            if let Err(error) = restore(&mut self.detectors[i], i, snapshot) {
                 for (detector, backup) in self.detectors[..i].iter_mut().zip(&backups) {
                     // A detector's own snapshot always restores.
                     let _ = detector.restore(backup);
@@ -283,9 +327,37 @@ impl SeriesChain {
         }
     }
 
-    /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
-    /// was taken under another template or its detectors do not match the template's.
-    pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
+    /// Everything the chain has learnt, with neural weights apart (for model artifacts).
+    pub fn snapshot_split(
+        &self,
+        template: &Template,
+    ) -> (ChainSnapshot, Vec<(usize, WeightTensor)>) {
+        let (detectors, weights) = self.detectors.snapshot_split();
+        let snapshot = ChainSnapshot {
+            version: CHAIN_SNAPSHOT_VERSION,
+            template: template.name.clone(),
+            features: self.features.clone(),
+            detectors,
+            ensemble: self.detectors.ensemble_state().clone(),
+            alert: self.alert,
+        };
+        (snapshot, weights)
+    }
+
+    /// [`SeriesChain::restore`] from the parts of [`SeriesChain::snapshot_split`].
+    pub fn restore_split(
+        &mut self,
+        template: &Template,
+        snapshot: &ChainSnapshot,
+        weights: &[(usize, WeightTensor)],
+    ) -> Result<()> {
+        self.check_fits(template, snapshot)?;
+        self.detectors.restore_split(&snapshot.detectors, weights)?;
+        self.adopt(snapshot);
+        Ok(())
+    }
+
+    fn check_fits(&self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
         if snapshot.template != template.name {
             return Err(Error::SnapshotKind {
                 expected: format!("template {:?}", template.name),
@@ -298,10 +370,21 @@ impl SeriesChain {
                 message: "the ensemble's calibration does not match the detectors".into(),
             });
         }
-        self.detectors.restore(&snapshot.detectors)?;
+        Ok(())
+    }
+
+    fn adopt(&mut self, snapshot: &ChainSnapshot) {
         self.detectors.set_ensemble_state(snapshot.ensemble.clone());
         self.features = snapshot.features.clone();
         self.alert = snapshot.alert;
+    }
+
+    /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
+    /// was taken under another template or its detectors do not match the template's.
+    pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
+        self.check_fits(template, snapshot)?;
+        self.detectors.restore(&snapshot.detectors)?;
+        self.adopt(snapshot);
         Ok(())
     }
 

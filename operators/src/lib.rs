@@ -35,7 +35,7 @@ pub use chain::{
     CHAIN_SNAPSHOT_VERSION, ChainSnapshot, ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain,
     SeriesDetectors, build_event,
 };
-pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot};
+pub use detector::{Detector, DetectorSpec, Registry, Score, Snapshot, WeightTensor};
 pub use ensemble::{Combine, Combined, EnsembleConfig, EnsembleState};
 pub use error::{Error, Result};
 pub use features::{

@@ -540,6 +540,8 @@ mod tests {
         assert_eq!(config.parse, aiops_schemas::ParseOptions::default());
         assert_eq!(config.pipeline, RuntimeConfig::default());
         assert_eq!(config.checkpoint, CheckpointConfig::default());
+        assert_eq!(config.models, ModelsConfig::default());
+        assert_eq!(config.drift, DriftStageConfig::default());
         let redis = config.redis.as_ref().unwrap();
         assert_eq!(
             (redis.stream_maxlen, redis.give_up_after_ms),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::Band;
 
-use super::{Detector, Score, Snapshot};
+use super::{Detector, Score, Snapshot, WeightTensor};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input};
 use crate::params;
@@ -605,11 +605,114 @@ impl Detector for Lstm {
             + self.state.network.as_ref().map_or(0, |_| count * 4)
             + self.state.training.as_ref().map_or(0, |_| count * 12)
     }
+
+    fn snapshot_split(&self) -> (Snapshot, Vec<WeightTensor>) {
+        let mut state = self.state.clone();
+        let mut weights = Vec::new();
+        let config = &self.config;
+        if let Some(network) = &mut state.network {
+            let parameters = std::mem::take(&mut network.parameters);
+            let (rows, gates, hidden) = (config.weight_rows(), config.gates(), config.hidden);
+            let layers = [
+                ("gates.weight", vec![rows, gates]),
+                ("gates.bias", vec![gates]),
+                ("output.weight", vec![hidden]),
+                ("output.bias", vec![1]),
+            ];
+            let mut rest = parameters.as_slice();
+            for (name, shape) in layers {
+                let (values, tail) = rest.split_at(shape.iter().product::<usize>().min(rest.len()));
+                weights.push(WeightTensor {
+                    name: name.to_owned(),
+                    shape,
+                    values: values.to_vec(),
+                });
+                rest = tail;
+            }
+        }
+        if let Some(training) = &mut state.training {
+            for (name, values) in [
+                ("training.parameters", &mut training.network.parameters),
+                ("training.first_moment", &mut training.first_moment),
+                ("training.second_moment", &mut training.second_moment),
+            ] {
+                let values = std::mem::take(values);
+                weights.push(WeightTensor {
+                    name: name.to_owned(),
+                    shape: vec![values.len()],
+                    values,
+                });
+            }
+        }
+        (Snapshot::encode(KIND, SNAPSHOT_VERSION, &state), weights)
+    }
+
+    fn restore_split(&mut self, snapshot: &Snapshot, weights: &[WeightTensor]) -> Result<()> {
+        let mut state: LstmState = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        let tensor = |name: &str| -> Result<&[f32]> {
+            weights
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.values.as_slice())
+                .ok_or_else(|| Error::SnapshotCorrupt {
+                    kind: KIND.into(),
+                    message: format!("weight tensor {name:?} is missing"),
+                })
+        };
+        if let Some(network) = &mut state.network {
+            network.parameters.clear();
+            for name in ["gates.weight", "gates.bias", "output.weight", "output.bias"] {
+                network.parameters.extend_from_slice(tensor(name)?);
+            }
+        }
+        if let Some(training) = &mut state.training {
+            training.network.parameters = tensor("training.parameters")?.to_vec();
+            training.first_moment = tensor("training.first_moment")?.to_vec();
+            training.second_moment = tensor("training.second_moment")?.to_vec();
+        }
+        // The whole state goes through `restore`, which checks every size against the
+        // configuration.
+        self.restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &state))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weights_split_out_and_back_give_the_same_detector() {
+        let config = LstmConfig {
+            warmup: 40,
+            ..LstmConfig::default()
+        };
+        let mut lstm = Lstm::new(config).unwrap();
+        let mut features = Features::first(0, 0.0);
+        // Long enough to be mid-training and to have a trained network.
+        for i in 0..700 {
+            features.value = (i as f64 * 0.3).sin() * 5.0 + (i % 7) as f64;
+            lstm.observe(&features);
+        }
+        assert!(lstm.state.network.is_some());
+        let (rest, weights) = lstm.snapshot_split();
+        let names: Vec<&str> = weights.iter().map(|t| t.name.as_str()).collect();
+        assert!(names.contains(&"gates.weight"), "{names:?}");
+        let gates = &weights[0];
+        assert_eq!(gates.shape, vec![1 + config.hidden, 4 * config.hidden]);
+        assert_eq!(gates.values.len(), gates.shape.iter().product::<usize>());
+        // The rest is much smaller than the whole snapshot: the weights really left it.
+        assert!(rest.state.len() < lstm.snapshot().state.len());
+        let mut restored = Lstm::new(config).unwrap();
+        restored.restore_split(&rest, &weights).unwrap();
+        assert_eq!(restored.snapshot(), lstm.snapshot());
+        // A missing or wrongly sized tensor is refused and changes nothing.
+        let before = restored.snapshot();
+        assert!(restored.restore_split(&rest, &weights[1..]).is_err());
+        let mut short = weights.clone();
+        short[0].values.pop();
+        assert!(restored.restore_split(&rest, &short).is_err());
+        assert_eq!(restored.snapshot(), before);
+    }
 
     /// A sawtooth with a slow ramp and a fast fall: easy to predict from its last few values,
     /// hard for a level model.

@@ -133,6 +133,36 @@ pub trait Detector: Send + fmt::Debug {
 
     /// Bytes of state held for the series (inline and heap), for capacity planning.
     fn state_bytes(&self) -> usize;
+
+    /// The learnt state in two parts: neural weights as named tensors, and a snapshot of the
+    /// rest. Model artifacts keep the tensors as safetensors. Detectors without weights give
+    /// their whole snapshot and no tensors.
+    fn snapshot_split(&self) -> (Snapshot, Vec<WeightTensor>) {
+        (self.snapshot(), Vec::new())
+    }
+
+    /// Restores from the two parts of [`Detector::snapshot_split`]. On error the state is
+    /// unchanged.
+    fn restore_split(&mut self, snapshot: &Snapshot, weights: &[WeightTensor]) -> Result<()> {
+        if let Some(extra) = weights.first() {
+            return Err(Error::SnapshotCorrupt {
+                kind: self.kind().into(),
+                message: format!("has no weights, but tensor {:?} was given", extra.name),
+            });
+        }
+        self.restore(snapshot)
+    }
+}
+
+/// A named array of neural weights, row-major `f32`, as safetensors keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightTensor {
+    /// The name, unique within its detector (`gates.weight`).
+    pub name: String,
+    /// The shape; the product of its dimensions is the number of values.
+    pub shape: Vec<usize>,
+    /// The values.
+    pub values: Vec<f32>,
 }
 
 /// One detector in a template: its kind and its parameters.

@@ -411,24 +411,26 @@ fn swap_models(
             entry.template = index as u16;
             return true;
         }
-        fn state_of<'a>(models: &'a ActiveModels, version: &str, key: &u64) -> Option<&'a [u8]> {
+        let version_of = |models: &'_ ActiveModels, id: &str| {
             models
                 .models
                 .values()
-                .find(|m| m.version.id == version)
-                .and_then(|m| m.state.series.get(key))
-                .map(Vec::as_slice)
-        }
-        let carried_over = state_of(previous, &before.version, key);
-        let trained = state_of(active, &after.version, key)
-            // State carried over unchanged from the version before: keep the live state.
-            .filter(|bytes| carried_over != Some(*bytes))
-            .and_then(|bytes| ChainSnapshot::decode(bytes).ok());
-        let from_model = trained.and_then(|snapshot| {
-            let mut chain = SeriesChain::new(after, new.registry()).ok()?;
-            chain.restore(after, &snapshot).ok()?;
-            Some(chain)
-        });
+                .find(|m| m.version.id == id)
+                .map(|m| m.state.clone())
+        };
+        let (earlier, trained) = (
+            version_of(previous, &before.version),
+            version_of(active, &after.version),
+        );
+        // State carried over unchanged from the version before: keep the live state.
+        let carried_over = match (&earlier, &trained) {
+            (Some(earlier), Some(trained)) => trained.same_state(earlier, *key),
+            _ => false,
+        };
+        let from_model = trained
+            .filter(|_| !carried_over)
+            .and_then(|state| state.restore(*key, after, new.registry()))
+            .and_then(|restored| restored.ok());
         let replacement = match from_model {
             Some(chain) => Some(chain),
             None if same_parameters(before, after) => None,

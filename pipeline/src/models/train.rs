@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use aiops_operators::{ChainSnapshot, Registry, SeriesChain, Template};
+use aiops_operators::{Registry, SeriesChain, Template};
 use aiops_schemas::{MetricPoint, Severity, TimestampMs};
 
 use super::artifact::ModelArtifact;
@@ -186,10 +186,7 @@ pub fn train(
             .or_default()
             .push(point);
     }
-    let mut artifact = ModelArtifact {
-        template: template.name.clone(),
-        series: BTreeMap::new(),
-    };
+    let mut artifact = ModelArtifact::new(&template.name);
     let mut evaluation = Evaluation::default();
     let mut incumbent_evaluation = incumbent.as_ref().map(|_| Evaluation::default());
     let (mut from, mut to): (Option<TimestampMs>, Option<TimestampMs>) = (None, None);
@@ -208,21 +205,14 @@ pub fn train(
         let mut chain = SeriesChain::new(template, registry)?;
         run(&mut chain, template, train_part);
         evaluation.add(&run(&mut chain, template, tail));
-        artifact
-            .series
-            .insert(key, chain.snapshot(template).encode());
+        artifact.insert(key, &chain, template);
 
         if let (Some(old), Some(figures)) = (&incumbent, incumbent_evaluation.as_mut()) {
-            let mut chain = SeriesChain::new(old.template, registry)?;
-            if let Some(snapshot) = old
-                .artifact
-                .series
-                .get(&key)
-                .and_then(|bytes| ChainSnapshot::decode(bytes).ok())
-            {
-                // A state that does not fit any more starts afresh, as in the pipeline.
-                let _ = chain.restore(old.template, &snapshot);
-            }
+            // A state that does not fit any more starts afresh, as in the pipeline.
+            let mut chain = match old.artifact.restore(key, old.template, registry) {
+                Some(Ok(chain)) => chain,
+                _ => SeriesChain::new(old.template, registry)?,
+            };
             run(&mut chain, old.template, train_part);
             figures.add(&run(&mut chain, old.template, tail));
         }
