@@ -1,5 +1,6 @@
 //! Drift end to end, without restarting anything: series whose behaviour changes → drift events
-//! on Redis (`aiops:{tenant}:drift`) → the drift stage asks for retraining → a new version is
+//! on Redis (`aiops:{tenant}:drift`) and through the WebSocket gateway's `drift` channel → the
+//! drift stage asks for retraining → a new version is
 //! trained, registered and activated → the running pipeline swaps it in → the changed series'
 //! anomaly rate is back to what it was before the change. A control run without retraining
 //! shows the rate would have stayed high over the same stretch.
@@ -173,6 +174,36 @@ fn a_drift_is_seen_on_redis_retrained_swapped_in_and_the_anomaly_rate_recovers()
     let _serial = support::serial();
     let redis = support::Redis::start();
     let drift_messages = redis.subscribe(0, &drift_channel("demo"));
+    // A gateway on the same Redis, and a subscriber of the tenant's drift channel.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (gateway, mut client) = runtime.block_on(async {
+        let gateway =
+            aiops_gateway::RunningGateway::start(support::ws::config(Some(redis.url(0)))).unwrap();
+        let mut client = support::ws::connect(
+            gateway.address,
+            &support::ws::token("demo", &["drift"], 600),
+        )
+        .await
+        .unwrap();
+        let reply = client
+            .subscribe(serde_json::json!({"type": "subscribe", "channel": "drift"}))
+            .await;
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+        (gateway, client)
+    });
+    let (ids_out, ids_in) = std::sync::mpsc::channel();
+    let reader = runtime.spawn(async move {
+        while let Some(message) = client.next(Duration::from_secs(600)).await {
+            if message["type"] == "event" {
+                let _ = ids_out.send(
+                    message["event"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
+            }
+        }
+    });
     let outcome = run_with(true, Some(redis.url(0)));
 
     // Drift events: on the changed series, after the change, and the same ones on Redis.
@@ -190,6 +221,15 @@ fn a_drift_is_seen_on_redis_retrained_swapped_in_and_the_anomaly_rate_recovers()
     assert_eq!(on_redis.len(), outcome.drift.len());
     let ids = |d: &[DriftEvent]| d.iter().map(|e| e.id.clone()).collect::<BTreeSet<_>>();
     assert_eq!(ids(&on_redis), ids(&outcome.drift));
+    std::thread::sleep(Duration::from_millis(500));
+    let through_gateway: BTreeSet<String> = ids_in.try_iter().collect();
+    assert_eq!(
+        through_gateway,
+        ids(&outcome.drift),
+        "the gateway's drift channel"
+    );
+    reader.abort();
+    runtime.block_on(gateway.shutdown(Duration::from_secs(2)));
 
     // Retraining: versions made by the drift stage, the last one active, every step audited.
     let versions = outcome.store.list(None).unwrap();
