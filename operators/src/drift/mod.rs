@@ -477,6 +477,27 @@ mod tests {
     }
 
     #[test]
+    fn state_stays_bounded_on_a_long_stream() {
+        let mut monitor = StreamDrift::new(DriftConfig::default()).unwrap();
+        let mut seed = 41;
+        run(&mut monitor, 0, 2000, |_, e| e, &mut seed);
+        let early = monitor.size_bytes();
+        run(
+            &mut monitor,
+            2000,
+            50_000,
+            |t, e| e + (t as f64 / 5000.0).sin(),
+            &mut seed,
+        );
+        let late = monitor.size_bytes();
+        eprintln!(
+            "drift state of one stream: {early} bytes after 2,000 points, {late} after 52,000"
+        );
+        assert!(late <= 12 * 1024, "{late}");
+        assert!(late <= early + 2048, "{early} -> {late}");
+    }
+
+    #[test]
     fn snapshot_round_trip_continues_identically() {
         let mut monitor = StreamDrift::new(DriftConfig::default()).unwrap();
         let mut seed = 37;
