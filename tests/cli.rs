@@ -478,4 +478,16 @@ fn train_registers_versions_and_models_manages_them_with_an_audit_log() {
     }
     assert!(audit.iter().all(|e| e["who"] == "tester"));
     assert_eq!(audit[4]["why"], "noisy");
+
+    // A tenant's own version is numbered and named apart.
+    let out = run(&["train", "-t", "default", "-i", input, "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "acme.default-v1 is active");
+    let out = run(&["train", "-t", "default", "-i", input, "--tenant", "nobody"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing to train on"),
+        "{}",
+        text(&out.stderr)
+    );
 }

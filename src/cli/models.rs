@@ -312,6 +312,11 @@ pub struct TrainArgs {
     #[arg(long, default_value = "")]
     note: String,
 
+    /// Train a version for this tenant only (its series alone; it runs for that tenant, before
+    /// the template's version for everyone).
+    #[arg(long)]
+    tenant: Option<String>,
+
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -484,6 +489,11 @@ fn train_once(args: &TrainArgs) -> Result<()> {
         .into_iter()
         .filter(|p| from.is_none_or(|f| p.timestamp >= f) && to.is_none_or(|t| p.timestamp <= t))
         .filter(|p| {
+            args.tenant
+                .as_deref()
+                .is_none_or(|t| p.series.tenant() == t)
+        })
+        .filter(|p| {
             templates
                 .select(&p.series)
                 .is_some_and(|(_, t)| t.name == template.name)
@@ -495,7 +505,10 @@ fn train_once(args: &TrainArgs) -> Result<()> {
         template.name
     );
 
-    let scope = ModelScope::template(&template.name);
+    let scope = ModelScope {
+        template: template.name.clone(),
+        tenant: args.tenant.clone(),
+    };
     let incumbent = match store.active()?.get(&scope) {
         Some(id) => {
             let version = store.get(id)?;

@@ -51,7 +51,16 @@ impl ActiveModels {
         let mut templates = Vec::with_capacity(base.templates().len() + self.models.len());
         for template in base.templates() {
             for (scope, model) in &self.models {
-                if let (Some(tenant), true) = (&scope.tenant, scope.template == template.name) {
+                let Some(tenant) = &scope.tenant else {
+                    continue;
+                };
+                // A tenant the template does not cover gets no variant of it either.
+                let covered = template
+                    .matcher
+                    .tenant
+                    .as_deref()
+                    .is_none_or(|glob| aiops_operators::template::glob_match(glob, tenant));
+                if scope.template == template.name && covered {
                     let mut variant = model.template.clone();
                     variant.matcher = template.matcher.clone();
                     variant.matcher.tenant = Some(tenant.clone());
@@ -190,4 +199,88 @@ fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedM
         template,
         state: Arc::new(state),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Actor;
+    use crate::models::sqlite::SqliteStore;
+    use crate::models::train::{TrainOptions, train};
+    use aiops_operators::{Matcher, Template};
+    use aiops_schemas::{Labels, Limits, MetricPoint, Series};
+
+    fn series(tenant: &str) -> Arc<Series> {
+        Arc::new(Series::new(tenant, "cpu", Labels::new(), &Limits::default()).unwrap())
+    }
+
+    fn register(store: &SqliteStore, tenant: Option<&str>, warning: f64) -> String {
+        let mut parameters = Template {
+            name: "web".into(),
+            ..Template::light()
+        };
+        parameters.alert.warning = warning;
+        let points = (0..50).map(|i| MetricPoint {
+            series: series(tenant.unwrap_or("anyone")),
+            timestamp: i * 1000,
+            value: (i % 4) as f64,
+        });
+        let trained = train(
+            &parameters,
+            &Registry::builtin(),
+            points,
+            "test",
+            TrainOptions::default(),
+            None,
+        )
+        .unwrap();
+        let scope = ModelScope {
+            template: "web".into(),
+            tenant: tenant.map(str::to_owned),
+        };
+        let version = store
+            .register(
+                trained.new_model(scope, parameters, String::new()),
+                &trained.artifact.encode(),
+                &Actor::new("t", "t"),
+            )
+            .unwrap();
+        store.activate(&version.id, &Actor::new("t", "t")).unwrap();
+        version.id
+    }
+
+    #[test]
+    fn a_tenants_own_version_runs_for_that_tenant_and_the_shared_one_for_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let shared = register(&store, None, 6.0);
+        let own = register(&store, Some("acme"), 4.0);
+        assert_eq!((shared.as_str(), own.as_str()), ("web-v1", "acme.web-v1"));
+        let watch = ModelWatch::new();
+        assert!(watch.refresh(&store).unwrap());
+        assert!(!watch.refresh(&store).unwrap(), "nothing changed since");
+        let base = TemplateSet::new(
+            vec![Template {
+                name: "web".into(),
+                matcher: Matcher {
+                    metric: Some("cpu*".into()),
+                    ..Matcher::default()
+                },
+                ..Template::light()
+            }],
+            Registry::builtin(),
+        )
+        .unwrap();
+        let applied = watch.current().apply(&base);
+        let pick = |tenant: &str| applied.select(&series(tenant)).unwrap().1.clone();
+        let (for_acme, for_others) = (pick("acme"), pick("globex"));
+        assert_eq!(for_acme.version, "acme.web-v1");
+        assert_eq!(for_acme.alert.warning, 4.0);
+        assert_eq!(for_others.version, "web-v1");
+        assert_eq!(for_others.alert.warning, 6.0);
+        // The configured matcher still applies to both.
+        assert_eq!(for_acme.matcher.metric.as_deref(), Some("cpu*"));
+        let memory = Series::new("acme", "memory", Labels::new(), &Limits::default()).unwrap();
+        assert_eq!(applied.select(&memory).unwrap().1.name, "default");
+    }
 }
