@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiops_operators::{Registry, Template, TemplateSet};
+use aiops_pipeline::models::contract::register_version;
 use aiops_pipeline::models::sqlite::SqliteStore;
-use aiops_pipeline::models::train::{TrainOptions, train};
 use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::models::{Actor, AuditAction, ModelScope, ModelStore, ModelVersion};
 use aiops_pipeline::sink::Sink;
 use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
-use aiops_schemas::{AnomalyEvent, Labels, Limits, MetricPoint, Series};
+use aiops_schemas::AnomalyEvent;
 
 /// Events shared with the test thread while the pipeline runs.
 #[derive(Clone, Default)]
@@ -50,28 +50,13 @@ fn light(warning: f64) -> Template {
 }
 
 fn register(store: &dyn ModelStore, parameters: Template, note: &str) -> ModelVersion {
-    let series = Arc::new(Series::new("other", "m", Labels::new(), &Limits::default()).unwrap());
-    let points = (0..100).map(|i| MetricPoint {
-        series: series.clone(),
-        timestamp: i * 60_000,
-        value: (i % 9) as f64,
-    });
-    let trained = train(
-        &parameters,
-        &Registry::builtin(),
-        points,
-        "test",
-        TrainOptions::default(),
-        None,
+    register_version(
+        store,
+        ModelScope::template("default"),
+        parameters,
+        1,
+        &Actor::new("test", note),
     )
-    .unwrap();
-    store
-        .register(
-            trained.new_model(ModelScope::template("default"), parameters, note.into()),
-            &trained.artifact.encode(),
-            &Actor::new("test", note),
-        )
-        .unwrap()
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {

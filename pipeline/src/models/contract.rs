@@ -19,13 +19,31 @@ pub enum Damage {
     Remove,
 }
 
-/// Trains the light template on one synthetic series of `points` points and registers it in
-/// `template`'s scope.
+/// Trains the light template (named `template`) on one synthetic series and registers it in
+/// `template`'s scope, by `tester`.
 pub fn register_trained(store: &dyn ModelStore, template: &str, seed: u64) -> ModelVersion {
     let parameters = Template {
         name: template.to_owned(),
         ..Template::light()
     };
+    register_version(
+        store,
+        ModelScope::template(template),
+        parameters,
+        seed,
+        &Actor::new("tester", "contract"),
+    )
+}
+
+/// Trains `parameters` on one synthetic series of tenant `acme` (values varied by `seed`) and
+/// registers the result in `scope`: a real version with a real artifact, for tests.
+pub fn register_version(
+    store: &dyn ModelStore,
+    scope: ModelScope,
+    parameters: Template,
+    seed: u64,
+    actor: &Actor,
+) -> ModelVersion {
     let series = Arc::new(Series::new("acme", "cpu", Labels::new(), &Limits::default()).unwrap());
     let points = (0..200).map(|i| MetricPoint {
         series: series.clone(),
@@ -41,17 +59,9 @@ pub fn register_trained(store: &dyn ModelStore, template: &str, seed: u64) -> Mo
         None,
     )
     .unwrap();
-    let model = trained.new_model(
-        ModelScope::template(template),
-        parameters,
-        format!("seed {seed}"),
-    );
+    let model = trained.new_model(scope, parameters, format!("seed {seed}"));
     store
-        .register(
-            model,
-            &trained.artifact.encode(),
-            &Actor::new("tester", "contract"),
-        )
+        .register(model, &trained.artifact.encode(), actor)
         .unwrap()
 }
 

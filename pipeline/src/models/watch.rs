@@ -205,10 +205,10 @@ fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedM
 mod tests {
     use super::*;
     use crate::models::Actor;
+    use crate::models::contract::register_version;
     use crate::models::sqlite::SqliteStore;
-    use crate::models::train::{TrainOptions, train};
     use aiops_operators::{Matcher, Template};
-    use aiops_schemas::{Labels, Limits, MetricPoint, Series};
+    use aiops_schemas::{Labels, Limits, Series};
 
     fn series(tenant: &str) -> Arc<Series> {
         Arc::new(Series::new(tenant, "cpu", Labels::new(), &Limits::default()).unwrap())
@@ -220,32 +220,13 @@ mod tests {
             ..Template::light()
         };
         parameters.alert.warning = warning;
-        let points = (0..50).map(|i| MetricPoint {
-            series: series(tenant.unwrap_or("anyone")),
-            timestamp: i * 1000,
-            value: (i % 4) as f64,
-        });
-        let trained = train(
-            &parameters,
-            &Registry::builtin(),
-            points,
-            "test",
-            TrainOptions::default(),
-            None,
-        )
-        .unwrap();
         let scope = ModelScope {
             template: "web".into(),
             tenant: tenant.map(str::to_owned),
         };
-        let version = store
-            .register(
-                trained.new_model(scope, parameters, String::new()),
-                &trained.artifact.encode(),
-                &Actor::new("t", "t"),
-            )
-            .unwrap();
-        store.activate(&version.id, &Actor::new("t", "t")).unwrap();
+        let actor = Actor::new("t", "t");
+        let version = register_version(store, scope, parameters, 7, &actor);
+        store.activate(&version.id, &actor).unwrap();
         version.id
     }
 
