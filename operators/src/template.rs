@@ -58,7 +58,8 @@ impl Matcher {
 pub struct Template {
     /// Unique name, shown in events.
     pub name: String,
-    /// Model version stamped on events (later: the active model version of this template).
+    /// Model version stamped on events: the configured one, or the id of the active model
+    /// version when the pipeline runs versions from a model store.
     #[serde(default = "default_version")]
     pub version: String,
     /// Which series it applies to.

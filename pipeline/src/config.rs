@@ -1,5 +1,5 @@
-//! Pipeline configuration: how records are parsed and which detector templates run, loaded
-//! from a TOML file.
+//! Pipeline configuration: how records are parsed, which detector templates run, where model
+//! versions live and what the drift stage watches, loaded from a TOML file.
 //!
 //! ```toml
 //! [parse]
@@ -13,8 +13,8 @@
 //! ```
 //!
 //! Anything left out takes its default; series no template matches use the built-in
-//! `default` template (z-score and MAD). `aiops.example.toml` at the repository root lists every
-//! field.
+//! `default` template (the calibrated ensemble). `aiops.example.toml` at the repository root
+//! lists every field.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
