@@ -251,34 +251,28 @@ fn a_drift_is_seen_on_redis_retrained_swapped_in_and_the_anomaly_rate_recovers()
         versions.iter().all(|v| v.created_by == "drift"),
         "{versions:#?}"
     );
-    let active = outcome.store.active().unwrap();
-    let active_id = active.values().next().expect("a version is active");
     let audit = outcome.store.audit().unwrap();
     assert!(
         audit
             .iter()
             .any(|e| e.action == AuditAction::Activate && e.who == "drift")
     );
-    // Every changed series was in some version's training, after the change.
-    let trained_until = versions
+    // The response to the change: the versions trained on points from its first 1,000 ticks
+    // cover every changed series. (A retrained chain's scores keep settling for a while, and a
+    // later drift of them may train another version: that is allowed, not measured here.)
+    let response: Vec<_> = versions
         .iter()
         .filter_map(|v| v.training.as_ref())
-        .map(|t| tick_of(t.to))
-        .max()
-        .unwrap();
-    assert!(
-        trained_until > CHANGE_TICK && trained_until < TICKS - 1500,
-        "{trained_until}"
-    );
-    let trained_series: u64 = versions
-        .iter()
-        .filter_map(|v| v.training.as_ref())
-        .map(|t| t.series)
-        .sum();
+        .filter(|t| (CHANGE_TICK..CHANGE_TICK + 1000).contains(&tick_of(t.from)))
+        .collect();
+    let trained_until = response.iter().map(|t| tick_of(t.to)).max().unwrap();
+    assert!(trained_until < TICKS - 1500, "{trained_until}");
+    let trained_series: u64 = response.iter().map(|t| t.series).sum();
     assert!(
         trained_series >= outcome.changed.len() as u64,
         "{versions:#?}"
     );
+    let drift_versions: BTreeSet<&str> = versions.iter().map(|v| v.id.as_str()).collect();
 
     // The anomaly rate: normal before, high after the change, normal again once swapped.
     let settled = trained_until + 300;
@@ -297,9 +291,10 @@ fn a_drift_is_seen_on_redis_retrained_swapped_in_and_the_anomaly_rate_recovers()
         .iter()
         .filter(|e| tick_of(e.timestamp) >= settled)
         .collect();
+    // Scored by versions the drift stage made, once the swaps are done.
     assert!(
         late.iter()
-            .all(|e| e.model_version == *active_id || !outcome.changed.contains(&e.series.key))
+            .all(|e| drift_versions.contains(e.model_version.as_str()))
     );
 
     // Without retraining the same stretch stays high: time alone did not bring it back.
