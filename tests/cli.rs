@@ -491,3 +491,69 @@ fn train_registers_versions_and_models_manages_them_with_an_audit_log() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = dir.path().join("aiops.toml");
+    std::fs::write(
+        &config,
+        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
+    )
+    .unwrap();
+    // Points 900 to 1199 of each host: 2023-11-14T22:13:20Z + 900 min ...
+    let (from, to) = (
+        1_700_000_000_000i64 + 900 * 60_000,
+        1_700_000_000_000i64 + 1199 * 60_000,
+    );
+    let outputs: Vec<Vec<u8>> = ["1", "2", "4"]
+        .iter()
+        .map(|workers| {
+            let out = aiops(&[
+                "replay",
+                "-i",
+                input.to_str().unwrap(),
+                "-c",
+                config.to_str().unwrap(),
+                "-w",
+                workers,
+                "--from",
+                &from.to_string(),
+                "--to",
+                &to.to_string(),
+            ]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(
+                text(&out.stderr).contains("3,000 points"),
+                "{}",
+                text(&out.stderr)
+            );
+            out.stdout
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1], "1 and 2 workers");
+    assert_eq!(outputs[0], outputs[2], "1 and 4 workers");
+    let events: Vec<serde_json::Value> = text(&outputs[0])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        !events.is_empty(),
+        "the regime change at point 1000 raises events"
+    );
+    for event in &events {
+        let t = event["timestamp"].as_i64().unwrap();
+        assert!((from..=to).contains(&t), "{t} outside the range");
+    }
+    // The whole replay has more events than the range.
+    let all = aiops(&[
+        "replay",
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(text(&all.stdout).lines().count() >= events.len());
+}

@@ -3,11 +3,13 @@
 mod demo;
 mod detect;
 mod gateway;
+mod history;
 mod models;
 mod nab;
 mod output;
 #[cfg(feature = "kafka")]
 mod produce;
+mod replay;
 #[cfg(all(feature = "kafka", feature = "redis"))]
 mod run;
 
@@ -20,6 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use aiops_pipeline::{PipelineConfig, RunOptions};
 
 use crate::error::{Error, Result};
+pub(crate) use output::emit;
 
 /// Streaming anomaly detection for operational metrics.
 ///
@@ -54,6 +57,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Train a template on a stretch of history, evaluate it, register (and activate) it.
     Train(models::TrainArgs),
+    /// A file or a time range of a Kafka topic through the pipeline, for backtests.
+    Replay(replay::ReplayArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -128,5 +133,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Nab(args) => nab::run(args),
         Command::Models(args) => models::run(args),
         Command::Train(args) => models::run_train(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

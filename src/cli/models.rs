@@ -13,8 +13,9 @@ use aiops_pipeline::models::{
     Actor, ModelScope, ModelStore, ModelVersion, diff_parameters, open_store,
 };
 use aiops_pipeline::source::file::FileSource;
-use aiops_schemas::{Format, TimestampMs, format_rfc3339, parse_timestamp};
+use aiops_schemas::{TimestampMs, format_rfc3339};
 
+use super::history::{HistoryArgs, parse_time};
 use super::output::emit;
 use crate::error::{Error, Result};
 
@@ -260,23 +261,9 @@ pub struct TrainArgs {
     #[arg(long, short = 't')]
     template: String,
 
-    /// The history to train on: a file of records (NAB CSV, JSON lines, Influx lines).
-    #[arg(
-        long,
-        short = 'i',
-        value_name = "FILE",
-        required_unless_present = "topic",
-        conflicts_with = "topic"
-    )]
-    input: Option<PathBuf>,
-
-    /// Or a Kafka topic, read by time between --from and --to (never committing offsets).
-    #[arg(long, value_name = "TOPIC")]
-    topic: Option<String>,
-
-    /// Kafka brokers for --topic [default: `[kafka] brokers` of the configuration].
-    #[arg(long, env = "AIOPS_KAFKA_BROKERS", value_name = "HOST:PORT")]
-    brokers: Option<String>,
+    /// The history to train on.
+    #[command(flatten)]
+    history: HistoryArgs,
 
     /// Train on the stretch ending now and this long (`7d`, `12h`); with --every, each round.
     #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "from")]
@@ -286,11 +273,6 @@ pub struct TrainArgs {
     /// --lookback of history.
     #[arg(long, value_parser = humantime::parse_duration, requires = "lookback")]
     every: Option<std::time::Duration>,
-
-    /// Record format; detected from the file name or its first line when left out (a topic's
-    /// records are JSON unless told).
-    #[arg(long, short = 'f', value_parser = ["csv", "json", "influx"])]
-    format: Option<String>,
 
     /// Only points at or after this time (RFC 3339 or milliseconds since the epoch).
     #[arg(long)]
@@ -321,11 +303,6 @@ pub struct TrainArgs {
     store: StoreArgs,
 }
 
-fn parse_time(text: &str) -> Result<TimestampMs> {
-    parse_timestamp(text, aiops_schemas::Precision::Milliseconds)
-        .map_err(|e| Error::Usage(format!("cannot read time {text:?}: {e}")))
-}
-
 pub fn run_train(args: TrainArgs) -> Result<()> {
     let Some(every) = args.every else {
         return train_once(&args);
@@ -352,13 +329,9 @@ fn read_history(
     from: Option<TimestampMs>,
     to: Option<TimestampMs>,
 ) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
-    let format = args.format.as_deref().map(|f| match f {
-        "csv" => Format::Csv,
-        "json" => Format::Json,
-        _ => Format::Influx,
-    });
-    if let Some(input) = &args.input {
-        let source = FileSource::new(input, format)?;
+    let history = &args.history;
+    if let Some(input) = &history.input {
+        let source = FileSource::new(input, history.format())?;
         let (points, rejected) = source.read_points(&config.parse)?;
         eprintln!(
             "read {} points from {} ({rejected} records rejected)",
@@ -367,53 +340,21 @@ fn read_history(
         );
         return Ok((points, input.display().to_string()));
     }
-    let Some(topic) = &args.topic else {
+    let Some(topic) = &history.topic else {
         return Err(Error::Usage("give --input FILE or --topic TOPIC".into()));
     };
-    read_topic(args, config, topic, format, from, to)
+    read_topic(history, config, topic, from, to)
 }
 
 #[cfg(feature = "kafka")]
 fn read_topic(
-    args: &TrainArgs,
+    history: &HistoryArgs,
     config: &PipelineConfig,
     topic: &str,
-    format: Option<Format>,
     from: Option<TimestampMs>,
     to: Option<TimestampMs>,
 ) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
-    use aiops_pipeline::config::{KafkaConfig, TopicConfig};
-    let mut kafka = match (&config.kafka, &args.brokers) {
-        (Some(kafka), None) => kafka.clone(),
-        (Some(kafka), Some(brokers)) => KafkaConfig {
-            brokers: brokers.clone(),
-            ..kafka.clone()
-        },
-        (None, Some(brokers)) => KafkaConfig {
-            brokers: brokers.clone(),
-            group: "aiops".into(),
-            topics: Vec::new(),
-            dead_letter_suffix: ".dlq".into(),
-            anomalies_topic: None,
-            options: Default::default(),
-        },
-        (None, None) => {
-            return Err(Error::Usage(
-                "--topic needs --brokers (or AIOPS_KAFKA_BROKERS, or a [kafka] section)".into(),
-            ));
-        }
-    };
-    let configured = kafka.topics.iter().find(|t| t.name == topic).cloned();
-    let mut topic_config = configured.unwrap_or(TopicConfig {
-        name: topic.to_owned(),
-        format: Format::Json,
-        tenant: None,
-        precision: None,
-    });
-    if let Some(format) = format {
-        topic_config.format = format;
-    }
-    kafka.topics = vec![topic_config.clone()];
+    let (kafka, topic_config) = history.kafka(config, topic)?;
     let read = aiops_pipeline::source::kafka_range::read_range(
         &kafka,
         &topic_config,
@@ -438,16 +379,13 @@ fn read_topic(
 
 #[cfg(not(feature = "kafka"))]
 fn read_topic(
-    _: &TrainArgs,
+    _: &HistoryArgs,
     _: &PipelineConfig,
     _: &str,
-    _: Option<Format>,
     _: Option<TimestampMs>,
     _: Option<TimestampMs>,
 ) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
-    Err(Error::Usage(
-        "this build has no Kafka support (feature kafka)".into(),
-    ))
+    super::history::no_kafka()
 }
 
 fn train_once(args: &TrainArgs) -> Result<()> {
