@@ -557,3 +557,99 @@ fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
     ]);
     assert!(text(&all.stdout).lines().count() >= events.len());
 }
+
+/// The Python with pyarrow that `scripts/services install` sets up (or `AIOPS_PYTHON`).
+fn pyarrow_python() -> std::path::PathBuf {
+    if let Ok(python) = std::env::var("AIOPS_PYTHON") {
+        return python.into();
+    }
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
+    assert!(
+        python.exists(),
+        "no {}: run scripts/services install (it makes a virtualenv with pyarrow)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn replay_parquet_is_read_back_by_pyarrow_with_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = dir.path().join("aiops.toml");
+    std::fs::write(
+        &config,
+        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
+    )
+    .unwrap();
+    let parquet = dir.path().join("events.parquet");
+    let out = aiops(&[
+        "replay",
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+        "--parquet",
+        parquet.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json_events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!json_events.is_empty());
+    let script = r#"
+import json, sys
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1])
+print(json.dumps({
+    "rows": table.num_rows,
+    "schema": [[f.name, str(f.type)] for f in table.schema],
+    "first": {k: (v if not hasattr(v, "isoformat") else v.isoformat()) for k, v in table.slice(0, 1).to_pylist()[0].items()},
+}))
+"#;
+    let read = Command::new(pyarrow_python())
+        .args(["-c", script, parquet.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "{}", text(&read.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(report["rows"], json_events.len());
+    let schema: Vec<(String, String)> = report["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f[0].as_str().unwrap().into(), f[1].as_str().unwrap().into()))
+        .collect();
+    let expected = [
+        ("id", "string"),
+        ("schema_version", "uint32"),
+        ("tenant", "string"),
+        ("series_key", "string"),
+        ("metric", "string"),
+        ("labels", "string"),
+        ("timestamp", "timestamp[ms, tz=UTC]"),
+        ("onset", "timestamp[ms, tz=UTC]"),
+        ("value", "double"),
+        ("expected_lower", "double"),
+        ("expected_upper", "double"),
+        ("score", "double"),
+        ("severity", "string"),
+        ("escalation", "bool"),
+        ("detector", "string"),
+        ("template", "string"),
+        ("model_version", "string"),
+        ("contributions", "string"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, t)| ((*n).into(), (*t).into()))
+        .collect();
+    assert_eq!(schema, expected);
+    // The first row is the first JSON event.
+    let first = &report["first"];
+    assert_eq!(first["id"], json_events[0]["id"]);
+    assert_eq!(first["value"], json_events[0]["value"]);
+    assert_eq!(first["series_key"], json_events[0]["series"]["key"]);
+}

@@ -50,6 +50,11 @@ pub struct ReplayArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
+    /// Also write the events of the range as a Parquet file (schema: see `aiops_pipeline::sink::parquet`).
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "FILE")]
+    parquet: Option<PathBuf>,
+
     /// Model store whose active versions score the replay [default: `[models]` of the
     /// configuration, if set; else the configured templates].
     #[arg(long, value_name = "DIR")]
@@ -114,6 +119,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         // Serializing an event cannot fail.
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
+    }
+    #[cfg(feature = "parquet")]
+    if let Some(path) = &args.parquet {
+        aiops_pipeline::sink::parquet::write_events(path, &events)?;
     }
     match &args.output {
         Some(path) => {

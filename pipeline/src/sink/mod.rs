@@ -4,11 +4,14 @@
 //! [`Sink`]; [`Fanout`] sends it to several. Sinks here: JSON lines to any writer
 //! ([`JsonLines`]), a dead-letter file ([`DeadLetterFile`]), and the in-process broadcast
 //! [`bus::Bus`], the embedded default the gateway reads from; with features, Redis
-//! (`redis::RedisSink`) and Kafka dead-letter and anomalies topics (`kafka::KafkaSink`).
+//! (`redis::RedisSink`) and Kafka dead-letter and anomalies topics (`kafka::KafkaSink`); and
+//! Parquet files of events (`parquet::write_events`, feature `parquet`).
 
 pub mod bus;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 #[cfg(feature = "redis")]
 pub mod redis;
 
