@@ -346,6 +346,17 @@ fn nab_scores_a_corpus_and_a_closed_stdout_is_not_a_panic() {
     assert_eq!(finished.status.code(), Some(0), "{stderr}");
 }
 
+/// A configuration whose default template is z-score and MAD: quick in a debug build.
+fn zscore_mad_config(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let config = dir.path().join("aiops.toml");
+    std::fs::write(
+        &config,
+        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
+    )
+    .unwrap();
+    config
+}
+
 /// Two hosts of one metric as JSON lines, `points` each; after `change` the swing is six
 /// times wider.
 fn regime_change_jsonl(
@@ -496,12 +507,7 @@ fn train_registers_versions_and_models_manages_them_with_an_audit_log() {
 fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
-    let config = dir.path().join("aiops.toml");
-    std::fs::write(
-        &config,
-        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
-    )
-    .unwrap();
+    let config = zscore_mad_config(&dir);
     // Points 900 to 1199 of each host: 2023-11-14T22:13:20Z + 900 min ...
     let (from, to) = (
         1_700_000_000_000i64 + 900 * 60_000,
@@ -576,12 +582,7 @@ fn pyarrow_python() -> std::path::PathBuf {
 fn replay_parquet_is_read_back_by_pyarrow_with_the_documented_schema() {
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
-    let config = dir.path().join("aiops.toml");
-    std::fs::write(
-        &config,
-        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"zscore\" }, { kind = \"mad\" }]\n",
-    )
-    .unwrap();
+    let config = zscore_mad_config(&dir);
     let parquet = dir.path().join("events.parquet");
     let out = aiops(&[
         "replay",
