@@ -215,6 +215,8 @@ impl RangePlan {
 fn throwaway_consumer(config: &KafkaConfig) -> Result<BaseConsumer> {
     let mut client = client_config(config);
     client
+        // As the live consumer: a broker that holds fetches (tansu does) answers sooner.
+        .set("fetch.wait.max.ms", "5")
         .set(
             "group.id",
             format!("aiops-range-{}-{}", std::process::id(), system_now()),
