@@ -654,3 +654,61 @@ print(json.dumps({
     assert_eq!(first["value"], json_events[0]["value"]);
     assert_eq!(first["series_key"], json_events[0]["series"]["key"]);
 }
+
+#[test]
+fn replay_scores_list_every_point_of_the_range_by_series_then_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = zscore_mad_config(&dir);
+    let (from, to) = (
+        1_700_000_000_000i64 + 900 * 60_000,
+        1_700_000_000_000i64 + 1199 * 60_000,
+    );
+    let files: Vec<Vec<u8>> = ["1", "2"]
+        .iter()
+        .map(|workers| {
+            let scores = dir.path().join(format!("scores-{workers}.jsonl"));
+            let out = aiops(&[
+                "replay",
+                "-i",
+                input.to_str().unwrap(),
+                "-c",
+                config.to_str().unwrap(),
+                "-w",
+                workers,
+                "--from",
+                &from.to_string(),
+                "--to",
+                &to.to_string(),
+                "--scores",
+                scores.to_str().unwrap(),
+                "-q",
+            ]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            std::fs::read(&scores).unwrap()
+        })
+        .collect();
+    assert_eq!(files[0], files[1], "the same bytes for 1 and 2 workers");
+    let rows: Vec<serde_json::Value> = text(&files[0])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows.len(),
+        2 * 300,
+        "every point of both hosts in the range"
+    );
+    for pair in rows.windows(2) {
+        let key = |r: &serde_json::Value| {
+            (
+                r["series_key"].as_str().unwrap().to_owned(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        };
+        assert!(key(&pair[0]) < key(&pair[1]), "sorted by series then time");
+    }
+    for row in &rows {
+        assert!(row["score"].is_number() && row["lower"].is_number() && row["upper"].is_number());
+        assert!(row["lower"].as_f64().unwrap() <= row["upper"].as_f64().unwrap());
+    }
+}

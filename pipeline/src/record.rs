@@ -113,6 +113,8 @@ pub struct ScoreSample {
     pub value: f64,
     /// The ensemble's score (`None` while the detectors warm up).
     pub score: Option<f64>,
+    /// The band the detectors expected (`None` while they warm up).
+    pub expected: Option<aiops_schemas::Band>,
     /// Who scored it.
     pub model: Arc<ModelTag>,
     /// Changes whenever a model swap replaced the series' learnt state.

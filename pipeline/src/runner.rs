@@ -49,6 +49,8 @@ pub struct RunOptions {
     pub models: Option<Arc<ModelWatch>>,
     /// The drift stage, when it runs.
     pub drift: Option<DriftStageConfig>,
+    /// Send every scored point to the sink's [`Sink::samples`] (value, score, expected band).
+    pub samples: bool,
     /// Where the drift stage's retraining requests go (see [`crate::models::retrain`]);
     /// without it they are dropped.
     pub retrain: Option<Sender<RetrainRequest>>,
@@ -65,6 +67,7 @@ impl RunOptions {
             progress_interval: Duration::from_secs(1),
             models: None,
             drift: None,
+            samples: false,
             retrain: None,
         }
     }
@@ -111,6 +114,7 @@ pub fn run(
         checkpoint_every: checkpointing.as_ref().map(|c| c.every()),
         models: options.models.clone(),
         drift: options.drift.clone(),
+        samples: options.samples,
     };
     // Bounded, so a slow sink slows the workers instead of filling memory.
     let (sender, receiver) = sync_channel::<Output>(1024);
@@ -204,6 +208,7 @@ fn handle(
     match (output, checkpointer) {
         (Output::Events(events), _) => sink.events(&events),
         (Output::Drift(events), _) => sink.drift(&events),
+        (Output::Samples(samples), _) => sink.samples(&samples),
         (Output::Retrain(request), _) => {
             counters.add_retrain_requests(1);
             if let Some(retrain) = retrain {

@@ -129,6 +129,7 @@ fn captured_graph_output_matches_expectations() {
             checkpoint_every: None,
             models: None,
             drift: None,
+            samples: false,
         };
         let (mut raw, mut points, mut restores) = worker.dataflow::<u64, _, _>(|scope| {
             let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();

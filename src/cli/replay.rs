@@ -55,6 +55,11 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     parquet: Option<PathBuf>,
 
+    /// Also write every point of the range with its score and expected band, as JSON lines
+    /// sorted by series then time (for plots).
+    #[arg(long, value_name = "FILE")]
+    scores: Option<PathBuf>,
+
     /// Model store whose active versions score the replay [default: `[models]` of the
     /// configuration, if set; else the configured templates].
     #[arg(long, value_name = "DIR")]
@@ -101,11 +106,13 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
     };
     let description = source.describe();
+    options.samples = args.scores.is_some();
     let mut sink = Collect::default();
     let summary = run_pipeline(source, &mut sink, options, |_| {})?;
 
     // Deterministic output: the events of the range in (time, series, id) order, whatever the
     // number of workers and however their output interleaved.
+    let samples = std::mem::take(&mut sink.samples);
     let mut events: Vec<AnomalyEvent> = sink
         .events
         .into_iter()
@@ -119,6 +126,9 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         // Serializing an event cannot fail.
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
+    }
+    if let Some(path) = &args.scores {
+        write_scores(path, samples, from, to)?;
     }
     #[cfg(feature = "parquet")]
     if let Some(path) = &args.parquet {
@@ -149,6 +159,41 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes the scored points of the range, by series then time, one JSON object per line.
+fn write_scores(
+    path: &std::path::Path,
+    mut samples: Vec<aiops_pipeline::record::ScoreSample>,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Result<()> {
+    samples
+        .retain(|s| from.is_none_or(|f| s.timestamp >= f) && to.is_none_or(|t| s.timestamp <= t));
+    samples.sort_by_key(|s| (s.series.key(), s.timestamp));
+    let mut out = create_file(path)?;
+    let failed = |source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    for sample in &samples {
+        let series = sample.series.as_ref();
+        let line = serde_json::json!({
+            "series_key": series.key(),
+            "tenant": series.tenant(),
+            "metric": series.name(),
+            "labels": series.labels(),
+            "timestamp": sample.timestamp,
+            "value": sample.value,
+            "score": sample.score,
+            "lower": sample.expected.map(|b| b.lower),
+            "upper": sample.expected.map(|b| b.upper),
+            "model_version": sample.model.version,
+        });
+        serde_json::to_writer(&mut out, &line).map_err(|e| failed(e.into()))?;
+        out.write_all(b"\n").map_err(failed)?;
+    }
+    out.flush().map_err(failed)
 }
 
 #[cfg(feature = "kafka")]

@@ -38,7 +38,9 @@ pub use score::{FINAL_BOUNDARY, ScoreConfig, ScoreStage, SnapshotPlan, boundary_
 use crate::config::DriftStageConfig;
 use crate::metrics::Counters;
 use crate::models::watch::ModelWatch;
-use crate::record::{DeadLetter, RawRecord, RetrainRequest, Scored, SeriesState, SourcePoint};
+use crate::record::{
+    DeadLetter, RawRecord, RetrainRequest, ScoreSample, Scored, SeriesState, SourcePoint,
+};
 use crate::source::SourceControl;
 
 /// Hashes series keys, which are already uniform 64-bit hashes, with one multiply-xorshift
@@ -78,6 +80,8 @@ pub enum Output {
     DeadLetters(Vec<DeadLetter>),
     /// Drift events.
     Drift(Vec<DriftEvent>),
+    /// Every scored point (with `GraphConfig::samples`).
+    Samples(Vec<ScoreSample>),
     /// A persisting drift asks for retraining.
     Retrain(RetrainRequest),
     /// Every event and dead letter of epochs before `frontier` has been sent by this worker
@@ -131,6 +135,8 @@ pub struct GraphConfig {
     pub models: Option<Arc<ModelWatch>>,
     /// The drift stage, when it runs.
     pub drift: Option<DriftStageConfig>,
+    /// Send every scored point out (value, score, expected band), for plots.
+    pub samples: bool,
 }
 
 /// The handles a worker drives the graph with.
@@ -187,6 +193,9 @@ pub fn build(
     if let Some(drift) = streams.drift {
         deliver(drift, output.clone(), Output::Drift).probe_with(&probe);
     }
+    if let Some(samples) = streams.samples {
+        deliver(samples, output.clone(), Output::Samples).probe_with(&probe);
+    }
     deliver(streams.dead_letters, output, Output::DeadLetters).probe_with(&probe);
     GraphHandles {
         raw: raw_handle,
@@ -204,6 +213,8 @@ pub struct DetectionStreams<'scope> {
     pub dead_letters: Stream<'scope, u64, Vec<DeadLetter>>,
     /// Drift events, when the drift stage runs.
     pub drift: Option<Stream<'scope, u64, Vec<DriftEvent>>>,
+    /// Every scored point, with `GraphConfig::samples`.
+    pub samples: Option<Stream<'scope, u64, Vec<ScoreSample>>>,
 }
 
 /// The stages from raw records, generated points and restored state to events, dead letters
@@ -227,20 +238,26 @@ pub fn detection_graph<'scope>(
                 counters: config.counters.clone(),
                 snapshots,
                 models: config.models.clone(),
-                samples: config.drift.is_some(),
+                samples: config.drift.is_some() || config.samples,
             },
         );
-    let drift = config.drift.as_ref().map(|drift| {
+    let sampled = (config.drift.is_some() || config.samples).then(|| {
         only(scored.clone(), "Samples", |s| match s {
             Scored::Sample(sample) => Some(sample),
             Scored::Event(_) => None,
         })
-        .drift(DriftPlan {
-            config: drift.clone(),
-            counters: config.counters.clone(),
-            retrain,
-        })
     });
+    let drift = config
+        .drift
+        .as_ref()
+        .zip(sampled.clone())
+        .map(|(drift, sampled)| {
+            sampled.drift(DriftPlan {
+                config: drift.clone(),
+                counters: config.counters.clone(),
+                retrain,
+            })
+        });
     let events = only(scored, "Events", |s| match s {
         Scored::Event(event) => Some(*event),
         Scored::Sample(_) => None,
@@ -249,6 +266,7 @@ pub fn detection_graph<'scope>(
         events,
         dead_letters,
         drift,
+        samples: sampled.filter(|_| config.samples),
     }
 }
 

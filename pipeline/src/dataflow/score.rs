@@ -311,6 +311,7 @@ fn score_epoch(
                 timestamp: point.timestamp,
                 value: point.value,
                 score: step.combined.map(|c| c.score),
+                expected: step.combined.map(|c| c.expected),
                 model: model.clone(),
                 generation: entry.generation,
             }));

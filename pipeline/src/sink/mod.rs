@@ -20,7 +20,7 @@ use std::io::Write;
 use aiops_schemas::{AnomalyEvent, DriftEvent};
 
 use crate::error::{Error, Result};
-use crate::record::DeadLetter;
+use crate::record::{DeadLetter, ScoreSample};
 
 /// A destination for the pipeline's output.
 pub trait Sink {
@@ -34,6 +34,12 @@ pub trait Sink {
 
     /// Takes a batch of drift events; the default ignores them (they are still counted).
     fn drift(&mut self, _events: &[DriftEvent]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Takes a batch of scored points (only with `RunOptions::samples`); the default ignores
+    /// them.
+    fn samples(&mut self, _samples: &[ScoreSample]) -> Result<()> {
         Ok(())
     }
 
@@ -58,6 +64,10 @@ impl Sink for Fanout<'_> {
 
     fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
         self.0.iter_mut().try_for_each(|s| s.drift(events))
+    }
+
+    fn samples(&mut self, samples: &[ScoreSample]) -> Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.samples(samples))
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -153,6 +163,8 @@ pub struct Collect {
     pub dead_letters: Vec<DeadLetter>,
     /// The drift events, in arrival order.
     pub drift: Vec<DriftEvent>,
+    /// The scored points, in arrival order (only with `RunOptions::samples`).
+    pub samples: Vec<ScoreSample>,
 }
 
 impl Sink for Collect {
@@ -170,6 +182,11 @@ impl Sink for Collect {
         self.drift.extend_from_slice(events);
         Ok(())
     }
+
+    fn samples(&mut self, samples: &[ScoreSample]) -> Result<()> {
+        self.samples.extend_from_slice(samples);
+        Ok(())
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
@@ -183,6 +200,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
         (**self).drift(events)
+    }
+
+    fn samples(&mut self, samples: &[ScoreSample]) -> Result<()> {
+        (**self).samples(samples)
     }
 
     fn flush(&mut self) -> Result<()> {
