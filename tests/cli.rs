@@ -503,32 +503,47 @@ fn train_registers_versions_and_models_manages_them_with_an_audit_log() {
     );
 }
 
+/// Points 900 to 1199 of each host of [`regime_change_jsonl`].
+const REPLAY_RANGE: (i64, i64) = (
+    1_700_000_000_000 + 900 * 60_000,
+    1_700_000_000_000 + 1199 * 60_000,
+);
+
+/// `aiops replay` of [`REPLAY_RANGE`] of `input` with `workers` workers.
+fn replay_range(
+    input: &std::path::Path,
+    config: &std::path::Path,
+    workers: &str,
+    extra: &[&str],
+) -> Output {
+    let (from, to) = (REPLAY_RANGE.0.to_string(), REPLAY_RANGE.1.to_string());
+    let mut args = vec![
+        "replay",
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+        "-w",
+        workers,
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ];
+    args.extend_from_slice(extra);
+    aiops(&args)
+}
+
 #[test]
 fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
-    // Points 900 to 1199 of each host: 2023-11-14T22:13:20Z + 900 min ...
-    let (from, to) = (
-        1_700_000_000_000i64 + 900 * 60_000,
-        1_700_000_000_000i64 + 1199 * 60_000,
-    );
+    let (from, to) = REPLAY_RANGE;
     let outputs: Vec<Vec<u8>> = ["1", "2", "4"]
         .iter()
         .map(|workers| {
-            let out = aiops(&[
-                "replay",
-                "-i",
-                input.to_str().unwrap(),
-                "-c",
-                config.to_str().unwrap(),
-                "-w",
-                workers,
-                "--from",
-                &from.to_string(),
-                "--to",
-                &to.to_string(),
-            ]);
+            let out = replay_range(&input, &config, workers, &[]);
             assert!(out.status.success(), "{}", text(&out.stderr));
             assert!(
                 text(&out.stderr).contains("3,000 points"),
@@ -660,30 +675,16 @@ fn replay_scores_list_every_point_of_the_range_by_series_then_time() {
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
-    let (from, to) = (
-        1_700_000_000_000i64 + 900 * 60_000,
-        1_700_000_000_000i64 + 1199 * 60_000,
-    );
     let files: Vec<Vec<u8>> = ["1", "2"]
         .iter()
         .map(|workers| {
             let scores = dir.path().join(format!("scores-{workers}.jsonl"));
-            let out = aiops(&[
-                "replay",
-                "-i",
-                input.to_str().unwrap(),
-                "-c",
-                config.to_str().unwrap(),
-                "-w",
+            let out = replay_range(
+                &input,
+                &config,
                 workers,
-                "--from",
-                &from.to_string(),
-                "--to",
-                &to.to_string(),
-                "--scores",
-                scores.to_str().unwrap(),
-                "-q",
-            ]);
+                &["--scores", scores.to_str().unwrap(), "-q"],
+            );
             assert!(out.status.success(), "{}", text(&out.stderr));
             std::fs::read(&scores).unwrap()
         })
