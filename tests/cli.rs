@@ -534,6 +534,19 @@ fn replay_range(
     aiops(&args)
 }
 
+/// `aiops replay` of the whole of `input`.
+fn replay_whole(input: &std::path::Path, config: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "-i",
+        input.to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    aiops(&args)
+}
+
 #[test]
 fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -599,16 +612,11 @@ fn replay_parquet_is_read_back_by_pyarrow_with_the_documented_schema() {
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
     let parquet = dir.path().join("events.parquet");
-    let out = aiops(&[
-        "replay",
-        "-i",
-        input.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-        "--parquet",
-        parquet.to_str().unwrap(),
-        "-q",
-    ]);
+    let out = replay_whole(
+        &input,
+        &config,
+        &["--parquet", parquet.to_str().unwrap(), "-q"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json_events: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
@@ -712,4 +720,70 @@ fn replay_scores_list_every_point_of_the_range_by_series_then_time() {
         assert!(row["score"].is_number() && row["lower"].is_number() && row["upper"].is_number());
         assert!(row["lower"].as_f64().unwrap() <= row["upper"].as_f64().unwrap());
     }
+}
+
+#[test]
+fn replay_is_evaluated_against_labelled_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = zscore_mad_config(&dir);
+    // The regime change at point 1000 is the incident, on host a only (by series key it would
+    // be one host; by metric name it is both).
+    let labels = dir.path().join("incidents.json");
+    std::fs::write(
+        &labels,
+        format!(
+            r#"[{{"series": "cpu", "start": {}, "end": {}}}]"#,
+            1_700_000_000_000i64 + 1000 * 60_000,
+            1_700_000_000_000i64 + 1100 * 60_000
+        ),
+    )
+    .unwrap();
+    let figures = dir.path().join("figures.json");
+    let events = dir.path().join("events.jsonl");
+    let out = replay_whole(
+        &input,
+        &config,
+        &[
+            "--labels",
+            labels.to_str().unwrap(),
+            "--figures",
+            figures.to_str().unwrap(),
+            "-o",
+            events.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("event-wise precision"),
+        "{}",
+        text(&out.stderr)
+    );
+    let figures: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&figures).unwrap()).unwrap();
+    // Both hosts carry the metric name the incident names: two incidents, both caught.
+    assert_eq!(figures["incidents"], 2);
+    assert_eq!(figures["event_wise"]["recall"], 1.0);
+    let events = figures["events"].as_u64().unwrap();
+    let inside = events - figures["event_wise"]["false_positives"].as_u64().unwrap();
+    assert!(inside >= 2, "{figures}");
+    assert!(figures["median_delay_ms"].as_f64().unwrap() >= 0.0);
+    let points = &figures["point_wise"];
+    assert!(points["recall"].as_f64().unwrap() > 0.0, "{figures}");
+    // Labels that cannot be read are one clear error.
+    std::fs::write(&labels, "[{\"series\": \"cpu\"}]").unwrap();
+    let out = aiops(&[
+        "replay",
+        "-i",
+        input.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("incidents.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"));
 }

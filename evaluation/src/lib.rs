@@ -4,8 +4,12 @@
 //!   probation, scaled sigmoid, cost profiles, threshold sweep, normalization) and a runner that
 //!   feeds every corpus file through a detector template and writes results in NAB's layout.
 //!
+//! - [`backtest`]: a replay's events and scores against labelled incidents (precision, recall,
+//!   F1 event- and point-wise, detection delay).
+//!
 //! Nothing here runs in the live pipeline; it reads files, scores them and writes files.
 
+pub mod backtest;
 pub mod error;
 pub mod nab;
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use aiops_evaluation::backtest::{self, EventAt, Figures, Labels, PointAt};
 use aiops_pipeline::models::open_store;
 use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
@@ -60,6 +61,16 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     scores: Option<PathBuf>,
 
+    /// Labelled incidents to evaluate the replay against: NAB's window file, a JSON list of
+    /// `{"series", "start", "end"}`, or a CSV with `timestamp` and `label` columns (its file
+    /// name is the series).
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+
+    /// Write the evaluation's figures here as JSON (with --labels).
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    figures: Option<PathBuf>,
+
     /// Model store whose active versions score the replay [default: `[models]` of the
     /// configuration, if set; else the configured templates].
     #[arg(long, value_name = "DIR")]
@@ -106,7 +117,14 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
     };
     let description = source.describe();
-    options.samples = args.scores.is_some();
+    options.samples = args.scores.is_some() || args.labels.is_some();
+    let labels = args.labels.as_deref().map(read_labels).transpose()?;
+    let warning_of: std::collections::BTreeMap<String, f64> = options
+        .templates
+        .templates()
+        .iter()
+        .map(|t| (t.name.clone(), t.alert.warning))
+        .collect();
     let mut sink = Collect::default();
     let summary = run_pipeline(source, &mut sink, options, |_| {})?;
 
@@ -126,6 +144,45 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         // Serializing an event cannot fail.
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
+    }
+    if let Some(labels) = &labels {
+        let figures = evaluate_replay(labels, &events, &samples, &warning_of, from, to);
+        if let Some(path) = &args.figures {
+            let mut file = create_file(path)?;
+            serde_json::to_writer_pretty(&mut file, &figures)
+                .map_err(std::io::Error::from)
+                .and_then(|()| file.flush())
+                .map_err(|source| Error::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+        }
+        if !args.quiet {
+            let show = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.3}"));
+            let e = &figures.event_wise;
+            eprintln!(
+                "aiops replay: {} incidents, {} events: event-wise precision {} recall {} F1 {}; median delay {}",
+                figures.incidents,
+                figures.events,
+                show(e.precision),
+                show(e.recall),
+                show(e.f1),
+                figures
+                    .median_delay_ms
+                    .map_or("-".to_owned(), |d| humantime::format_duration(
+                        std::time::Duration::from_millis(d as u64)
+                    )
+                    .to_string())
+            );
+            if let Some(p) = &figures.point_wise {
+                eprintln!(
+                    "aiops replay: point-wise precision {} recall {} F1 {}",
+                    show(p.precision),
+                    show(p.recall),
+                    show(p.f1)
+                );
+            }
+        }
     }
     if let Some(path) = &args.scores {
         write_scores(path, samples, from, to)?;
@@ -159,6 +216,93 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Reads labels, telling the format from the file.
+fn read_labels(path: &std::path::Path) -> Result<Labels> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Usage(format!("cannot read labels {name}: {e}")))?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        return Ok(Labels::from_nab_windows(&name, &text)?);
+    }
+    if trimmed.starts_with('[') {
+        return Ok(Labels::from_incidents_json(&name, &text)?);
+    }
+    // A CSV with timestamp and label columns.
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let column = |wanted: &str| header.iter().position(|h| h.eq_ignore_ascii_case(wanted));
+    let (Some(time_column), Some(label_column)) = (column("timestamp"), column("label")) else {
+        return Err(Error::Usage(format!(
+            "labels {name}: not NAB windows (an object), not incidents (a list), and not a CSV \
+             with timestamp and label columns"
+        )));
+    };
+    let mut rows = Vec::new();
+    for (number, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (Some(time), Some(label)) = (fields.get(time_column), fields.get(label_column)) else {
+            continue;
+        };
+        let time = parse_time(time)
+            .map_err(|e| Error::Usage(format!("labels {name}, line {}: {e}", number + 2)))?;
+        rows.push((time, !matches!(*label, "0" | "" | "false")));
+    }
+    let series = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Labels::from_label_column(&series, &rows))
+}
+
+/// The figures of the range's events and points against the labels.
+fn evaluate_replay(
+    labels: &Labels,
+    events: &[AnomalyEvent],
+    samples: &[aiops_pipeline::record::ScoreSample],
+    warning_of: &std::collections::BTreeMap<String, f64>,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Figures {
+    let in_range = |t: TimestampMs| from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u);
+    let points: Vec<PointAt> = samples
+        .iter()
+        .filter(|s| in_range(s.timestamp))
+        .map(|s| PointAt {
+            key: s.series.key().to_string(),
+            metric: s.series.name().to_owned(),
+            timestamp: s.timestamp,
+            flagged: s.score.is_some_and(|score| {
+                score
+                    >= warning_of
+                        .get(&s.model.template)
+                        .copied()
+                        .unwrap_or(f64::INFINITY)
+            }),
+        })
+        .collect();
+    let series: Vec<(String, String)> = points
+        .iter()
+        .map(|p| (p.key.clone(), p.metric.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let events: Vec<EventAt> = events
+        .iter()
+        .map(|e| EventAt {
+            key: e.series.key.to_string(),
+            metric: e.series.name.clone(),
+            timestamp: e.timestamp,
+        })
+        .collect();
+    backtest::evaluate(labels, &series, &events, Some(&points))
 }
 
 /// Writes the scored points of the range, by series then time, one JSON object per line.

@@ -1,0 +1,387 @@
+//! How right a replay was: its events (and, when given, its per-point scores) against labelled
+//! incidents, as precision, recall and F1 event-wise and point-wise, and detection delay.
+//!
+//! - **Labels** come as NAB window files (`{"category/file.csv": [[start, end], ...]}`, keyed by
+//!   the file's stem, which is the metric name a replay of that CSV gives), a JSON list of
+//!   incidents (`[{"series": "cpu" | "<16 hex digits>", "start": ..., "end": ...}]`, times in
+//!   RFC 3339 or milliseconds), or a label column (runs of 1s become incidents).
+//! - **Event-wise**: an incident is caught when an event of its series falls inside it; an event
+//!   is a true positive when it falls inside an incident of its series. Recall counts incidents,
+//!   precision counts events; the delay is from an incident's start to its first event.
+//! - **Point-wise** (with scores): a point is flagged when its score reaches the threshold (the
+//!   template's warning level); recall counts labelled points, precision counts flagged points.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use aiops_schemas::{Precision, TimestampMs, parse_timestamp};
+
+use crate::error::{Error, Result};
+use crate::nab::Window;
+
+/// Labelled incidents per series, by metric name or series key (16 hex digits).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Labels {
+    incidents: BTreeMap<String, Vec<Window>>,
+}
+
+impl Labels {
+    /// The incidents of a series, looked up by its key first, then by its metric name.
+    pub fn of(&self, key: &str, metric: &str) -> &[Window] {
+        self.incidents
+            .get(key)
+            .or_else(|| self.incidents.get(metric))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every labelled series and its incidents.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[Window])> {
+        self.incidents
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    fn add(&mut self, series: String, window: Window) {
+        let windows = self.incidents.entry(series).or_default();
+        windows.push(window);
+        windows.sort_by_key(|w| w.start);
+    }
+
+    /// NAB's window file; `name` names it in errors.
+    pub fn from_nab_windows(name: &str, text: &str) -> Result<Labels> {
+        let malformed = |message: String| Error::malformed(name, None, message);
+        let raw: BTreeMap<String, Vec<Vec<String>>> =
+            serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+        let mut labels = Labels::default();
+        for (file, spans) in raw {
+            let stem = file
+                .rsplit('/')
+                .next()
+                .unwrap_or(&file)
+                .trim_end_matches(".csv")
+                .to_owned();
+            for span in spans {
+                let [start, end] = span.as_slice() else {
+                    return Err(malformed(format!(
+                        "a window of {file} is not a [start, end] pair"
+                    )));
+                };
+                let window = window(time(start), time(end))
+                    .map_err(|m| malformed(format!("{file}: {m}")))?;
+                labels.add(stem.clone(), window);
+            }
+        }
+        Ok(labels)
+    }
+
+    /// A JSON list of incidents; `name` names it in errors.
+    pub fn from_incidents_json(name: &str, text: &str) -> Result<Labels> {
+        #[derive(Deserialize)]
+        struct Incident {
+            series: String,
+            start: serde_json::Value,
+            end: serde_json::Value,
+        }
+        let incidents: Vec<Incident> = serde_json::from_str(text).map_err(|e| {
+            Error::malformed(
+                name,
+                None,
+                format!("expected [{{\"series\", \"start\", \"end\"}}, ...]: {e}"),
+            )
+        })?;
+        let mut labels = Labels::default();
+        for (i, incident) in incidents.into_iter().enumerate() {
+            let at = |v: &serde_json::Value| match v {
+                serde_json::Value::Number(n) => {
+                    n.as_i64().ok_or_else(|| format!("{n} is not a time"))
+                }
+                serde_json::Value::String(s) => time(s),
+                other => Err(format!("{other} is not a time")),
+            };
+            let window = window(at(&incident.start), at(&incident.end))
+                .map_err(|m| Error::malformed(name, None, format!("incident {}: {m}", i + 1)))?;
+            labels.add(incident.series, window);
+        }
+        Ok(labels)
+    }
+
+    /// A label column of one series: each run of labelled points becomes an incident from its
+    /// first to its last point.
+    pub fn from_label_column(series: &str, rows: &[(TimestampMs, bool)]) -> Labels {
+        let mut labels = Labels::default();
+        let mut run: Option<Window> = None;
+        for &(t, labelled) in rows {
+            if !labelled {
+                if let Some(window) = run.take() {
+                    labels.add(series.to_owned(), window);
+                }
+                continue;
+            }
+            match &mut run {
+                Some(window) => window.end = t,
+                None => run = Some(Window { start: t, end: t }),
+            }
+        }
+        if let Some(window) = run {
+            labels.add(series.to_owned(), window);
+        }
+        labels
+    }
+}
+
+fn time(text: &str) -> std::result::Result<TimestampMs, String> {
+    parse_timestamp(text, Precision::Milliseconds).map_err(|e| e.to_string())
+}
+
+fn window(
+    start: std::result::Result<TimestampMs, String>,
+    end: std::result::Result<TimestampMs, String>,
+) -> std::result::Result<Window, String> {
+    let (start, end) = (start?, end?);
+    if end < start {
+        return Err("the incident ends before it starts".into());
+    }
+    Ok(Window { start, end })
+}
+
+/// An event of the replay, as the evaluation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventAt {
+    /// The series key, 16 hex digits.
+    pub key: String,
+    /// The metric name.
+    pub metric: String,
+    /// The point's time.
+    pub timestamp: TimestampMs,
+}
+
+/// A scored point of the replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointAt {
+    /// The series key, 16 hex digits.
+    pub key: String,
+    /// The metric name.
+    pub metric: String,
+    /// The point's time.
+    pub timestamp: TimestampMs,
+    /// Whether its score reached the threshold.
+    pub flagged: bool,
+}
+
+/// Precision, recall and F1 with their counts; a ratio is `None` when its denominator is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Prf {
+    /// True positives (caught incidents for recall, events or points inside for precision).
+    pub true_positives: u64,
+    /// False positives.
+    pub false_positives: u64,
+    /// False negatives (missed incidents or labelled points).
+    pub false_negatives: u64,
+    /// Precision.
+    pub precision: Option<f64>,
+    /// Recall.
+    pub recall: Option<f64>,
+    /// F1.
+    pub f1: Option<f64>,
+}
+
+impl Prf {
+    fn new(hits_of_positives: u64, positives: u64, hits_of_labels: u64, labels: u64) -> Prf {
+        let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
+        let precision = ratio(hits_of_positives, positives);
+        let recall = ratio(hits_of_labels, labels);
+        let f1 = match (precision, recall) {
+            (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+            (Some(_), Some(_)) => Some(0.0),
+            _ => None,
+        };
+        Prf {
+            true_positives: hits_of_labels,
+            false_positives: positives - hits_of_positives,
+            false_negatives: labels - hits_of_labels,
+            precision,
+            recall,
+            f1,
+        }
+    }
+}
+
+/// The figures of one replay.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Figures {
+    /// Labelled incidents in the replay's series.
+    pub incidents: u64,
+    /// Events in all.
+    pub events: u64,
+    /// Event-wise figures.
+    pub event_wise: Prf,
+    /// Point-wise figures, when scores were given.
+    pub point_wise: Option<Prf>,
+    /// Mean delay from an incident's start to its first event, caught incidents only.
+    pub mean_delay_ms: Option<f64>,
+    /// Median of the same.
+    pub median_delay_ms: Option<f64>,
+}
+
+/// Scores a replay's events (and points) against `labels`. Only series the replay saw count:
+/// `series` lists them as (key, metric).
+pub fn evaluate(
+    labels: &Labels,
+    series: &[(String, String)],
+    events: &[EventAt],
+    points: Option<&[PointAt]>,
+) -> Figures {
+    let mut incidents = 0u64;
+    let mut caught = 0u64;
+    let mut delays = Vec::new();
+    for (key, metric) in series {
+        for window in labels.of(key, metric) {
+            incidents += 1;
+            let first = events
+                .iter()
+                .filter(|e| e.key == *key && window.contains(e.timestamp))
+                .map(|e| e.timestamp)
+                .min();
+            if let Some(first) = first {
+                caught += 1;
+                delays.push((first - window.start) as f64);
+            }
+        }
+    }
+    let inside = |key: &str, metric: &str, t: TimestampMs| {
+        labels.of(key, metric).iter().any(|w| w.contains(t))
+    };
+    let events_inside = events
+        .iter()
+        .filter(|e| inside(&e.key, &e.metric, e.timestamp))
+        .count() as u64;
+    let event_wise = Prf::new(events_inside, events.len() as u64, caught, incidents);
+    let point_wise = points.map(|points| {
+        let (mut flagged, mut flagged_inside, mut labelled, mut labelled_flagged) = (0, 0, 0, 0);
+        for p in points {
+            let within = inside(&p.key, &p.metric, p.timestamp);
+            flagged += u64::from(p.flagged);
+            flagged_inside += u64::from(p.flagged && within);
+            labelled += u64::from(within);
+            labelled_flagged += u64::from(within && p.flagged);
+        }
+        Prf::new(flagged_inside, flagged, labelled_flagged, labelled)
+    });
+    delays.sort_by(f64::total_cmp);
+    let median = (!delays.is_empty()).then(|| {
+        let mid = delays.len() / 2;
+        if delays.len() % 2 == 1 {
+            delays[mid]
+        } else {
+            (delays[mid - 1] + delays[mid]) / 2.0
+        }
+    });
+    Figures {
+        incidents,
+        events: events.len() as u64,
+        event_wise,
+        point_wise,
+        mean_delay_ms: (!delays.is_empty())
+            .then(|| delays.iter().sum::<f64>() / delays.len() as f64),
+        median_delay_ms: median,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(key: &str, t: i64) -> EventAt {
+        EventAt {
+            key: key.into(),
+            metric: "cpu".into(),
+            timestamp: t,
+        }
+    }
+
+    #[test]
+    fn event_wise_figures_by_hand() {
+        // Incidents [10, 20] and [100, 120] on series a; events at 15, 18 (inside the first),
+        // 50 (outside) and 130 (outside): 1 of 2 incidents caught, 2 of 4 events inside.
+        let labels = Labels::from_incidents_json(
+            "test",
+            r#"[{"series": "a", "start": 10, "end": 20}, {"series": "a", "start": 100, "end": 120}]"#,
+        )
+        .unwrap();
+        let series = vec![("a".to_owned(), "cpu".to_owned())];
+        let events = [
+            event("a", 15),
+            event("a", 18),
+            event("a", 50),
+            event("a", 130),
+        ];
+        let figures = evaluate(&labels, &series, &events, None);
+        assert_eq!(figures.incidents, 2);
+        let e = figures.event_wise;
+        assert_eq!(
+            (e.true_positives, e.false_positives, e.false_negatives),
+            (1, 2, 1)
+        );
+        assert_eq!(e.precision, Some(0.5));
+        assert_eq!(e.recall, Some(0.5));
+        assert_eq!(e.f1, Some(0.5));
+        assert_eq!(figures.mean_delay_ms, Some(5.0));
+        assert_eq!(figures.median_delay_ms, Some(5.0));
+        assert_eq!(figures.point_wise, None);
+    }
+
+    #[test]
+    fn point_wise_figures_by_hand() {
+        // Labelled points 2, 3 (one incident [2, 3]); flagged 3 and 5: precision 1/2, recall 1/2.
+        let labels = Labels::from_label_column(
+            "cpu",
+            &[(1, false), (2, true), (3, true), (4, false), (5, false)],
+        );
+        assert_eq!(labels.of("x", "cpu"), [Window { start: 2, end: 3 }]);
+        let points: Vec<PointAt> = (1..=5)
+            .map(|t| PointAt {
+                key: "x".into(),
+                metric: "cpu".into(),
+                timestamp: t,
+                flagged: t == 3 || t == 5,
+            })
+            .collect();
+        let series = vec![("x".to_owned(), "cpu".to_owned())];
+        let figures = evaluate(&labels, &series, &[], Some(&points));
+        let p = figures.point_wise.unwrap();
+        assert_eq!((p.precision, p.recall), (Some(0.5), Some(0.5)));
+        assert_eq!(figures.event_wise.recall, Some(0.0));
+        assert_eq!(
+            figures.event_wise.precision, None,
+            "no events: no precision"
+        );
+    }
+
+    #[test]
+    fn nab_windows_are_keyed_by_the_file_stem_and_bad_labels_are_clear_errors() {
+        let labels = Labels::from_nab_windows(
+            "combined_windows.json",
+            r#"{"realKnownCause/machine_temperature.csv": [["2013-12-10 06:25:00.000000", "2013-12-12 05:35:00.000000"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            labels.of("0123456789abcdef", "machine_temperature").len(),
+            1
+        );
+        let err = Labels::from_incidents_json(
+            "incidents.json",
+            r#"[{"series": "a", "start": 20, "end": 10}]"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("incidents.json")
+                && err.contains("incident 1")
+                && err.contains("ends before"),
+            "{err}"
+        );
+        assert!(Labels::from_incidents_json("x", "{}").is_err());
+        assert!(Labels::from_nab_windows("y", r#"{"a.csv": [["2013-12-10"]]}"#).is_err());
+    }
+}
