@@ -534,6 +534,22 @@ fn replay_range(
     aiops(&args)
 }
 
+/// The regime change of [`regime_change_jsonl`] (points 1000 to 1100) as a JSON incident of
+/// metric `cpu` (so of both hosts).
+fn regime_change_incident(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let labels = dir.path().join("incidents.json");
+    std::fs::write(
+        &labels,
+        format!(
+            r#"[{{"series": "cpu", "start": {}, "end": {}}}]"#,
+            1_700_000_000_000i64 + 1000 * 60_000,
+            1_700_000_000_000i64 + 1100 * 60_000
+        ),
+    )
+    .unwrap();
+    labels
+}
+
 /// `aiops replay` of the whole of `input`.
 fn replay_whole(input: &std::path::Path, config: &std::path::Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -729,16 +745,7 @@ fn replay_is_evaluated_against_labelled_incidents() {
     let config = zscore_mad_config(&dir);
     // The regime change at point 1000 is the incident, on host a only (by series key it would
     // be one host; by metric name it is both).
-    let labels = dir.path().join("incidents.json");
-    std::fs::write(
-        &labels,
-        format!(
-            r#"[{{"series": "cpu", "start": {}, "end": {}}}]"#,
-            1_700_000_000_000i64 + 1000 * 60_000,
-            1_700_000_000_000i64 + 1100 * 60_000
-        ),
-    )
-    .unwrap();
+    let labels = regime_change_incident(&dir);
     let figures = dir.path().join("figures.json");
     let events = dir.path().join("events.jsonl");
     let out = replay_whole(
@@ -786,4 +793,69 @@ fn replay_is_evaluated_against_labelled_incidents() {
         text(&out.stderr)
     );
     assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn replay_report_is_a_self_contained_page_with_a_plot_per_series_and_chromium_renders_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = zscore_mad_config(&dir);
+    let labels = regime_change_incident(&dir);
+    let report = dir.path().join("report");
+    let out = replay_whole(
+        &input,
+        &config,
+        &[
+            "--labels",
+            labels.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "-o",
+            dir.path().join("events.jsonl").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 2, "one plot per host");
+    assert_eq!(html.matches("class=\"incident\"").count(), 2);
+    assert!(html.matches("class=\"event\"").count() >= 2);
+    assert!(
+        !html.contains("<script") && !html.contains("http"),
+        "self-contained"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["series"].as_array().unwrap().len(), 2);
+    assert_eq!(json["overall"]["incidents"], 2);
+
+    // Headless Chromium (scripts/services install puts it there) renders it to a picture.
+    let png = dir.path().join("report.png");
+    let shot = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1400",
+        ])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", report.join("report.html").display()))
+        .output()
+        .expect("chromium runs (scripts/services install)");
+    assert!(shot.status.success(), "{}", text(&shot.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height from the PNG header.
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 1400));
+    assert!(
+        bytes.len() > 20_000,
+        "a page with plots, not a blank one: {} bytes",
+        bytes.len()
+    );
+    // Kept for people to look at: target/test-output/report.png.
+    let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-output");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::copy(&png, keep.join("report.png")).unwrap();
 }

@@ -6,11 +6,13 @@
 //!
 //! - [`backtest`]: a replay's events and scores against labelled incidents (precision, recall,
 //!   F1 event- and point-wise, detection delay).
+//! - [`report`]: the self-contained HTML backtest report with SVG plots, and its JSON twin.
 //!
 //! Nothing here runs in the live pipeline; it reads files, scores them and writes files.
 
 pub mod backtest;
 pub mod error;
 pub mod nab;
+pub mod report;
 
 pub use error::{Error, Result};

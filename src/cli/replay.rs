@@ -15,7 +15,7 @@ use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::Collect;
 use aiops_pipeline::source::Source;
-use aiops_pipeline::source::file::FileSource;
+use aiops_pipeline::source::file::{DirectorySource, FileSource};
 use aiops_schemas::{AnomalyEvent, TimestampMs};
 
 use super::history::{HistoryArgs, parse_time};
@@ -60,6 +60,11 @@ pub struct ReplayArgs {
     /// sorted by series then time (for plots).
     #[arg(long, value_name = "FILE")]
     scores: Option<PathBuf>,
+
+    /// Write the backtest report here: `report.html` (self-contained: figures and, per series,
+    /// a plot of values, expected band, events and labelled incidents) and `report.json`.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 
     /// Labelled incidents to evaluate the replay against: NAB's window file, a JSON list of
     /// `{"series", "start", "end"}`, or a CSV with `timestamp` and `label` columns (its file
@@ -112,12 +117,15 @@ pub fn run(args: ReplayArgs) -> Result<()> {
 
     let history = &args.history;
     let source: Arc<dyn Source> = match (&history.input, &history.topic) {
+        (Some(input), _) if input.is_dir() => {
+            Arc::new(DirectorySource::new(input, history.format())?)
+        }
         (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
         (None, Some(topic)) => topic_source(history, &config, topic, read_from)?,
         (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
     };
     let description = source.describe();
-    options.samples = args.scores.is_some() || args.labels.is_some();
+    options.samples = args.scores.is_some() || args.labels.is_some() || args.report.is_some();
     let labels = args.labels.as_deref().map(read_labels).transpose()?;
     let warning_of: std::collections::BTreeMap<String, f64> = options
         .templates
@@ -126,7 +134,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         .map(|t| (t.name.clone(), t.alert.warning))
         .collect();
     let mut sink = Collect::default();
-    let summary = run_pipeline(source, &mut sink, options, |_| {})?;
+    let total = expected_records(history, &description);
+    let mut progress = Progress::new(total, !args.quiet);
+    let summary = run_pipeline(source, &mut sink, options, |stats| {
+        progress.show(stats.records_in)
+    })?;
+    progress.finish();
 
     // Deterministic output: the events of the range in (time, series, id) order, whatever the
     // number of workers and however their output interleaved.
@@ -144,6 +157,23 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         // Serializing an event cannot fail.
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
+    }
+    if let Some(dir) = &args.report {
+        let empty = Labels::default();
+        let labels = labels.as_ref().unwrap_or(&empty);
+        let written = write_report(
+            dir,
+            &description,
+            labels,
+            &events,
+            &samples,
+            &warning_of,
+            from,
+            to,
+        )?;
+        if !args.quiet {
+            eprintln!("aiops replay: report in {}", written.display());
+        }
     }
     if let Some(labels) = &labels {
         let figures = evaluate_replay(labels, &events, &samples, &warning_of, from, to);
@@ -218,6 +248,158 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
+/// Records the input holds, for the progress bar: lines of a file or the files under a
+/// directory; unknown for a topic (the bar then counts only).
+fn expected_records(history: &HistoryArgs, _description: &str) -> Option<u64> {
+    let input = history.input.as_ref()?;
+    let count = |path: &std::path::Path| -> u64 {
+        std::fs::read(path).map_or(0, |bytes| {
+            bytes.iter().filter(|&&b| b == b'\n').count() as u64
+        })
+    };
+    if input.is_dir() {
+        let source = DirectorySource::new(input, history.format()).ok()?;
+        Some(source.files().iter().map(|f| count(f.path())).sum())
+    } else {
+        Some(count(input))
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+struct Progress {
+    total: Option<u64>,
+    enabled: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new(total: Option<u64>, wanted: bool) -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            total,
+            enabled: wanted && std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    fn show(&mut self, done: u64) {
+        if !self.enabled {
+            return;
+        }
+        self.drawn = true;
+        match self.total.filter(|&t| t > 0) {
+            Some(total) => {
+                let share = (done as f64 / total as f64).min(1.0);
+                let filled = (share * 30.0) as usize;
+                eprint!(
+                    "\r[{}{}] {:>3.0}% {} records",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled),
+                    share * 100.0,
+                    count(done)
+                );
+            }
+            None => eprint!("\r{} records", count(done)),
+        }
+    }
+
+    fn finish(&self) {
+        if self.drawn {
+            eprintln!();
+        }
+    }
+}
+
+/// Writes `report.html` and `report.json` under `dir`; returns the HTML file's path.
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    dir: &std::path::Path,
+    title: &str,
+    labels: &Labels,
+    events: &[AnomalyEvent],
+    samples: &[aiops_pipeline::record::ScoreSample],
+    warning_of: &std::collections::BTreeMap<String, f64>,
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Result<PathBuf> {
+    use aiops_evaluation::report::{self, PlotPoint, SeriesReport};
+    use std::collections::BTreeMap;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let in_range = |t: TimestampMs| from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u);
+    // Per series: its name, points and flags, in time order.
+    let mut by_series: BTreeMap<String, (String, String, Vec<PlotPoint>, Vec<PointAt>)> =
+        BTreeMap::new();
+    for sample in samples.iter().filter(|s| in_range(s.timestamp)) {
+        let series = sample.series.as_ref();
+        let key = series.key().to_string();
+        let entry = by_series.entry(key.clone()).or_insert_with(|| {
+            let labels: Vec<String> = series
+                .labels()
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            let name = if labels.is_empty() {
+                series.name().to_owned()
+            } else {
+                format!("{}{{{}}}", series.name(), labels.join(","))
+            };
+            (name, series.name().to_owned(), Vec::new(), Vec::new())
+        });
+        entry.2.push(PlotPoint {
+            timestamp: sample.timestamp,
+            value: sample.value,
+            band: sample.expected.map(|b| (b.lower, b.upper)),
+        });
+        entry.3.push(point_at(sample, warning_of));
+    }
+    let mut reports = Vec::with_capacity(by_series.len());
+    for (key, (name, metric, mut points, flags)) in by_series {
+        points.sort_by_key(|p| p.timestamp);
+        let series_events: Vec<EventAt> = events
+            .iter()
+            .filter(|e| e.series.key.to_string() == key)
+            .map(|e| EventAt {
+                key: key.clone(),
+                metric: metric.clone(),
+                timestamp: e.timestamp,
+            })
+            .collect();
+        let figures = backtest::evaluate(
+            labels,
+            &[(key.clone(), metric.clone())],
+            &series_events,
+            Some(&flags),
+        );
+        reports.push(SeriesReport {
+            incidents: labels.of(&key, &metric).to_vec(),
+            events: series_events.iter().map(|e| e.timestamp).collect(),
+            key,
+            name,
+            points,
+            figures,
+        });
+    }
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    let overall = evaluate_replay(labels, events, samples, warning_of, from, to);
+    let title = format!("aiops backtest: {title}");
+    let html_path = dir.join("report.html");
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    write(&html_path, report::html(&title, &overall, &reports))?;
+    write(
+        &dir.join("report.json"),
+        report::figures_json(&title, &overall, &reports),
+    )?;
+    Ok(html_path)
+}
+
 /// Reads labels, telling the format from the file.
 fn read_labels(path: &std::path::Path) -> Result<Labels> {
     let name = path.display().to_string();
@@ -262,6 +444,24 @@ fn read_labels(path: &std::path::Path) -> Result<Labels> {
     Ok(Labels::from_label_column(&series, &rows))
 }
 
+/// A scored point as the evaluation sees it: flagged when its score reached its template's
+/// warning level.
+fn point_at(
+    sample: &aiops_pipeline::record::ScoreSample,
+    warning_of: &std::collections::BTreeMap<String, f64>,
+) -> PointAt {
+    let warning = warning_of
+        .get(&sample.model.template)
+        .copied()
+        .unwrap_or(f64::INFINITY);
+    PointAt {
+        key: sample.series.key().to_string(),
+        metric: sample.series.name().to_owned(),
+        timestamp: sample.timestamp,
+        flagged: sample.score.is_some_and(|score| score >= warning),
+    }
+}
+
 /// The figures of the range's events and points against the labels.
 fn evaluate_replay(
     labels: &Labels,
@@ -275,18 +475,7 @@ fn evaluate_replay(
     let points: Vec<PointAt> = samples
         .iter()
         .filter(|s| in_range(s.timestamp))
-        .map(|s| PointAt {
-            key: s.series.key().to_string(),
-            metric: s.series.name().to_owned(),
-            timestamp: s.timestamp,
-            flagged: s.score.is_some_and(|score| {
-                score
-                    >= warning_of
-                        .get(&s.model.template)
-                        .copied()
-                        .unwrap_or(f64::INFINITY)
-            }),
-        })
+        .map(|s| point_at(s, warning_of))
         .collect();
     let series: Vec<(String, String)> = points
         .iter()

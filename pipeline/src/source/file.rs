@@ -53,6 +53,11 @@ impl FileSource {
         self
     }
 
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The format its lines are parsed as.
     pub fn format(&self) -> Format {
         self.format
@@ -65,19 +70,7 @@ impl FileSource {
             csv_metric: self.metric_name(),
             ..base.clone()
         };
-        let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
-        let mut reader = FileWorker {
-            path: self.path.clone(),
-            reader: BufReader::with_capacity(256 * 1024, file),
-            format: self.format,
-            batch_lines: self.batch_lines as u64,
-            max_line_bytes: self.max_line_bytes,
-            index: 0,
-            peers: 1,
-            line_number: 0,
-            done: false,
-            buffer: Vec::new(),
-        };
+        let mut reader = self.worker(0, 1)?;
         let mut cache = SeriesCache::new(4096);
         let now = crate::runner::system_now();
         let (mut points, mut rejected) = (Vec::new(), 0);
@@ -158,8 +151,15 @@ impl Source for FileSource {
         peers: usize,
         _context: &SourceContext,
     ) -> Result<Box<dyn WorkerSource>> {
+        Ok(Box::new(self.worker(index, peers)?))
+    }
+}
+
+impl FileSource {
+    /// Worker `index` of `peers`' share of the file (batches of lines in turn).
+    fn worker(&self, index: usize, peers: usize) -> Result<FileWorker> {
         let file = File::open(&self.path).map_err(|e| Error::io("cannot read", &self.path, e))?;
-        Ok(Box::new(FileWorker {
+        Ok(FileWorker {
             path: self.path.clone(),
             reader: BufReader::with_capacity(256 * 1024, file),
             format: self.format,
@@ -170,7 +170,163 @@ impl Source for FileSource {
             line_number: 0,
             done: false,
             buffer: Vec::new(),
+        })
+    }
+}
+
+/// Every record file under a directory (recursively, in path order) as one source: each file
+/// goes whole to one worker (files in turn), so a file's series stay in order on one worker;
+/// a CSV file's rows are named after the file, as with one file. Records carry their file's
+/// number as partition, so the parse stage picks each file's format.
+#[derive(Debug, Clone)]
+pub struct DirectorySource {
+    root: PathBuf,
+    files: Vec<FileSource>,
+}
+
+impl DirectorySource {
+    /// The record files under `root` (by extension: csv, json, jsonl, ndjson, influx, lp,
+    /// line); `format` forces one format for all.
+    pub fn new(root: impl Into<PathBuf>, format: Option<Format>) -> Result<DirectorySource> {
+        let root = root.into();
+        let mut paths = Vec::new();
+        collect_files(&root, &mut paths)?;
+        paths.sort();
+        let files = paths
+            .into_iter()
+            .filter(|p| {
+                let extension = p
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
+                matches!(
+                    extension.as_deref(),
+                    Some("csv" | "json" | "jsonl" | "ndjson" | "influx" | "lp" | "line")
+                )
+            })
+            .map(|p| FileSource::new(p, format))
+            .collect::<Result<Vec<_>>>()?;
+        if files.is_empty() {
+            return Err(Error::config(format!(
+                "no record files (csv, json lines, influx lines) under {}",
+                root.display()
+            )));
+        }
+        if files.len() > usize::from(u16::MAX) {
+            return Err(Error::config(format!(
+                "{} files under {}: at most 65535",
+                files.len(),
+                root.display()
+            )));
+        }
+        Ok(DirectorySource { root, files })
+    }
+
+    /// The files, in the order their records are numbered.
+    pub fn files(&self) -> &[FileSource] {
+        &self.files
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("cannot read", dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io("cannot read", dir, e))?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl Source for DirectorySource {
+    fn describe(&self) -> String {
+        format!("{} files under {}", self.files.len(), self.root.display())
+    }
+
+    fn formats(&self, base: &ParseOptions) -> RecordFormats {
+        RecordFormats::per_topic(
+            self.files
+                .iter()
+                .map(|f| {
+                    let options = ParseOptions {
+                        csv_metric: f.metric_name(),
+                        ..base.clone()
+                    };
+                    (f.format, options)
+                })
+                .collect(),
+        )
+    }
+
+    fn open(
+        &self,
+        index: usize,
+        peers: usize,
+        _context: &SourceContext,
+    ) -> Result<Box<dyn WorkerSource>> {
+        let mine: Vec<(u32, FileSource)> = self
+            .files
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % peers.max(1) == index)
+            .map(|(i, f)| ((i as u32) << 16, f.clone()))
+            .collect();
+        Ok(Box::new(DirectoryWorker {
+            files: mine.into_iter().collect(),
+            current: None,
+            epoch_base: 0,
         }))
+    }
+}
+
+/// One worker's files, read whole one after the other, with epochs running on across files.
+struct DirectoryWorker {
+    files: std::collections::VecDeque<(u32, FileSource)>,
+    current: Option<(u32, FileWorker)>,
+    epoch_base: u64,
+}
+
+impl WorkerSource for DirectoryWorker {
+    fn poll(&mut self) -> Result<Poll> {
+        loop {
+            if self.current.is_none() {
+                let Some((partition, file)) = self.files.pop_front() else {
+                    return Ok(Poll::Done);
+                };
+                self.current = Some((partition, file.worker(0, 1)?));
+            }
+            let Some((partition, worker)) = self.current.as_mut() else {
+                continue;
+            };
+            match worker.poll()? {
+                Poll::Ready { epoch, batch } => {
+                    let batch = match batch {
+                        Batch::Raw(mut records) => {
+                            for record in &mut records {
+                                record.partition = *partition;
+                            }
+                            Batch::Raw(records)
+                        }
+                        other => other,
+                    };
+                    return Ok(Poll::Ready {
+                        epoch: self.epoch_base + epoch,
+                        batch,
+                    });
+                }
+                Poll::Idle => return Ok(Poll::Idle),
+                Poll::Done => {
+                    self.epoch_base += worker.next_epoch();
+                    self.current = None;
+                }
+            }
+        }
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.epoch_base + self.current.as_ref().map_or(0, |(_, w)| w.next_epoch())
     }
 }
 
