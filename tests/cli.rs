@@ -859,3 +859,52 @@ fn replay_report_is_a_self_contained_page_with_a_plot_per_series_and_chromium_re
     std::fs::create_dir_all(&keep).unwrap();
     std::fs::copy(&png, keep.join("report.png")).unwrap();
 }
+
+#[test]
+fn replay_compares_configurations_and_each_detector_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = zscore_mad_config(&dir);
+    let labels = regime_change_incident(&dir);
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[[templates]]\nname = \"default\"\ndetectors = [{ kind = \"range\" }]\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report");
+    let out = replay_whole(
+        &input,
+        &config,
+        &[
+            "--labels",
+            labels.to_str().unwrap(),
+            "--compare",
+            other.to_str().unwrap(),
+            "--each-detector",
+            "--report",
+            report.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    let names: Vec<&str> = json["configurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names[0].ends_with("aiops.toml") && names[1].ends_with("other.toml"));
+    assert_eq!(&names[2..], ["zscore alone", "mad alone"]);
+    // The first configuration is the report's own.
+    assert_eq!(json["configurations"][0]["figures"], json["overall"]);
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("Configurations side by side"));
+    assert!(html.contains("mad alone"));
+    // Comparing without labels is refused: there would be nothing to compare.
+    let out = replay_whole(&input, &config, &["--each-detector"]);
+    assert!(!out.status.success());
+}

@@ -222,6 +222,62 @@ pub struct Figures {
     pub mean_delay_ms: Option<f64>,
     /// Median of the same.
     pub median_delay_ms: Option<f64>,
+    /// NAB's standard-profile score of the points' scores (when given and every incident
+    /// starts and ends on a point, as NAB's windows do).
+    pub nab: Option<NabFigures>,
+}
+
+/// NAB's standard-profile score of a replay, at the template's threshold and swept.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NabFigures {
+    /// At the template's warning level (as a NAB unit score).
+    pub at_threshold: Option<f64>,
+    /// The threshold of NAB's own sweep, and the score there.
+    pub swept_threshold: f64,
+    /// The swept score.
+    pub swept: Option<f64>,
+    /// Windows with a detection at the swept threshold.
+    pub detected: usize,
+    /// Windows.
+    pub windows: usize,
+}
+
+/// One series' rows for NAB's score: times, sigma-equivalent scores (`None`: warming up), and
+/// incidents.
+pub struct NabSeries<'a> {
+    /// Row times, in order.
+    pub timestamps: Vec<TimestampMs>,
+    /// Row scores.
+    pub scores: Vec<Option<f64>>,
+    /// The series' incidents.
+    pub incidents: &'a [Window],
+}
+
+/// NAB's standard-profile score over series (the way `aiops nab score` scores a corpus), at
+/// `threshold` (sigma-equivalent) and swept; `None` when an incident does not start and end on
+/// a row (NAB's rules need that) or there are no incidents.
+pub fn nab_figures(series: &[NabSeries<'_>], threshold: f64) -> Option<NabFigures> {
+    use crate::nab::run::unit_score;
+    use crate::nab::scorer::{self, CostProfile};
+    let mut files = Vec::with_capacity(series.len());
+    for s in series {
+        let scores: Vec<f64> = s.scores.iter().map(|x| x.map_or(0.0, unit_score)).collect();
+        files.push(crate::nab::ScoredFile::new(&s.timestamps, &scores, s.incidents).ok()?);
+    }
+    let profile = CostProfile::nab().into_iter().next()?;
+    let windows: usize = series.iter().map(|s| s.incidents.len()).sum();
+    if windows == 0 {
+        return None;
+    }
+    let fixed = scorer::tally_files(&files, &profile, unit_score(threshold));
+    let best = scorer::best(&scorer::sweep(&files, &profile))?;
+    Some(NabFigures {
+        at_threshold: profile.normalize(fixed.raw, fixed.windows),
+        swept_threshold: best.threshold,
+        swept: profile.normalize(best.tally.raw, best.tally.windows),
+        detected: best.tally.detected,
+        windows,
+    })
 }
 
 /// Scores a replay's events (and points) against `labels`. Only series the replay saw count:
@@ -285,6 +341,7 @@ pub fn evaluate(
         mean_delay_ms: (!delays.is_empty())
             .then(|| delays.iter().sum::<f64>() / delays.len() as f64),
         median_delay_ms: median,
+        nab: None,
     }
 }
 
@@ -356,6 +413,44 @@ mod tests {
             figures.event_wise.precision, None,
             "no events: no precision"
         );
+    }
+
+    #[test]
+    fn nab_figures_follow_nabs_rules() {
+        // 1,000 rows; one window on rows 500..=599. A detection at the window's first row
+        // earns NAB's largest reward; nothing elsewhere: a perfect score, 100.
+        let timestamps: Vec<i64> = (0..1000).collect();
+        let mut scores = vec![Some(0.0); 1000];
+        scores[500] = Some(9.0);
+        let incidents = [Window {
+            start: 500,
+            end: 599,
+        }];
+        let series = [NabSeries {
+            timestamps: timestamps.clone(),
+            scores: scores.clone(),
+            incidents: &incidents,
+        }];
+        let figures = nab_figures(&series, 5.0).unwrap();
+        assert!(
+            (figures.at_threshold.unwrap() - 100.0).abs() < 1e-9,
+            "{figures:?}"
+        );
+        assert_eq!((figures.detected, figures.windows), (1, 1));
+        // Below the threshold: no detection, the null detector's score, 0.
+        let figures = nab_figures(&series, 10.0).unwrap();
+        assert!(figures.at_threshold.unwrap().abs() < 1e-9, "{figures:?}");
+        // A window between rows: no NAB score rather than a wrong one.
+        let off = [Window {
+            start: 500,
+            end: 10_000,
+        }];
+        let series = [NabSeries {
+            timestamps,
+            scores,
+            incidents: &off,
+        }];
+        assert!(nab_figures(&series, 5.0).is_none());
     }
 
     #[test]

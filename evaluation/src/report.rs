@@ -49,6 +49,18 @@ pub struct ReportFigures<'a> {
     pub overall: &'a Figures,
     /// Per series: key, name and figures.
     pub series: Vec<SeriesFigures<'a>>,
+    /// The same replay under each configuration compared, by name (the first is the one the
+    /// rest of the report shows).
+    pub configurations: Vec<ConfigurationFigures<'a>>,
+}
+
+/// One configuration's entry of [`ReportFigures`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigurationFigures<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its figures.
+    pub figures: &'a Figures,
 }
 
 /// One series' entry of [`ReportFigures`].
@@ -63,7 +75,12 @@ pub struct SeriesFigures<'a> {
 }
 
 /// The JSON twin of the HTML report.
-pub fn figures_json(title: &str, overall: &Figures, series: &[SeriesReport]) -> String {
+pub fn figures_json(
+    title: &str,
+    overall: &Figures,
+    series: &[SeriesReport],
+    comparisons: &[(String, Figures)],
+) -> String {
     let figures = ReportFigures {
         title,
         overall,
@@ -74,6 +91,10 @@ pub fn figures_json(title: &str, overall: &Figures, series: &[SeriesReport]) -> 
                 name: &s.name,
                 figures: &s.figures,
             })
+            .collect(),
+        configurations: comparisons
+            .iter()
+            .map(|(name, figures)| ConfigurationFigures { name, figures })
             .collect(),
     };
     serde_json::to_string_pretty(&figures).unwrap_or_default()
@@ -235,8 +256,14 @@ svg { width: 100%; height: 170px; background: #f7f9fb; border: 1px solid #e3e7eb
 .swatch { display: inline-block; width: 12px; height: 12px; vertical-align: middle; margin-right: 4px; }
 ";
 
-/// The self-contained HTML report.
-pub fn html(title: &str, overall: &Figures, series: &[SeriesReport]) -> String {
+/// The self-contained HTML report; `comparisons` (configuration name, figures) become a
+/// side-by-side table.
+pub fn html(
+    title: &str,
+    overall: &Figures,
+    series: &[SeriesReport],
+    comparisons: &[(String, Figures)],
+) -> String {
     let mut page = String::with_capacity(64 * 1024 + series.len() * 40 * 1024);
     let _ = write!(
         page,
@@ -267,6 +294,44 @@ pub fn html(title: &str, overall: &Figures, series: &[SeriesReport]) -> String {
         );
     }
     page.push_str("</table>");
+    if let Some(nab) = &overall.nab {
+        let score = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{x:.2}"));
+        let _ = write!(
+            page,
+            "<p>NAB standard-profile score: <b>{}</b> at the template's threshold, <b>{}</b> with \
+             NAB's threshold sweep ({:.4}; {} of {} windows detected).</p>",
+            score(nab.at_threshold),
+            score(nab.swept),
+            nab.swept_threshold,
+            nab.detected,
+            nab.windows
+        );
+    }
+    if !comparisons.is_empty() {
+        page.push_str("<h2>Configurations side by side</h2><table><tr><th>configuration</th><th>events</th><th>incidents caught</th><th>precision</th><th>recall</th><th>F1</th><th>point-wise F1</th><th>median delay</th><th>NAB at threshold</th><th>NAB swept</th></tr>");
+        for (name, f) in comparisons {
+            let nab = |pick: fn(&crate::backtest::NabFigures) -> Option<f64>| {
+                f.nab
+                    .as_ref()
+                    .and_then(pick)
+                    .map_or("–".to_owned(), |x| format!("{x:.2}"))
+            };
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{} / {}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(name),
+                f.events,
+                f.event_wise.true_positives,
+                f.incidents,
+                prf_cells(&f.event_wise),
+                ratio(f.point_wise.as_ref().and_then(|p| p.f1)),
+                duration(f.median_delay_ms),
+                nab(|n| n.at_threshold),
+                nab(|n| n.swept)
+            );
+        }
+        page.push_str("</table>");
+    }
     page.push_str("<h2>Per series</h2><table><tr><th>series</th><th>incidents</th><th>caught</th><th>events</th><th>precision</th><th>recall</th><th>F1</th><th>median delay</th></tr>");
     for (i, s) in series.iter().enumerate() {
         let e = &s.figures.event_wise;
@@ -349,10 +414,16 @@ mod tests {
     #[test]
     fn the_page_is_self_contained_and_escapes_names() {
         let s = series();
+        let compared = [("only <z>".to_owned(), Figures::default())];
         let page = html(
             "Backtest <1>",
             &Figures::default(),
             std::slice::from_ref(&s),
+            &compared,
+        );
+        assert!(
+            page.contains("only &lt;z&gt;"),
+            "the comparison table names its configurations"
         );
         assert!(page.contains("Backtest &lt;1&gt;"));
         assert!(page.contains("cpu{host=&quot;a&quot;} &lt;x&gt;"));
@@ -361,7 +432,7 @@ mod tests {
             !page.contains("http://") && !page.contains("https://"),
             "nothing fetched"
         );
-        let json = figures_json("t", &Figures::default(), &[s]);
+        let json = figures_json("t", &Figures::default(), &[s], &compared);
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["series"][0]["key"], "00000000000000ab");
     }

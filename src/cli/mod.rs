@@ -85,6 +85,11 @@ impl PipelineArgs {
         }
     }
 
+    /// The configuration file's name, if one was given.
+    fn config_name(&self) -> Option<String> {
+        self.config.as_ref().map(|p| p.display().to_string())
+    }
+
     /// Run options from the configuration, with a stop flag that Ctrl-C sets.
     fn run_options(&self, config: &PipelineConfig) -> Result<RunOptions> {
         let mut options = RunOptions::new(usize::from(self.workers));

@@ -66,6 +66,16 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
 
+    /// Also replay with this configuration's templates and compare the figures side by side
+    /// (repeatable; needs --labels).
+    #[arg(long, value_name = "FILE", requires = "labels")]
+    compare: Vec<PathBuf>,
+
+    /// Also replay with each detector of the default template alone, side by side (needs
+    /// --labels).
+    #[arg(long, requires = "labels")]
+    each_detector: bool,
+
     /// Labelled incidents to evaluate the replay against: NAB's window file, a JSON list of
     /// `{"series", "start", "end"}`, or a CSV with `timestamp` and `label` columns (its file
     /// name is the series).
@@ -116,14 +126,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     }
 
     let history = &args.history;
-    let source: Arc<dyn Source> = match (&history.input, &history.topic) {
-        (Some(input), _) if input.is_dir() => {
-            Arc::new(DirectorySource::new(input, history.format())?)
-        }
-        (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
-        (None, Some(topic)) => topic_source(history, &config, topic, read_from)?,
-        (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
-    };
+    let source = make_source(history, &config, read_from)?;
     let description = source.describe();
     options.samples = args.scores.is_some() || args.labels.is_some() || args.report.is_some();
     let labels = args.labels.as_deref().map(read_labels).transpose()?;
@@ -158,6 +161,48 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
     }
+    // The same replay under other configurations, for the side-by-side table.
+    let mut comparisons = Vec::new();
+    if let Some(labels) = &labels
+        && (!args.compare.is_empty() || args.each_detector)
+    {
+        let primary = evaluate_replay(labels, &events, &samples, &warning_of, from, to);
+        comparisons.push((
+            args.pipeline
+                .config_name()
+                .unwrap_or_else(|| "built-in templates".to_owned()),
+            primary,
+        ));
+        for (name, templates) in alternatives(&args, &config)? {
+            let mut options = args.pipeline.run_options(&config)?;
+            let warning_of: std::collections::BTreeMap<String, f64> = templates
+                .templates()
+                .iter()
+                .map(|t| (t.name.clone(), t.alert.warning))
+                .collect();
+            options.templates = templates;
+            options.samples = true;
+            let mut sink = Collect::default();
+            run_pipeline(
+                make_source(history, &config, read_from)?,
+                &mut sink,
+                options,
+                |_| {},
+            )?;
+            let events: Vec<AnomalyEvent> = sink
+                .events
+                .into_iter()
+                .filter(|e| {
+                    from.is_none_or(|f| e.timestamp >= f) && to.is_none_or(|t| e.timestamp <= t)
+                })
+                .collect();
+            let figures = evaluate_replay(labels, &events, &sink.samples, &warning_of, from, to);
+            if !args.quiet {
+                eprintln!("aiops replay: compared {name}: {} events", figures.events);
+            }
+            comparisons.push((name, figures));
+        }
+    }
     if let Some(dir) = &args.report {
         let empty = Labels::default();
         let labels = labels.as_ref().unwrap_or(&empty);
@@ -165,11 +210,10 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             dir,
             &description,
             labels,
-            &events,
-            &samples,
+            (&events, &samples),
             &warning_of,
-            from,
-            to,
+            (from, to),
+            &comparisons,
         )?;
         if !args.quiet {
             eprintln!("aiops replay: report in {}", written.display());
@@ -210,6 +254,18 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                     show(p.precision),
                     show(p.recall),
                     show(p.f1)
+                );
+            }
+            if let Some(nab) = &figures.nab {
+                let score = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.2}"));
+                eprintln!(
+                    "aiops replay: NAB standard score {} at the template's threshold, {} swept \
+                     (threshold {:.4}, {} of {} windows)",
+                    score(nab.at_threshold),
+                    score(nab.swept),
+                    nab.swept_threshold,
+                    nab.detected,
+                    nab.windows
                 );
             }
         }
@@ -310,17 +366,68 @@ impl Progress {
     }
 }
 
+/// The source the arguments name.
+fn make_source(
+    history: &HistoryArgs,
+    config: &aiops_pipeline::PipelineConfig,
+    read_from: Option<TimestampMs>,
+) -> Result<Arc<dyn Source>> {
+    Ok(match (&history.input, &history.topic) {
+        (Some(input), _) if input.is_dir() => {
+            Arc::new(DirectorySource::new(input, history.format())?)
+        }
+        (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
+        (None, Some(topic)) => topic_source(history, config, topic, read_from)?,
+        (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
+    })
+}
+
+/// The other configurations to compare: each --compare file's templates, and with
+/// --each-detector the default template reduced to each of its detectors in turn.
+fn alternatives(
+    args: &ReplayArgs,
+    config: &aiops_pipeline::PipelineConfig,
+) -> Result<Vec<(String, Arc<aiops_operators::TemplateSet>)>> {
+    let mut out = Vec::new();
+    for path in &args.compare {
+        let other = aiops_pipeline::PipelineConfig::from_file(path)?;
+        out.push((path.display().to_string(), other.template_set()?));
+    }
+    if args.each_detector {
+        let base = config.template_set()?;
+        let templates = base.templates().to_vec();
+        let index = templates
+            .iter()
+            .position(|t| t.name == "default")
+            .unwrap_or(0);
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for detector in &templates[index].detectors {
+            let mut reduced = templates.clone();
+            reduced[index].detectors = vec![detector.clone()];
+            let n = seen.entry(detector.kind.clone()).or_default();
+            *n += 1;
+            let name = if *n == 1 {
+                format!("{} alone", detector.kind)
+            } else {
+                format!("{} alone ({})", detector.kind, n)
+            };
+            let set = aiops_operators::TemplateSet::new(reduced, base.registry().clone())
+                .map_err(aiops_pipeline::Error::from)?;
+            out.push((name, Arc::new(set)));
+        }
+    }
+    Ok(out)
+}
+
 /// Writes `report.html` and `report.json` under `dir`; returns the HTML file's path.
-#[allow(clippy::too_many_arguments)]
 fn write_report(
     dir: &std::path::Path,
     title: &str,
     labels: &Labels,
-    events: &[AnomalyEvent],
-    samples: &[aiops_pipeline::record::ScoreSample],
+    (events, samples): (&[AnomalyEvent], &[aiops_pipeline::record::ScoreSample]),
     warning_of: &std::collections::BTreeMap<String, f64>,
-    from: Option<TimestampMs>,
-    to: Option<TimestampMs>,
+    (from, to): (Option<TimestampMs>, Option<TimestampMs>),
+    comparisons: &[(String, Figures)],
 ) -> Result<PathBuf> {
     use aiops_evaluation::report::{self, PlotPoint, SeriesReport};
     use std::collections::BTreeMap;
@@ -392,10 +499,13 @@ fn write_report(
             source,
         })
     };
-    write(&html_path, report::html(&title, &overall, &reports))?;
+    write(
+        &html_path,
+        report::html(&title, &overall, &reports, comparisons),
+    )?;
     write(
         &dir.join("report.json"),
-        report::figures_json(&title, &overall, &reports),
+        report::figures_json(&title, &overall, &reports, comparisons),
     )?;
     Ok(html_path)
 }
@@ -491,7 +601,41 @@ fn evaluate_replay(
             timestamp: e.timestamp,
         })
         .collect();
-    backtest::evaluate(labels, &series, &events, Some(&points))
+    let mut figures = backtest::evaluate(labels, &series, &events, Some(&points));
+    figures.nab = nab_of(labels, samples, warning_of, in_range);
+    figures
+}
+
+/// NAB's score of the points of the range, series by series (each series' rows in time order),
+/// at the warning level of the template that scored the first point.
+fn nab_of(
+    labels: &Labels,
+    samples: &[aiops_pipeline::record::ScoreSample],
+    warning_of: &std::collections::BTreeMap<String, f64>,
+    in_range: impl Fn(TimestampMs) -> bool,
+) -> Option<backtest::NabFigures> {
+    use std::collections::BTreeMap;
+    let threshold = warning_of.get(&samples.first()?.model.template).copied()?;
+    // (series key, metric) -> (time, score) rows.
+    type Rows = Vec<(TimestampMs, Option<f64>)>;
+    let mut rows: BTreeMap<(String, String), Rows> = BTreeMap::new();
+    for s in samples.iter().filter(|s| in_range(s.timestamp)) {
+        rows.entry((s.series.key().to_string(), s.series.name().to_owned()))
+            .or_default()
+            .push((s.timestamp, s.score));
+    }
+    let series: Vec<backtest::NabSeries<'_>> = rows
+        .into_iter()
+        .map(|((key, metric), mut points)| {
+            points.sort_by_key(|(t, _)| *t);
+            backtest::NabSeries {
+                timestamps: points.iter().map(|(t, _)| *t).collect(),
+                scores: points.iter().map(|(_, s)| *s).collect(),
+                incidents: labels.of(&key, &metric),
+            }
+        })
+        .collect();
+    backtest::nab_figures(&series, threshold)
 }
 
 /// Writes the scored points of the range, by series then time, one JSON object per line.
