@@ -908,3 +908,54 @@ fn replay_compares_configurations_and_each_detector_side_by_side() {
     let out = replay_whole(&input, &config, &["--each-detector"]);
     assert!(!out.status.success());
 }
+
+/// With polars (`cargo test --features polars`), the report sums its series by group: for a
+/// directory, the folder each file is in (NAB's categories).
+#[cfg(feature = "polars")]
+#[test]
+fn replay_report_sums_series_by_folder_with_polars() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = tiny_nab_corpus(&dir);
+    // A second category with a copy of the series under another name.
+    std::fs::create_dir_all(root.join("data/other")).unwrap();
+    std::fs::copy(root.join("data/cat/s.csv"), root.join("data/other/t.csv")).unwrap();
+    let windows = std::fs::read_to_string(root.join("labels/combined_windows.json")).unwrap();
+    let both = windows.replacen(
+        '{',
+        "{\"other/t.csv\": [[\"2024-03-01 07:10:00.000000\", \"2024-03-01 07:50:00.000000\"]], ",
+        1,
+    );
+    std::fs::write(root.join("labels/combined_windows.json"), both).unwrap();
+    let config = zscore_mad_config(&dir);
+    let report = dir.path().join("report");
+    let out = aiops(&[
+        "replay",
+        "-i",
+        root.join("data").to_str().unwrap(),
+        "-c",
+        config.to_str().unwrap(),
+        "--labels",
+        root.join("labels/combined_windows.json").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+    let groups = json["groups"].as_array().unwrap();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cat", "other"]);
+    for group in groups {
+        assert_eq!(group["series"], 1);
+        assert_eq!(group["incidents"], 1);
+    }
+    // The sums agree with the overall figures.
+    let total: u64 = groups.iter().map(|g| g["events"].as_u64().unwrap()).sum();
+    assert_eq!(total, json["overall"]["events"].as_u64().unwrap());
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(html.contains("Per group"));
+}

@@ -7,9 +7,12 @@
 //! - [`backtest`]: a replay's events and scores against labelled incidents (precision, recall,
 //!   F1 event- and point-wise, detection delay).
 //! - [`report`]: the self-contained HTML backtest report with SVG plots, and its JSON twin.
+//! - `aggregate` (feature `polars`): per-group figures of a backtest, aggregated with polars.
 //!
 //! Nothing here runs in the live pipeline; it reads files, scores them and writes files.
 
+#[cfg(feature = "polars")]
+pub mod aggregate;
 pub mod backtest;
 pub mod error;
 pub mod nab;

@@ -40,6 +40,27 @@ pub struct SeriesReport {
     pub figures: Figures,
 }
 
+/// A group's sums and ratios (see `aggregate`, feature `polars`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupFigures {
+    /// The group.
+    pub group: String,
+    /// Series in it.
+    pub series: u64,
+    /// Labelled incidents.
+    pub incidents: u64,
+    /// Incidents caught.
+    pub caught: u64,
+    /// Events.
+    pub events: u64,
+    /// Events inside incidents.
+    pub events_inside: u64,
+    /// Events inside / events.
+    pub precision: Option<f64>,
+    /// Incidents caught / incidents.
+    pub recall: Option<f64>,
+}
+
 /// The figures of the report, for machines.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportFigures<'a> {
@@ -52,6 +73,8 @@ pub struct ReportFigures<'a> {
     /// The same replay under each configuration compared, by name (the first is the one the
     /// rest of the report shows).
     pub configurations: Vec<ConfigurationFigures<'a>>,
+    /// Per group (feature `polars`).
+    pub groups: &'a [GroupFigures],
 }
 
 /// One configuration's entry of [`ReportFigures`].
@@ -80,6 +103,7 @@ pub fn figures_json(
     overall: &Figures,
     series: &[SeriesReport],
     comparisons: &[(String, Figures)],
+    groups: &[GroupFigures],
 ) -> String {
     let figures = ReportFigures {
         title,
@@ -96,6 +120,7 @@ pub fn figures_json(
             .iter()
             .map(|(name, figures)| ConfigurationFigures { name, figures })
             .collect(),
+        groups,
     };
     serde_json::to_string_pretty(&figures).unwrap_or_default()
 }
@@ -263,6 +288,7 @@ pub fn html(
     overall: &Figures,
     series: &[SeriesReport],
     comparisons: &[(String, Figures)],
+    groups: &[GroupFigures],
 ) -> String {
     let mut page = String::with_capacity(64 * 1024 + series.len() * 40 * 1024);
     let _ = write!(
@@ -328,6 +354,24 @@ pub fn html(
                 duration(f.median_delay_ms),
                 nab(|n| n.at_threshold),
                 nab(|n| n.swept)
+            );
+        }
+        page.push_str("</table>");
+    }
+    if !groups.is_empty() {
+        page.push_str("<h2>Per group</h2><table><tr><th>group</th><th>series</th><th>incidents</th><th>caught</th><th>events</th><th>inside</th><th>precision</th><th>recall</th></tr>");
+        for g in groups {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&g.group),
+                g.series,
+                g.incidents,
+                g.caught,
+                g.events,
+                g.events_inside,
+                ratio(g.precision),
+                ratio(g.recall)
             );
         }
         page.push_str("</table>");
@@ -420,6 +464,7 @@ mod tests {
             &Figures::default(),
             std::slice::from_ref(&s),
             &compared,
+            &[],
         );
         assert!(
             page.contains("only &lt;z&gt;"),
@@ -432,7 +477,7 @@ mod tests {
             !page.contains("http://") && !page.contains("https://"),
             "nothing fetched"
         );
-        let json = figures_json("t", &Figures::default(), &[s], &compared);
+        let json = figures_json("t", &Figures::default(), &[s], &compared, &[]);
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["series"][0]["key"], "00000000000000ab");
     }

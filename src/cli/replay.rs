@@ -213,7 +213,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             (&events, &samples),
             &warning_of,
             (from, to),
-            &comparisons,
+            (&comparisons, &groups_of(history)),
         )?;
         if !args.quiet {
             eprintln!("aiops replay: report in {}", written.display());
@@ -366,6 +366,66 @@ impl Progress {
     }
 }
 
+/// The group of each series' metric for the report's per-group table: for a directory input,
+/// the folder of the file a CSV series is named after (NAB's categories); otherwise none (the
+/// metric is its own group).
+fn groups_of(history: &HistoryArgs) -> std::collections::BTreeMap<String, String> {
+    let Some(input) = history.input.as_ref().filter(|i| i.is_dir()) else {
+        return Default::default();
+    };
+    let Ok(source) = DirectorySource::new(input, history.format()) else {
+        return Default::default();
+    };
+    source
+        .files()
+        .iter()
+        .filter_map(|f| {
+            let folder = f
+                .path()
+                .parent()?
+                .file_name()?
+                .to_string_lossy()
+                .into_owned();
+            Some((f.metric_name(), folder))
+        })
+        .collect()
+}
+
+/// Per-group sums of the series' figures, aggregated with polars (feature `polars`).
+#[cfg(feature = "polars")]
+fn group_figures(
+    reports: &[aiops_evaluation::report::SeriesReport],
+    groups_of: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<aiops_evaluation::report::GroupFigures>> {
+    use aiops_evaluation::aggregate::{SeriesCounts, by_group};
+    let rows: Vec<SeriesCounts> = reports
+        .iter()
+        .map(|r| {
+            let metric = r.name.split('{').next().unwrap_or(&r.name);
+            SeriesCounts {
+                group: groups_of
+                    .get(metric)
+                    .cloned()
+                    .unwrap_or_else(|| metric.to_owned()),
+                incidents: r.figures.incidents,
+                caught: r.figures.event_wise.true_positives,
+                events: r.figures.events,
+                events_inside: r.figures.events - r.figures.event_wise.false_positives,
+            }
+        })
+        .collect();
+    Ok(by_group(&rows)?)
+}
+
+/// Without polars the report has no per-group table.
+#[cfg(not(feature = "polars"))]
+fn group_figures(
+    _: &[aiops_evaluation::report::SeriesReport],
+    _: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<aiops_evaluation::report::GroupFigures>> {
+    Ok(Vec::new())
+}
+
 /// The source the arguments name.
 fn make_source(
     history: &HistoryArgs,
@@ -427,7 +487,10 @@ fn write_report(
     (events, samples): (&[AnomalyEvent], &[aiops_pipeline::record::ScoreSample]),
     warning_of: &std::collections::BTreeMap<String, f64>,
     (from, to): (Option<TimestampMs>, Option<TimestampMs>),
-    comparisons: &[(String, Figures)],
+    (comparisons, groups_of): (
+        &[(String, Figures)],
+        &std::collections::BTreeMap<String, String>,
+    ),
 ) -> Result<PathBuf> {
     use aiops_evaluation::report::{self, PlotPoint, SeriesReport};
     use std::collections::BTreeMap;
@@ -499,13 +562,14 @@ fn write_report(
             source,
         })
     };
+    let groups = group_figures(&reports, groups_of)?;
     write(
         &html_path,
-        report::html(&title, &overall, &reports, comparisons),
+        report::html(&title, &overall, &reports, comparisons, &groups),
     )?;
     write(
         &dir.join("report.json"),
-        report::figures_json(&title, &overall, &reports, comparisons),
+        report::figures_json(&title, &overall, &reports, comparisons, &groups),
     )?;
     Ok(html_path)
 }
