@@ -34,6 +34,18 @@ pub struct ReplayArgs {
     #[command(flatten)]
     history: HistoryArgs,
 
+    /// Read these offsets of the topic instead of a time range: `PARTITION:FIRST-END,...`
+    /// (END exclusive; empty for the partition's end), e.g. `0:100-500,1:0-`; partitions not
+    /// named are not read.
+    #[arg(long, value_name = "SPEC", requires = "topic")]
+    offsets: Option<String>,
+
+    /// Publish the events of the range to this Redis (`redis://host:port/db`), as the live
+    /// pipeline would (pub/sub and the capped stream). A replay publishes nothing unless asked.
+    #[cfg(feature = "redis")]
+    #[arg(long, value_name = "URL")]
+    publish_to: Option<String>,
+
     /// Write events from this time on (RFC 3339 or milliseconds since the epoch).
     #[arg(long)]
     from: Option<String>,
@@ -126,7 +138,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     }
 
     let history = &args.history;
-    let source = make_source(history, &config, read_from)?;
+    let offsets = args.offsets.as_deref().map(parse_offsets).transpose()?;
+    let source = make_source(history, &config, read_from, offsets.as_deref())?;
     let description = source.describe();
     options.samples = args.scores.is_some() || args.labels.is_some() || args.report.is_some();
     let labels = args.labels.as_deref().map(read_labels).transpose()?;
@@ -155,6 +168,20 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     events.sort_by(|a, b| {
         (a.timestamp, a.series.key, &a.id).cmp(&(b.timestamp, b.series.key, &b.id))
     });
+    #[cfg(feature = "redis")]
+    if let Some(url) = &args.publish_to {
+        use aiops_pipeline::sink::Sink;
+        let mut redis =
+            aiops_pipeline::sink::redis::RedisSink::new(aiops_pipeline::config::RedisConfig {
+                url: url.clone(),
+                stream_maxlen: 100_000,
+                give_up_after_ms: 30_000,
+            })?;
+        for chunk in events.chunks(1000) {
+            redis.events(chunk)?;
+        }
+        redis.flush()?;
+    }
     let mut text = Vec::with_capacity(events.len() * 512);
     for event in &events {
         // Serializing an event cannot fail.
@@ -183,12 +210,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             options.templates = templates;
             options.samples = true;
             let mut sink = Collect::default();
-            run_pipeline(
-                make_source(history, &config, read_from)?,
-                &mut sink,
-                options,
-                |_| {},
-            )?;
+            let source = make_source(history, &config, read_from, offsets.as_deref())?;
+            run_pipeline(source, &mut sink, options, |_| {})?;
             let events: Vec<AnomalyEvent> = sink
                 .events
                 .into_iter()
@@ -426,18 +449,46 @@ fn group_figures(
     Ok(Vec::new())
 }
 
+/// `PARTITION:FIRST-END,...` as (partition, first, end).
+fn parse_offsets(spec: &str) -> Result<Vec<(i32, i64, Option<i64>)>> {
+    let bad = |part: &str| {
+        Error::Usage(format!(
+            "--offsets {part:?}: expected PARTITION:FIRST-END (END may be empty), e.g. 0:100-500"
+        ))
+    };
+    spec.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            let (partition, range) = part.split_once(':').ok_or_else(|| bad(part))?;
+            let (first, end) = range.split_once('-').ok_or_else(|| bad(part))?;
+            let partition: i32 = partition.trim().parse().map_err(|_| bad(part))?;
+            let first: i64 = first.trim().parse().map_err(|_| bad(part))?;
+            let end: Option<i64> = match end.trim() {
+                "" => None,
+                end => Some(end.parse().map_err(|_| bad(part))?),
+            };
+            if partition < 0 || first < 0 || end.is_some_and(|e| e < first) {
+                return Err(bad(part));
+            }
+            Ok((partition, first, end))
+        })
+        .collect()
+}
+
 /// The source the arguments name.
 fn make_source(
     history: &HistoryArgs,
     config: &aiops_pipeline::PipelineConfig,
     read_from: Option<TimestampMs>,
+    offsets: Option<&[(i32, i64, Option<i64>)]>,
 ) -> Result<Arc<dyn Source>> {
     Ok(match (&history.input, &history.topic) {
         (Some(input), _) if input.is_dir() => {
             Arc::new(DirectorySource::new(input, history.format())?)
         }
         (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
-        (None, Some(topic)) => topic_source(history, config, topic, read_from)?,
+        (None, Some(topic)) => topic_source(history, config, topic, read_from, offsets)?,
         (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),
     })
 }
@@ -743,10 +794,15 @@ fn topic_source(
     config: &aiops_pipeline::PipelineConfig,
     topic: &str,
     read_from: Option<TimestampMs>,
+    offsets: Option<&[(i32, i64, Option<i64>)]>,
 ) -> Result<Arc<dyn Source>> {
     use aiops_pipeline::source::kafka_range::{KafkaRangeSource, RangePlan};
     let (kafka, topic_config) = history.kafka(config, topic)?;
-    let plan = RangePlan::new(&kafka, &topic_config, read_from, Duration::from_secs(30))?;
+    let plan = match offsets {
+        Some(offsets) => RangePlan::new(&kafka, &topic_config, None, Duration::from_secs(30))?
+            .with_offsets(offsets)?,
+        None => RangePlan::new(&kafka, &topic_config, read_from, Duration::from_secs(30))?,
+    };
     Ok(Arc::new(KafkaRangeSource::new(kafka, topic_config, plan)))
 }
 
@@ -756,6 +812,7 @@ fn topic_source(
     _: &aiops_pipeline::PipelineConfig,
     _: &str,
     _: Option<TimestampMs>,
+    _: Option<&[(i32, i64, Option<i64>)]>,
 ) -> Result<Arc<dyn Source>> {
     super::history::no_kafka()
 }

@@ -198,6 +198,31 @@ impl RangePlan {
         })
     }
 
+    /// Narrows the plan to explicit offsets: `(partition, first, end)`, `end` exclusive and
+    /// `None` for the partition's end; partitions not named are not read. Offsets outside what
+    /// the broker holds are clamped to it.
+    pub fn with_offsets(mut self, offsets: &[(i32, i64, Option<i64>)]) -> Result<RangePlan> {
+        let mut starts = BTreeMap::new();
+        let mut ends = BTreeMap::new();
+        for &(partition, first, end) in offsets {
+            let (Some(&low), Some(&high)) =
+                (self.starts.get(&partition), self.ends.get(&partition))
+            else {
+                return Err(Error::Kafka(format!(
+                    "topic {} has no partition {partition}",
+                    self.topic
+                )));
+            };
+            let end = end.unwrap_or(high).min(high);
+            starts.insert(partition, first.max(low).min(end));
+            ends.insert(partition, end);
+        }
+        self.starts = starts;
+        self.ends = ends;
+        self.seeked_by_time = false;
+        Ok(self)
+    }
+
     /// A consumer of a throwaway group (never committed).
     fn consumer(&self, config: &KafkaConfig) -> Result<BaseConsumer> {
         throwaway_consumer(config)
