@@ -959,3 +959,66 @@ fn replay_report_sums_series_by_folder_with_polars() {
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(html.contains("Per group"));
 }
+
+#[test]
+fn replay_reads_a_metrics_parquet_file_written_by_pyarrow_as_it_reads_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = regime_change_jsonl(&dir, 1500, 1000);
+    let config = zscore_mad_config(&dir);
+    // The same points as a Parquet file, written by pyarrow: metric, tenant, a label column,
+    // timestamp[ms, UTC] and value.
+    let parquet = dir.path().join("cpu.parquet");
+    let script = r#"
+import json, sys
+import pyarrow as pa, pyarrow.parquet as pq
+rows = [json.loads(line) for line in open(sys.argv[1])]
+table = pa.table({
+    "timestamp": pa.array([r["timestamp"] for r in rows], type=pa.timestamp("ms", tz="UTC")),
+    "value": pa.array([r["value"] for r in rows], type=pa.float64()),
+    "metric": [r["name"] for r in rows],
+    "tenant": [r["tenant"] for r in rows],
+    "host": [r["labels"]["host"] for r in rows],
+})
+pq.write_table(table, sys.argv[2])
+"#;
+    let wrote = Command::new(pyarrow_python())
+        .args([
+            "-c",
+            script,
+            input.to_str().unwrap(),
+            parquet.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(wrote.status.success(), "{}", text(&wrote.stderr));
+    let from_json = replay_whole(&input, &config, &["-q"]);
+    let from_parquet = replay_whole(&parquet, &config, &["-q", "-w", "2"]);
+    assert!(
+        from_parquet.status.success(),
+        "{}",
+        text(&from_parquet.stderr)
+    );
+    assert!(!from_json.stdout.is_empty());
+    assert_eq!(
+        from_parquet.stdout, from_json.stdout,
+        "the same events, byte for byte"
+    );
+    // A Parquet file without the needed columns is refused with a clear message.
+    let bad = dir.path().join("bad.parquet");
+    let wrote = Command::new(pyarrow_python())
+        .args([
+            "-c",
+            "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'x': [1]}), sys.argv[1])",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(wrote.status.success());
+    let out = replay_whole(&bad, &config, &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("\"timestamp\" column"),
+        "{}",
+        text(&out.stderr)
+    );
+}

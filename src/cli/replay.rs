@@ -487,6 +487,14 @@ fn make_source(
         (Some(input), _) if input.is_dir() => {
             Arc::new(DirectorySource::new(input, history.format())?)
         }
+        #[cfg(feature = "parquet")]
+        (Some(input), _)
+            if input
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet")) =>
+        {
+            Arc::new(aiops_pipeline::source::parquet::ParquetSource::new(input)?)
+        }
         (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
         (None, Some(topic)) => topic_source(history, config, topic, read_from, offsets)?,
         (None, None) => return Err(Error::Usage("give --input FILE or --topic TOPIC".into())),

@@ -3,6 +3,7 @@
 //!
 //! - [`file::FileSource`]: NAB CSV, JSON lines or Influx lines; batches of lines go to the
 //!   workers in turn, so parsing runs on every worker.
+//! - `parquet::ParquetSource` (feature `parquet`): a Parquet file of metrics.
 //! - [`stdin::StdinSource`]: lines from standard input, read by worker 0.
 //! - [`synthetic::SyntheticSource`]: seasonal series with injected anomalies of known kinds and
 //!   times; each worker generates its share of the series.
@@ -14,6 +15,8 @@ pub mod file;
 pub mod kafka;
 #[cfg(feature = "kafka")]
 pub mod kafka_range;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod stdin;
 pub mod synthetic;
 
