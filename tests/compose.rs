@@ -1,0 +1,192 @@
+//! The production topology of `docker-compose.yml`, checked without a Docker engine (these
+//! machines have none): the services are there with images or a build, the ports are published,
+//! the stateful services have health checks the others wait for, and the configuration files the
+//! services mount exist and are valid aiops configurations.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_norway::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let mut value: Value = serde_norway::from_str(&text).unwrap();
+    // Resolve the `<<: *pipeline` merges as Compose does.
+    value.apply_merge().unwrap();
+    value
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no service {name}"))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_topology_has_every_service_with_an_image_or_a_build() {
+    let compose = compose();
+    let names: BTreeSet<String> = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    let expected: BTreeSet<String> = [
+        "kafka",
+        "redis",
+        "scylla",
+        "pipeline-1",
+        "pipeline-2",
+        "gateway-1",
+        "gateway-2",
+        "prometheus",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(names, expected);
+    for name in &names {
+        let s = service(&compose, name);
+        assert!(
+            s.get("image").is_some() || s.get("build").is_some(),
+            "{name} has neither image nor build"
+        );
+    }
+    // Kafka in KRaft mode: broker and controller in one node, no ZooKeeper.
+    let kafka = &service(&compose, "kafka")["environment"];
+    assert_eq!(
+        kafka["KAFKA_PROCESS_ROLES"].as_str(),
+        Some("broker,controller")
+    );
+    assert!(kafka.get("KAFKA_ZOOKEEPER_CONNECT").is_none());
+    assert!(
+        service(&compose, "kafka")["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("apache/kafka")
+    );
+}
+
+#[test]
+fn ports_health_checks_and_dependencies_hold_together() {
+    let compose = compose();
+    let published = |name: &str| strings(&service(&compose, name)["ports"]);
+    assert_eq!(published("kafka"), ["29092:29092"]);
+    assert_eq!(published("redis"), ["6379:6379"]);
+    assert_eq!(published("scylla"), ["9042:9042"]);
+    assert_eq!(published("gateway-1"), ["8081:8080"]);
+    assert_eq!(published("gateway-2"), ["8082:8080"]);
+    assert_eq!(published("prometheus"), ["9090:9090"]);
+    // No host port is published twice.
+    let mut hosts = BTreeSet::new();
+    for name in compose["services"].as_mapping().unwrap().keys() {
+        for port in published(name.as_str().unwrap()) {
+            let host = port.split(':').next().unwrap().to_owned();
+            assert!(hosts.insert(host), "host port of {port} published twice");
+        }
+    }
+    for name in ["kafka", "redis", "scylla", "gateway-1", "gateway-2"] {
+        let test = strings(&service(&compose, name)["healthcheck"]["test"]);
+        assert!(!test.is_empty(), "{name} has no health check");
+    }
+    // Both pipelines wait for healthy Kafka, Redis and Scylla; the gateways for Redis.
+    for pipeline in ["pipeline-1", "pipeline-2"] {
+        let depends = &service(&compose, pipeline)["depends_on"];
+        for needed in ["kafka", "redis", "scylla"] {
+            assert_eq!(
+                depends[needed]["condition"].as_str(),
+                Some("service_healthy"),
+                "{pipeline} on {needed}"
+            );
+        }
+        let command = strings(&service(&compose, pipeline)["command"]);
+        assert_eq!(command[0], "run");
+    }
+    for gateway in ["gateway-1", "gateway-2"] {
+        let s = service(&compose, gateway);
+        assert_eq!(
+            s["depends_on"]["redis"]["condition"].as_str(),
+            Some("service_healthy")
+        );
+        assert_eq!(strings(&s["command"])[0], "gateway");
+        assert!(
+            strings(&s["healthcheck"]["test"])
+                .iter()
+                .any(|t| t.contains("/readyz"))
+        );
+    }
+    // Every dependency names a service, and nothing depends on itself.
+    let names: BTreeSet<&str> = compose["services"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    for (name, s) in compose["services"].as_mapping().unwrap() {
+        if let Some(depends) = s.get("depends_on").and_then(Value::as_mapping) {
+            for dependency in depends.keys() {
+                let dependency = dependency.as_str().unwrap();
+                assert!(
+                    names.contains(dependency),
+                    "{name:?} depends on unknown {dependency}"
+                );
+                assert_ne!(Some(dependency), name.as_str());
+            }
+        }
+    }
+    // Each pipeline keeps its own checkpoint volume.
+    let volumes = |name: &str| strings(&service(&compose, name)["volumes"]);
+    assert_ne!(volumes("pipeline-1"), volumes("pipeline-2"));
+}
+
+#[test]
+fn the_mounted_files_exist_and_are_valid_configurations() {
+    let compose = compose();
+    for (name, s) in compose["services"].as_mapping().unwrap() {
+        for volume in strings(&s["volumes"]) {
+            if let Some(path) = volume.strip_prefix("./") {
+                let file = path.split(':').next().unwrap();
+                assert!(root().join(file).exists(), "{name:?} mounts missing {file}");
+            }
+        }
+    }
+    let pipeline =
+        aiops_pipeline::PipelineConfig::from_file(&root().join("deploy/aiops.toml")).unwrap();
+    pipeline.validate_for_run().unwrap();
+    assert_eq!(pipeline.kafka.as_ref().unwrap().brokers, "kafka:9092");
+    assert_eq!(pipeline.models.scylla.as_deref(), Some("scylla:9042"));
+    assert!(pipeline.drift.enabled);
+    let gateway =
+        aiops_gateway::config::GatewayConfig::from_file(&root().join("deploy/gateway.toml"));
+    assert!(
+        gateway.is_ok()
+            || gateway
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("aiops-gateway-key")),
+        "{gateway:?}"
+    );
+    let prometheus: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("deploy/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    let targets = strings(&prometheus["scrape_configs"][0]["static_configs"][0]["targets"]);
+    assert_eq!(targets, ["gateway-1:8080", "gateway-2:8080"]);
+    // The image builds the binary with the ScyllaDB store the topology uses.
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains("--features scylla"));
+    assert!(dockerfile.contains("ENTRYPOINT [\"aiops\"]"));
+}
