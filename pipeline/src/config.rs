@@ -193,6 +193,9 @@ pub struct RuntimeConfig {
     pub epoch_ms: u64,
     /// Seconds between two status lines (0: none).
     pub status_interval_s: u64,
+    /// Where `aiops run` serves Prometheus metrics (`GET /metrics`), e.g. `0.0.0.0:9100`;
+    /// unset: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for RuntimeConfig {
@@ -201,6 +204,7 @@ impl Default for RuntimeConfig {
             workers: 2,
             epoch_ms: 2,
             status_interval_s: 10,
+            metrics_listen: None,
         }
     }
 }

@@ -79,6 +79,123 @@ macro_rules! adders {
     };
 }
 
+impl Stats {
+    /// The reading in Prometheus' text exposition format, each metric with its help and type.
+    pub fn prometheus(&self) -> String {
+        let metrics: [(&str, &str, &str, u64); 17] = [
+            (
+                "aiops_records_in_total",
+                "counter",
+                "Raw records read from the source.",
+                self.records_in,
+            ),
+            (
+                "aiops_points_in_total",
+                "counter",
+                "Valid points that entered the dataflow.",
+                self.points_in,
+            ),
+            (
+                "aiops_points_scored_total",
+                "counter",
+                "Points that went through the detectors.",
+                self.points_scored,
+            ),
+            (
+                "aiops_dead_letters_total",
+                "counter",
+                "Records that failed to parse or validate.",
+                self.dead_letters,
+            ),
+            (
+                "aiops_anomalies_out_total",
+                "counter",
+                "Anomaly events emitted.",
+                self.events_out,
+            ),
+            (
+                "aiops_critical_out_total",
+                "counter",
+                "Critical anomaly events emitted.",
+                self.critical_out,
+            ),
+            (
+                "aiops_series",
+                "gauge",
+                "Distinct series with state.",
+                self.series,
+            ),
+            (
+                "aiops_unmatched_points_total",
+                "counter",
+                "Points of series no template matched.",
+                self.unmatched,
+            ),
+            (
+                "aiops_state_bytes",
+                "gauge",
+                "Bytes of per-series detector state.",
+                self.state_bytes,
+            ),
+            (
+                "aiops_restored_series_total",
+                "counter",
+                "Series restored from a checkpoint.",
+                self.restored,
+            ),
+            (
+                "aiops_restore_failures_total",
+                "counter",
+                "Checkpointed series that no longer fit their template.",
+                self.restore_failures,
+            ),
+            (
+                "aiops_checkpoints_total",
+                "counter",
+                "Checkpoints written.",
+                self.checkpoints,
+            ),
+            (
+                "aiops_model_swaps_total",
+                "counter",
+                "Series moved to a newly activated model version.",
+                self.model_swaps,
+            ),
+            (
+                "aiops_drift_events_total",
+                "counter",
+                "Drift events emitted.",
+                self.drift_events,
+            ),
+            (
+                "aiops_retrain_requests_total",
+                "counter",
+                "Retraining requests of the drift stage.",
+                self.retrain_requests,
+            ),
+            (
+                "aiops_partitions",
+                "gauge",
+                "Source partitions this process reads.",
+                self.partitions,
+            ),
+            (
+                "aiops_consumer_lag",
+                "gauge",
+                "Messages behind the end of the assigned partitions.",
+                self.consumer_lag,
+            ),
+        ];
+        let mut out = String::with_capacity(metrics.len() * 160);
+        for (name, kind, help, value) in metrics {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
+        out
+    }
+}
+
 impl Counters {
     adders! {
         records_in => add_records_in,

@@ -170,6 +170,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         config.checkpoint.dir.display(),
     );
 
+    // The latest counters, for the metrics endpoint (refreshed with every progress reading).
+    let latest = Arc::new(std::sync::Mutex::new(aiops_pipeline::Stats::default()));
+    if let Some(address) = config.pipeline.metrics_listen {
+        serve_metrics(address, latest.clone())?;
+        note!("aiops run: Prometheus metrics at http://{address}/metrics");
+    }
     let started = Instant::now();
     let (mut last_status, mut last_points) = (Instant::now(), 0);
     let stop = options.stop.clone();
@@ -180,6 +186,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Idle time counts from the later of the last new point and the moment partitions came.
     let mut assigned_since: Option<Instant> = None;
     let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
+        if let Ok(mut latest) = latest.lock() {
+            *latest = *stats;
+        }
         assigned_since = match (stats.partitions, assigned_since) {
             (0, _) => None,
             (_, None) => Some(Instant::now()),
@@ -281,5 +290,50 @@ pub fn run(args: RunArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Serves `GET /metrics` (Prometheus text format) from a thread of its own.
+fn serve_metrics(
+    address: std::net::SocketAddr,
+    latest: Arc<std::sync::Mutex<aiops_pipeline::Stats>>,
+) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|e| Error::Usage(format!("cannot serve metrics on {address}: {e}")))?;
+    std::thread::Builder::new()
+        .name("aiops-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                // A client that sends nothing must not hold the next one up for long.
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut request_line = String::new();
+                let mut reader = BufReader::new(&stream);
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                // Read the headers too: closing with unread bytes would reset the connection
+                // before the client has read the answer.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 0) && header.trim() != "" {
+                    header.clear();
+                }
+                let found = request_line.starts_with("GET /metrics ");
+                let body = if found {
+                    latest.lock().map(|s| s.prometheus()).unwrap_or_default()
+                } else {
+                    "GET /metrics\n".to_owned()
+                };
+                let status = if found { "200 OK" } else { "404 Not Found" };
+                let mut stream = &stream;
+                // A client that hangs up mid-answer loses only its own answer.
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })
+        .map_err(|e| Error::Usage(format!("cannot start the metrics server: {e}")))?;
     Ok(())
 }
