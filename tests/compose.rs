@@ -183,8 +183,15 @@ fn the_mounted_files_exist_and_are_valid_configurations() {
         &std::fs::read_to_string(root().join("deploy/prometheus.yml")).unwrap(),
     )
     .unwrap();
-    let targets = strings(&prometheus["scrape_configs"][0]["static_configs"][0]["targets"]);
-    assert_eq!(targets, ["gateway-1:8080", "gateway-2:8080"]);
+    let targets =
+        |job: usize| strings(&prometheus["scrape_configs"][job]["static_configs"][0]["targets"]);
+    assert_eq!(targets(0), ["gateway-1:8080", "gateway-2:8080"]);
+    assert_eq!(targets(1), ["pipeline-1:9100", "pipeline-2:9100"]);
+    assert_eq!(
+        pipeline.pipeline.metrics_listen.map(|a| a.port()),
+        Some(9100),
+        "the pipelines serve what Prometheus scrapes"
+    );
     // The image builds the binary with the ScyllaDB store the topology uses.
     let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(dockerfile.contains("--features scylla"));
