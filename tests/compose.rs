@@ -197,3 +197,41 @@ fn the_mounted_files_exist_and_are_valid_configurations() {
     assert!(dockerfile.contains("--features scylla"));
     assert!(dockerfile.contains("ENTRYPOINT [\"aiops\"]"));
 }
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_the_services_serve() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    // What the pipeline and the gateway serve.
+    let mut served: BTreeSet<String> = aiops_pipeline::Stats::default()
+        .prometheus()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    let gateway = aiops_gateway::metrics::Metrics::default().render(0);
+    served.extend(
+        gateway
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned)),
+    );
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let names: Vec<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("aiops_"))
+                .collect();
+            assert!(!names.is_empty(), "{expr} queries no aiops metric");
+            for name in names {
+                assert!(served.contains(name), "{expr}: {name} is not served");
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 15);
+}
