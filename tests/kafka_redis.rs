@@ -115,7 +115,13 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
     let live = redis.subscribe(0, &format!("aiops:{{{TENANT}}}:anomalies"));
     let config_path = config(&broker, &redis, 0, "main", &dir).write(dir.path(), "run.toml");
     let stderr =
-        Pipeline::start(&config_path, &["--exit-when-idle", "3s"]).wait(Duration::from_secs(120));
+        // Stop once every point is in: an idle timeout alone raced a slow group join (seen in
+        // CI: a worker's partitions assigned after the other had been idle for 3 s).
+        Pipeline::start(
+            &config_path,
+            &["--max-points", "100000", "--exit-when-idle", "20s"],
+        )
+        .wait(Duration::from_secs(120));
 
     let expected_ids: BTreeSet<String> = expected.iter().map(|e| e.id.clone()).collect();
     let stream_ids = redis.stream_ids(0, TENANT);
@@ -280,7 +286,7 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
     let mut run_config = config(&broker, &redis, 0, "dlq", &dir);
     run_config.extra = "[parse.limits]\nmax_record_bytes = 2048\n".into();
     let path = run_config.write(dir.path(), "run.toml");
-    let stderr = Pipeline::start(&path, &["--exit-when-idle", "3s"]).wait(Duration::from_secs(60));
+    let stderr = Pipeline::start(&path, &["--exit-when-idle", "8s"]).wait(Duration::from_secs(60));
     let summary = stderr.iter().find(|l| l.contains("stopped after")).unwrap();
     assert!(summary.contains(": 400 points ("), "{summary}");
     assert!(
@@ -685,7 +691,7 @@ fn replay_of_a_time_range_from_the_broker_equals_the_live_events_of_that_range()
     let dir = tempfile::tempdir().unwrap();
     produce_synthetic(&broker.address(), "metrics", &synthetic(40, 2000, 300), &[]);
     let config_path = config(&broker, &redis, 0, "live", &dir).write(dir.path(), "run.toml");
-    Pipeline::start(&config_path, &["--exit-when-idle", "3s"]).wait(Duration::from_secs(120));
+    Pipeline::start(&config_path, &["--exit-when-idle", "10s"]).wait(Duration::from_secs(120));
     let live: Vec<AnomalyEvent> = redis_events(&redis);
     // Points 800 to 1399: 2024-01-01T13:20:00Z to 23:19:00Z.
     let (from, to) = (
@@ -799,7 +805,7 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         &format!("status_interval_s = 1\nmetrics_listen = \"{address}\"\n"),
     );
     std::fs::write(&config_path, text).unwrap();
-    let pipeline = Pipeline::start(&config_path, &["--exit-when-idle", "6s"]);
+    let pipeline = Pipeline::start(&config_path, &["--exit-when-idle", "15s"]);
     // Until every point is in (the counters reach the endpoint with each progress reading).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let body = loop {
