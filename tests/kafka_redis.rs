@@ -841,6 +841,9 @@ print(json.dumps(families))
     assert_eq!(families["aiops_points_in"][0], "counter");
     assert_eq!(families["aiops_points_in"][1][0], 3000.0);
     assert_eq!(families["aiops_points_scored"][1][0], 3000.0);
+    // One JSON message per point: as many raw records as points (regression: the counter was
+    // never incremented).
+    assert_eq!(families["aiops_records_in"][1][0], 3000.0);
     assert_eq!(families["aiops_series"][0], "gauge");
     assert_eq!(families["aiops_series"][1][0], 10.0);
     assert_eq!(families["aiops_dead_letters"][1][0], 0.0);

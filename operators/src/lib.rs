@@ -25,6 +25,7 @@ pub mod ensemble;
 pub mod error;
 pub mod features;
 mod params;
+mod rng;
 pub mod template;
 
 pub use alert::{Alert, AlertConfig, AlertState};

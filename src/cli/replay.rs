@@ -150,8 +150,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         .map(|t| (t.name.clone(), t.alert.warning))
         .collect();
     let mut sink = Collect::default();
-    let total = expected_records(history, &description);
-    let mut progress = Progress::new(total, !args.quiet);
+    let mut progress = Progress::new(!args.quiet, || expected_records(history));
     let summary = run_pipeline(source, &mut sink, options, |stats| {
         progress.show(stats.records_in)
     })?;
@@ -188,12 +187,18 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         serde_json::to_writer(&mut text, event).unwrap_or_default();
         text.push(b'\n');
     }
+    // The range's figures, once, for the comparison, the report and --figures.
+    let no_labels = Labels::default();
+    let evaluation = (labels.is_some() || args.report.is_some()).then(|| {
+        let labels = labels.as_ref().unwrap_or(&no_labels);
+        evaluate_replay(labels, &events, &samples, &warning_of, from, to)
+    });
     // The same replay under other configurations, for the side-by-side table.
     let mut comparisons = Vec::new();
-    if let Some(labels) = &labels
+    if let (Some(labels), Some(primary)) = (&labels, &evaluation)
         && (!args.compare.is_empty() || args.each_detector)
     {
-        let primary = evaluate_replay(labels, &events, &samples, &warning_of, from, to);
+        let primary = primary.clone();
         comparisons.push((
             args.pipeline
                 .config_name()
@@ -226,13 +231,12 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             comparisons.push((name, figures));
         }
     }
-    if let Some(dir) = &args.report {
-        let empty = Labels::default();
-        let labels = labels.as_ref().unwrap_or(&empty);
+    if let (Some(dir), Some(overall)) = (&args.report, &evaluation) {
+        let labels = labels.as_ref().unwrap_or(&no_labels);
         let written = write_report(
             dir,
             &description,
-            labels,
+            (labels, overall),
             (&events, &samples),
             &warning_of,
             (from, to),
@@ -242,8 +246,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             eprintln!("aiops replay: report in {}", written.display());
         }
     }
-    if let Some(labels) = &labels {
-        let figures = evaluate_replay(labels, &events, &samples, &warning_of, from, to);
+    if let (Some(_), Some(figures)) = (&labels, &evaluation) {
         if let Some(path) = &args.figures {
             let mut file = create_file(path)?;
             serde_json::to_writer_pretty(&mut file, &figures)
@@ -329,7 +332,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
 
 /// Records the input holds, for the progress bar: lines of a file or the files under a
 /// directory; unknown for a topic (the bar then counts only).
-fn expected_records(history: &HistoryArgs, _description: &str) -> Option<u64> {
+fn expected_records(history: &HistoryArgs) -> Option<u64> {
     let input = history.input.as_ref()?;
     let count = |path: &std::path::Path| -> u64 {
         std::fs::read(path).map_or(0, |bytes| {
@@ -352,11 +355,13 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: Option<u64>, wanted: bool) -> Progress {
+    /// `total` is asked for only when the bar is drawn: counting a file's lines reads it whole.
+    fn new(wanted: bool, total: impl FnOnce() -> Option<u64>) -> Progress {
         use std::io::IsTerminal;
+        let enabled = wanted && std::io::stderr().is_terminal();
         Progress {
-            total,
-            enabled: wanted && std::io::stderr().is_terminal(),
+            total: if enabled { total() } else { None },
+            enabled,
             drawn: false,
         }
     }
@@ -542,7 +547,7 @@ fn alternatives(
 fn write_report(
     dir: &std::path::Path,
     title: &str,
-    labels: &Labels,
+    (labels, overall): (&Labels, &Figures),
     (events, samples): (&[AnomalyEvent], &[aiops_pipeline::record::ScoreSample]),
     warning_of: &std::collections::BTreeMap<String, f64>,
     (from, to): (Option<TimestampMs>, Option<TimestampMs>),
@@ -584,16 +589,25 @@ fn write_report(
         });
         entry.3.push(point_at(sample, warning_of));
     }
+    // Each series' events, grouped once rather than searched for every series.
+    let mut events_of: BTreeMap<String, Vec<TimestampMs>> = BTreeMap::new();
+    for event in events {
+        events_of
+            .entry(event.series.key.to_string())
+            .or_default()
+            .push(event.timestamp);
+    }
     let mut reports = Vec::with_capacity(by_series.len());
     for (key, (name, metric, mut points, flags)) in by_series {
         points.sort_by_key(|p| p.timestamp);
-        let series_events: Vec<EventAt> = events
-            .iter()
-            .filter(|e| e.series.key.to_string() == key)
-            .map(|e| EventAt {
+        let series_events: Vec<EventAt> = events_of
+            .remove(&key)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|timestamp| EventAt {
                 key: key.clone(),
                 metric: metric.clone(),
-                timestamp: e.timestamp,
+                timestamp,
             })
             .collect();
         let figures = backtest::evaluate(
@@ -612,7 +626,6 @@ fn write_report(
         });
     }
     reports.sort_by(|a, b| a.name.cmp(&b.name));
-    let overall = evaluate_replay(labels, events, samples, warning_of, from, to);
     let title = format!("aiops backtest: {title}");
     let html_path = dir.join("report.html");
     let write = |path: &std::path::Path, text: String| {
@@ -624,11 +637,11 @@ fn write_report(
     let groups = group_figures(&reports, groups_of)?;
     write(
         &html_path,
-        report::html(&title, &overall, &reports, comparisons, &groups),
+        report::html(&title, overall, &reports, comparisons, &groups),
     )?;
     write(
         &dir.join("report.json"),
-        report::figures_json(&title, &overall, &reports, comparisons, &groups),
+        report::figures_json(&title, overall, &reports, comparisons, &groups),
     )?;
     Ok(html_path)
 }

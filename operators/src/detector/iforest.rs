@@ -27,6 +27,7 @@ use aiops_schemas::Band;
 use super::{Detector, Score, Snapshot};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input};
+use crate::rng::Rng;
 
 /// Registry name.
 pub const KIND: &str = "iforest";
@@ -146,30 +147,6 @@ fn average_path(n: usize) -> f64 {
             let n = n as f64;
             2.0 * ((n - 1.0).ln() + 0.577_215_664_901_532_9) - 2.0 * (n - 1.0) / n
         }
-    }
-}
-
-/// SplitMix64: small, fast, and good enough to pick samples and cut points.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n.
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
 }
 

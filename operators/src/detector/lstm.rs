@@ -26,6 +26,7 @@ use super::{Detector, Score, Snapshot, WeightTensor};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input};
 use crate::params;
+use crate::rng::Rng;
 
 /// Registry name.
 pub const KIND: &str = "lstm";
@@ -127,29 +128,6 @@ impl LstmConfig {
     /// Parameters in one flat vector: gate weights, gate biases, output weights, output bias.
     fn parameter_count(&self) -> usize {
         self.weight_rows() * self.gates() + self.gates() + self.hidden + 1
-    }
-}
-
-/// SplitMix64, for weights and windows.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 }
 

@@ -75,6 +75,7 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
                     let mut points = points_handle.session(&cap);
                     let mut dead = dead_handle.session(&cap);
                     let mut parsed = 0;
+                    counters.add_records_in(batch.len() as u64);
                     for record in batch.drain(..) {
                         let (format, options) = formats.for_partition(record.partition);
                         match parse_record_cached(

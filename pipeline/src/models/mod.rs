@@ -115,6 +115,48 @@ pub struct ArtifactRef {
     pub checksum: String,
 }
 
+impl ArtifactRef {
+    /// The reference of `bytes` stored as `file`: their size and checksum.
+    pub fn of(file: String, bytes: &[u8]) -> ArtifactRef {
+        ArtifactRef {
+            file,
+            bytes: bytes.len() as u64,
+            checksum: format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)),
+        }
+    }
+}
+
+impl ModelVersion {
+    /// Checks `bytes`, read from `place`, against the version's recorded size and checksum: the
+    /// same test for every store.
+    pub fn verify_artifact(&self, bytes: Vec<u8>, place: &str) -> Result<Vec<u8>> {
+        if ArtifactRef::of(String::new(), &bytes).checksum != self.artifact.checksum
+            || bytes.len() as u64 != self.artifact.bytes
+        {
+            return Err(crate::Error::ModelArtifact {
+                model: self.id.clone(),
+                message: format!(
+                    "{place} does not match its checksum ({} bytes, {} expected)",
+                    bytes.len(),
+                    self.artifact.bytes
+                ),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether verified artifact bytes restore into every series' chain of the version's
+    /// template: what activation requires of every store.
+    pub fn check_artifact(&self, bytes: &[u8]) -> Result<()> {
+        let artifact = artifact::ModelArtifact::decode(&self.id, bytes)?;
+        artifact.check(
+            &self.id,
+            &self.template(),
+            &aiops_operators::Registry::builtin(),
+        )
+    }
+}
+
 /// A registered version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {

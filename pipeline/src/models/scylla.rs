@@ -19,9 +19,6 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::value::{CqlValue, Row};
 use serde::{Deserialize, Serialize};
 
-use aiops_operators::Registry;
-
-use super::artifact::ModelArtifact;
 use super::contract::Damage;
 use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
@@ -34,10 +31,6 @@ const CAS_ATTEMPTS: usize = 20;
 
 fn db(e: impl std::fmt::Display) -> Error {
     Error::ModelStore(format!("scylla: {e}"))
-}
-
-fn checksum(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 /// What the store keeps per scope.
@@ -293,22 +286,11 @@ impl ScyllaStore {
             Some(Some(CqlValue::Blob(bytes))) => bytes.clone(),
             _ => return Err(unusable("its artifact row is missing".into())),
         };
-        if bytes.len() as u64 != version.artifact.bytes
-            || checksum(&bytes) != version.artifact.checksum
-        {
-            return Err(unusable(format!(
-                "the artifact does not match its checksum ({} bytes, {} expected)",
-                bytes.len(),
-                version.artifact.bytes
-            )));
-        }
-        Ok(bytes)
+        version.verify_artifact(bytes, "the artifact")
     }
 
     fn check_activatable(&self, version: &ModelVersion) -> Result<()> {
-        let bytes = self.read_checked(version)?;
-        let artifact = ModelArtifact::decode(&version.id, &bytes)?;
-        artifact.check(&version.id, &version.template(), &Registry::builtin())
+        version.check_artifact(&self.read_checked(version)?)
     }
 
     fn set_active(
@@ -370,11 +352,7 @@ impl ModelStore for ScyllaStore {
             parameters: model.parameters,
             training: model.training,
             figures: model.figures,
-            artifact: ArtifactRef {
-                file: format!("{ks}.artifacts/{id}"),
-                bytes: artifact.len() as u64,
-                checksum: checksum(artifact),
-            },
+            artifact: ArtifactRef::of(format!("{ks}.artifacts/{id}"), artifact),
             created_by: actor.who.clone(),
             created_at: system_now(),
             note: model.note,

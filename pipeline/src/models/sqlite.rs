@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use aiops_operators::Registry;
-
-use super::artifact::ModelArtifact;
 use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
 };
@@ -72,10 +69,6 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| Error::ModelStore(format!("unreadable record: {e}")))
 }
 
-fn checksum(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<SqliteStore> {
@@ -116,11 +109,7 @@ impl SqliteStore {
             .and_then(|()| out.sync_all())
             .map_err(|e| Error::io("cannot write", &temporary, e))?;
         std::fs::rename(&temporary, &path).map_err(|e| Error::io("cannot rename", &path, e))?;
-        Ok(ArtifactRef {
-            file,
-            bytes: bytes.len() as u64,
-            checksum: checksum(bytes),
-        })
+        Ok(ArtifactRef::of(file, bytes))
     }
 
     fn read_checked(&self, version: &ModelVersion) -> Result<Vec<u8>> {
@@ -131,24 +120,12 @@ impl SqliteStore {
         };
         let bytes = std::fs::read(&path)
             .map_err(|e| unusable(format!("cannot read {}: {e}", path.display())))?;
-        if bytes.len() as u64 != version.artifact.bytes
-            || checksum(&bytes) != version.artifact.checksum
-        {
-            return Err(unusable(format!(
-                "{} does not match its checksum ({} bytes, {} expected)",
-                path.display(),
-                bytes.len(),
-                version.artifact.bytes
-            )));
-        }
-        Ok(bytes)
+        version.verify_artifact(bytes, &path.display().to_string())
     }
 
     /// Reads and checks a version's artifact down to every series' state.
     fn check_activatable(&self, version: &ModelVersion) -> Result<()> {
-        let bytes = self.read_checked(version)?;
-        let artifact = ModelArtifact::decode(&version.id, &bytes)?;
-        artifact.check(&version.id, &version.template(), &Registry::builtin())
+        version.check_artifact(&self.read_checked(version)?)
     }
 
     fn set_active(
