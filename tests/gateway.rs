@@ -363,3 +363,37 @@ async fn the_demo_serves_its_events_through_an_in_process_gateway_fed_by_the_bus
         "the same events the demo printed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_metrics_are_read_by_an_independent_prometheus_parser() {
+    let redis = Redis::start();
+    let gateway = RunningGateway::start(config(Some(redis.url(0)))).unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    client
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    let url = redis.url(0);
+    for i in 0..3 {
+        let id = format!("m{i}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+    }
+    assert_eq!(client.event_ids(Duration::from_secs(5)).await.len(), 3);
+    // A refused token is counted too.
+    assert!(connect(gateway.address, "not-a-token").await.is_err());
+    let address = gateway.address.to_string();
+    let body = tokio::task::spawn_blocking(move || support::scrape(&address).unwrap())
+        .await
+        .unwrap();
+    let families = support::parse_prometheus(&body);
+    assert_eq!(families["aiops_gateway_open_connections"][0], "gauge");
+    assert_eq!(families["aiops_gateway_open_connections"][1][0], 1.0);
+    assert_eq!(families["aiops_gateway_subscriptions"][1][0], 1.0);
+    assert_eq!(families["aiops_gateway_events"][0], "counter");
+    assert_eq!(families["aiops_gateway_events"][1][0], 3.0);
+    assert_eq!(families["aiops_gateway_frames"][1][0], 3.0);
+    assert_eq!(families["aiops_gateway_rejected_auth"][1][0], 1.0);
+    assert_eq!(families.as_object().unwrap().len(), 13);
+    gateway.shutdown(Duration::from_secs(2)).await;
+}

@@ -780,18 +780,6 @@ fn replay_of_a_time_range_from_the_broker_equals_the_live_events_of_that_range()
     assert_eq!(redis.stream_ids(0, TENANT).len(), before);
 }
 
-/// `GET /metrics` of a plain HTTP server; `None` while it does not answer.
-fn scrape(address: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    Some(body.to_owned())
-}
-
 #[test]
 fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
     let _serial = serial();
@@ -809,7 +797,7 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
     // Until every point is in (the counters reach the endpoint with each progress reading).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let body = loop {
-        let body = scrape(&address).unwrap_or_default();
+        let body = support::scrape(&address).unwrap_or_default();
         if body.contains("aiops_points_in_total 3000\n") {
             break body;
         }
@@ -820,23 +808,7 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         std::thread::sleep(Duration::from_millis(200));
     };
     pipeline.wait(Duration::from_secs(60));
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
-    let script = r#"
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-families = {f.name: (f.type, [s.value for s in f.samples]) for f in text_string_to_metric_families(sys.stdin.read())}
-print(json.dumps(families))
-"#;
-    let mut child = std::process::Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("target/py has prometheus_client (scripts/services install)");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), body.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let families: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let families = support::parse_prometheus(&body);
     // The parser strips _total from counter family names.
     assert_eq!(families["aiops_points_in"][0], "counter");
     assert_eq!(families["aiops_points_in"][1][0], 3000.0);

@@ -19,6 +19,8 @@ pub struct GatewayConfig {
     pub auth: AuthConfig,
     /// Protection against runaway clients.
     pub limits: LimitsConfig,
+    /// Serve the live dashboard at `/` (it only ever shows what the user's token grants).
+    pub dashboard: bool,
 }
 
 impl Default for GatewayConfig {
@@ -28,6 +30,7 @@ impl Default for GatewayConfig {
             broker: BrokerConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
+            dashboard: true,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! tokens before any WebSocket exists); each [`connection`] serves one client; the [`hub`] knows
 //! who subscribes to what and fans each event out, encoded once; a [`broker`] (Redis, or
 //! in-memory) feeds the hub and answers history queries for resume. The wire protocol is in
-//! [`protocol`] and `gateway/PROTOCOL.md`; tokens are verified in [`auth`].
+//! [`protocol`] and `gateway/PROTOCOL.md`; tokens are verified in [`auth`]. The [`dashboard`] is a
+//! static page served at `/` that is just another WebSocket client.
 //!
 //! The gateway meets the pipeline only through Redis and the types of `aiops-schemas`.
 
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod metrics;

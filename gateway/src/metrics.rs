@@ -49,7 +49,7 @@ impl Metrics {
             ));
         };
         line(
-            "aiops_gateway_connections",
+            "aiops_gateway_open_connections",
             "gauge",
             "WebSocket connections open.",
             get(&self.connections),

@@ -1,5 +1,5 @@
 //! The listening side: accepts TCP connections, answers plain HTTP (`/healthz`, `/readyz`,
-//! `/metrics`), and upgrades WebSocket requests after checking their token, so a client without
+//! `/metrics`, and the dashboard's files at `/`), and upgrades WebSocket requests after checking their token, so a client without
 //! a valid token never gets a WebSocket at all.
 //!
 //! Refusals before the upgrade, each with a JSON body `{"code": ..., "message": ...}`:
@@ -206,15 +206,22 @@ async fn handle<B: Broker>(mut stream: TcpStream, peer: SocketAddr, context: Arc
                 let body = context.metrics.render(context.hub.subscriptions());
                 write_response(&mut stream, 200, "text/plain; version=0.0.4", &body).await
             }
-            _ => {
-                respond(
-                    &mut stream,
-                    404,
-                    "not_found",
-                    "GET /healthz, /readyz, /metrics, or upgrade to a WebSocket",
-                )
-                .await
+            (Some("GET"), route) if context.config.dashboard => {
+                match crate::dashboard::asset(route) {
+                    Some(asset) => {
+                        write_response_with(
+                            &mut stream,
+                            200,
+                            asset.content_type,
+                            crate::dashboard::SECURITY_HEADERS,
+                            asset.body,
+                        )
+                        .await
+                    }
+                    None => not_found(&mut stream).await,
+                }
             }
+            _ => not_found(&mut stream).await,
         };
     }
     let key = header("sec-websocket-key");
@@ -359,7 +366,28 @@ async fn respond(stream: &mut TcpStream, status: u16, code: &str, message: &str)
     write_response(stream, status, "application/json", &body).await;
 }
 
+async fn not_found(stream: &mut TcpStream) {
+    respond(
+        stream,
+        404,
+        "not_found",
+        "GET / (the dashboard), /healthz, /readyz, /metrics, or upgrade to a WebSocket",
+    )
+    .await
+}
+
 async fn write_response(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) {
+    write_response_with(stream, status, content_type, "", body).await
+}
+
+/// A response with `headers` (each line ending in CRLF) besides the usual ones.
+async fn write_response_with(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    headers: &str,
+    body: &str,
+) {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -371,7 +399,7 @@ async fn write_response(stream: &mut TcpStream, status: u16, content_type: &str,
         _ => "Service Unavailable",
     };
     let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;

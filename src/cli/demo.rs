@@ -290,6 +290,7 @@ fn serve(
         iss: None,
     };
     let token = mint(&key, &claims)?;
+    note!("aiops demo: dashboard on http://{address}/#token={token}");
     note!("aiops demo: events on ws://{address}/?token={token}");
     note!(
         r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: gateway/PROTOCOL.md)"#

@@ -465,6 +465,46 @@ pub fn id_set(ids: &[String]) -> BTreeSet<String> {
     ids.iter().cloned().collect()
 }
 
+/// `GET /metrics` of a plain HTTP server; `None` while it does not answer.
+pub fn scrape(address: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    Some(body.to_owned())
+}
+
+/// A Prometheus text page read by an independent parser (Python's `prometheus_client`, in
+/// `target/py`): `{family: [type, [sample values...]]}`. The parser strips `_total` from counter
+/// family names and fails on anything that is not valid exposition format.
+pub fn parse_prometheus(body: &str) -> serde_json::Value {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {}
+for f in text_string_to_metric_families(sys.stdin.read()):
+    # A gauge `x` beside a counter `x_total` is one family name in OpenMetrics: refuse the page.
+    if f.name in families:
+        sys.exit("two metric families named " + f.name)
+    families[f.name] = (f.type, [s.value for s in f.samples])
+print(json.dumps(families))
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("target/py has prometheus_client (scripts/services install)");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the parser refused the page:\n{body}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Appends a line to a file, for test logs kept on failure.
 pub fn log(path: &Path, line: &str) {
     let mut file = std::fs::OpenOptions::new()
