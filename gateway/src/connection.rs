@@ -154,7 +154,7 @@ impl<B: Broker> Connection<B> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match protocol::decode_client(text) {
             Ok(message) => message,
             Err(error) => {
                 let reply = protocol::error(None, codes::BAD_REQUEST, &error.to_string());
@@ -293,7 +293,7 @@ impl<B: Broker> Connection<B> {
         let notice = match self.context.broker.history_after(&full, &since).await {
             Ok(history) if history.found => {
                 for (event_id, payload) in history.entries {
-                    let head: EventHead = serde_json::from_str(&payload).unwrap_or_default();
+                    let head: EventHead = protocol::decode_event_head(&payload).unwrap_or_default();
                     if replayed.insert(event_id) && filter.matches(&head) {
                         frames.push(protocol::event_frame(&channel, &payload));
                     }

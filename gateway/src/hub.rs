@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
-use crate::protocol::{EventHead, Filter, event_frame};
+use crate::protocol::{Filter, event_frame};
 
 /// A connection's id.
 pub type ClientId = u64;
@@ -157,7 +157,7 @@ impl Hub {
             self.metrics.add(&self.metrics.events_invalid, 1);
             return;
         };
-        let Ok(head) = serde_json::from_str::<EventHead>(text) else {
+        let Ok(head) = crate::protocol::decode_event_head(text) else {
             self.metrics.add(&self.metrics.events_invalid, 1);
             return;
         };

@@ -50,6 +50,17 @@ pub enum ClientMessage {
     },
 }
 
+/// Reads a client's text frame: the one place the gateway decodes what clients send (fuzzed by
+/// `fuzz/fuzz_targets/gateway_frame.rs`).
+pub fn decode_client(text: &str) -> Result<ClientMessage, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Reads the fields of a broker message that routing looks at.
+pub fn decode_event_head(text: &str) -> Result<EventHead, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
 /// Which events of a channel a subscription receives.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -8,12 +8,14 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // A `*` is a wildcard even where the text has a `*` too: tried first, so it always
+        // records where to backtrack to.
+        if pi < p.len() && p[pi] == '*' {
             backtrack = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((star, matched)) = backtrack {
             pi = star + 1;
             ti = matched + 1;
@@ -40,5 +42,16 @@ mod tests {
         assert!(!glob_match("cpu_*", "mem_usage"));
         assert!(!glob_match("a*b", "acbd"));
         assert!(glob_match("**a", "a"));
+    }
+
+    #[test]
+    fn a_star_is_a_wildcard_where_the_text_has_a_star_too() {
+        // Found by fuzz/fuzz_targets/gateway_frame.rs: the `*` was taken as a literal match of
+        // the text's `*`, with no backtracking point, so a label value with a `*` could escape
+        // a subscription's filter.
+        assert!(glob_match("a?*~bc*", "aXXbYc*~bc*"));
+        assert!(glob_match("*x", "*ax"));
+        assert!(glob_match("a*", "a*"));
+        assert!(!glob_match("*x", "*ay"));
     }
 }
