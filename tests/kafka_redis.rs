@@ -820,5 +820,37 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
     assert_eq!(families["aiops_series"][1][0], 10.0);
     assert_eq!(families["aiops_dead_letters"][1][0], 0.0);
     assert!(families["aiops_partitions"][1][0].as_f64().unwrap() >= 1.0);
-    assert!(families.as_object().unwrap().len() >= 17);
+    assert!(families.as_object().unwrap().len() >= 21);
+    // Per-stage latency: histograms whose counts are batches the stage handled.
+    assert_eq!(families["aiops_stage_seconds"][0], "histogram");
+    let samples = families["aiops_stage_seconds"][2].as_array().unwrap();
+    let values = families["aiops_stage_seconds"][1].as_array().unwrap();
+    let count_of = |stage: &str| {
+        samples
+            .iter()
+            .zip(values)
+            .find(|(s, _)| s[0] == "aiops_stage_seconds_count" && s[1]["stage"] == stage)
+            .map(|(_, v)| v.as_f64().unwrap())
+            .unwrap_or_else(|| panic!("no count for stage {stage}"))
+    };
+    for stage in ["parse", "score", "sink"] {
+        assert!(count_of(stage) >= 1.0, "{stage} was timed");
+    }
+    assert_eq!(count_of("drift"), 0.0, "no drift stage configured");
+    // Busy time of each of the two workers; checkpoints timed, and how long ago the last was.
+    assert_eq!(families["aiops_worker_busy_seconds"][0], "counter");
+    let busy = families["aiops_worker_busy_seconds"][1].as_array().unwrap();
+    assert_eq!(busy.len(), 2, "{busy:?}");
+    assert!(busy.iter().all(|b| b.as_f64().unwrap() > 0.0));
+    assert_eq!(
+        families["aiops_checkpoint_duration_seconds"][0],
+        "histogram"
+    );
+    assert_eq!(families["aiops_checkpoint_age_seconds"][0], "gauge");
+    assert!(
+        families["aiops_checkpoint_age_seconds"][1][0]
+            .as_f64()
+            .unwrap()
+            < 60.0
+    );
 }

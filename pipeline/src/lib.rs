@@ -27,4 +27,4 @@ pub mod source;
 pub use config::PipelineConfig;
 pub use error::{Error, Result};
 pub use metrics::{Counters, Stats};
-pub use runner::{RunOptions, RunSummary, run, system_now};
+pub use runner::{Cluster, RunOptions, RunSummary, run, system_now};

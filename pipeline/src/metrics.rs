@@ -1,8 +1,94 @@
-//! Counters shared by the workers and whoever reports on them (the status line, tests).
+//! Counters shared by the workers and whoever reports on them (the status line, the metrics
+//! endpoint, tests).
 //!
-//! Workers add per batch, not per point, so the atomics stay off the hot path.
+//! Workers add per batch, not per point, so the atomics stay off the hot path; stage timings
+//! are one clock reading at each end of a batch.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The stages whose work is timed, as `aiops_stage_seconds{stage="..."}` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Parsing and validating a batch of raw records.
+    Parse,
+    /// Features, detectors and alert policy over one epoch of a worker's points.
+    Score,
+    /// The drift tests over a batch of score samples.
+    Drift,
+    /// Writing a batch of output to the sink (Redis, files), on the delivering thread.
+    Sink,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [Stage::Parse, Stage::Score, Stage::Drift, Stage::Sink];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Score => "score",
+            Stage::Drift => "drift",
+            Stage::Sink => "sink",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds (10 µs to 5 s).
+const BUCKETS: [f64; 12] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+
+/// A latency histogram with fixed buckets, lock-free.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Per bucket (not cumulative), and one past the last bound.
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The samples of a histogram family member, in text format (`labels` like `stage="x",`).
+    fn render(&self, name: &str, labels: &str, out: &mut String) {
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {cumulative}");
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let braces = labels.trim_end_matches(',');
+        if braces.is_empty() {
+            let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+        } else {
+            let _ = writeln!(
+                out,
+                "{name}_sum{{{braces}}} {sum}\n{name}_count{{{braces}}} {cumulative}"
+            );
+        }
+    }
+}
 
 /// Live counters of a running pipeline.
 #[derive(Debug, Default)]
@@ -23,7 +109,13 @@ pub struct Counters {
     drift_events: AtomicU64,
     retrain_requests: AtomicU64,
     partitions: AtomicU64,
-    consumer_lag: std::sync::Mutex<std::collections::BTreeMap<usize, u64>>,
+    consumer_lag: Mutex<BTreeMap<usize, u64>>,
+    stages: [Histogram; Stage::ALL.len()],
+    /// Nanoseconds each worker spent in timed stages.
+    busy_ns: Mutex<BTreeMap<usize, u64>>,
+    checkpoint_duration: Histogram,
+    /// When the last checkpoint completed, in ms since the Unix epoch (0: none yet).
+    last_checkpoint_ms: AtomicU64,
 }
 
 /// A reading of the counters.
@@ -220,6 +312,65 @@ impl Counters {
         self.partitions.store(partitions, Ordering::Relaxed);
     }
 
+    /// Records the time a stage took over one batch, and adds it to the worker's busy time
+    /// (`worker` is `None` for work outside the timely workers, like the sink).
+    pub fn time_stage(&self, stage: Stage, worker: Option<usize>, elapsed: Duration) {
+        self.stages[stage as usize].observe(elapsed);
+        if let Some(worker) = worker {
+            let mut busy = self.busy_ns.lock().unwrap_or_else(|e| e.into_inner());
+            *busy.entry(worker).or_default() += elapsed.as_nanos() as u64;
+        }
+    }
+
+    /// The timings of one stage.
+    pub fn stage(&self, stage: Stage) -> &Histogram {
+        &self.stages[stage as usize]
+    }
+
+    /// Records a completed checkpoint: how long completing it took, and when it completed.
+    pub fn checkpoint_completed(&self, elapsed: Duration) {
+        self.checkpoint_duration.observe(elapsed);
+        self.last_checkpoint_ms
+            .store(crate::system_now().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// Everything in Prometheus' text exposition format: the counters of [`Stats`], the stage
+    /// latency histograms, each worker's busy time, checkpoint duration and age.
+    pub fn prometheus(&self) -> String {
+        let mut out = self.read().prometheus();
+        out.push_str(
+            "# HELP aiops_stage_seconds Time a stage spent on one batch (parse, score: one epoch of a worker, drift, sink).\n# TYPE aiops_stage_seconds histogram\n",
+        );
+        for stage in Stage::ALL {
+            self.stages[stage as usize].render(
+                "aiops_stage_seconds",
+                &format!("stage=\"{}\",", stage.name()),
+                &mut out,
+            );
+        }
+        out.push_str("# HELP aiops_worker_busy_seconds_total Time each timely worker spent in the parse, score and drift stages.\n# TYPE aiops_worker_busy_seconds_total counter\n");
+        let busy = self.busy_ns.lock().map(|b| b.clone()).unwrap_or_default();
+        for (worker, ns) in busy {
+            let _ = writeln!(
+                out,
+                "aiops_worker_busy_seconds_total{{worker=\"{worker}\"}} {}",
+                ns as f64 / 1e9
+            );
+        }
+        out.push_str("# HELP aiops_checkpoint_duration_seconds Time to complete a checkpoint (flush the sink, save state, commit offsets).\n# TYPE aiops_checkpoint_duration_seconds histogram\n");
+        self.checkpoint_duration
+            .render("aiops_checkpoint_duration_seconds", "", &mut out);
+        let last = self.last_checkpoint_ms.load(Ordering::Relaxed);
+        if last > 0 {
+            let age = (crate::system_now() as u64).saturating_sub(last) as f64 / 1000.0;
+            let _ = write!(
+                out,
+                "# HELP aiops_checkpoint_age_seconds Time since the last completed checkpoint.\n# TYPE aiops_checkpoint_age_seconds gauge\naiops_checkpoint_age_seconds {age}\n"
+            );
+        }
+        out
+    }
+
     /// Sets one worker's consumer lag (a level, not a count); the reading is the sum.
     pub fn set_consumer_lag_of(&self, worker: usize, lag: u64) {
         let mut lags = self.consumer_lag.lock().unwrap_or_else(|e| e.into_inner());
@@ -251,5 +402,78 @@ impl Counters {
                 .lock()
                 .map_or(0, |lags| lags.values().sum()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_with_sum_and_count() {
+        let histogram = Histogram::default();
+        histogram.observe(Duration::from_micros(5)); // ≤ 10 µs
+        histogram.observe(Duration::from_micros(700)); // ≤ 1 ms
+        histogram.observe(Duration::from_secs(9)); // +Inf only
+        let mut out = String::new();
+        histogram.render("x_seconds", "stage=\"a\",", &mut out);
+        assert!(
+            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.00001\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.0005\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.001\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{stage=\"a\",le=\"5\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{stage=\"a\",le=\"+Inf\"} 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("x_seconds_count{stage=\"a\"} 3\n"), "{out}");
+        assert!(
+            out.contains("x_seconds_sum{stage=\"a\"} 9.000705\n"),
+            "{out}"
+        );
+        assert_eq!(histogram.count(), 3);
+    }
+
+    #[test]
+    fn busy_time_adds_up_per_worker_and_checkpoint_age_appears_after_one() {
+        let counters = Counters::default();
+        assert!(
+            !counters
+                .prometheus()
+                .contains("aiops_checkpoint_age_seconds ")
+        );
+        counters.time_stage(Stage::Parse, Some(0), Duration::from_millis(2));
+        counters.time_stage(Stage::Score, Some(0), Duration::from_millis(3));
+        counters.time_stage(Stage::Score, Some(1), Duration::from_millis(1));
+        counters.time_stage(Stage::Sink, None, Duration::from_millis(50));
+        counters.checkpoint_completed(Duration::from_millis(4));
+        let page = counters.prometheus();
+        assert!(
+            page.contains("aiops_worker_busy_seconds_total{worker=\"0\"} 0.005\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("aiops_worker_busy_seconds_total{worker=\"1\"} 0.001\n"),
+            "{page}"
+        );
+        assert!(!page.contains("worker=\"None\""));
+        assert_eq!(counters.stage(Stage::Score).count(), 2);
+        assert_eq!(counters.stage(Stage::Sink).count(), 1);
+        assert!(
+            page.contains("aiops_checkpoint_duration_seconds_count 1\n"),
+            "{page}"
+        );
+        assert!(page.contains("aiops_checkpoint_age_seconds 0"), "{page}");
     }
 }

@@ -25,7 +25,7 @@ use crate::checkpoint::Checkpointer;
 use crate::config::DriftStageConfig;
 use crate::dataflow::{FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build};
 use crate::error::{Error, Result};
-use crate::metrics::{Counters, Stats};
+use crate::metrics::{Counters, Stage, Stats};
 use crate::models::watch::ModelWatch;
 use crate::record::RetrainRequest;
 use crate::sink::Sink;
@@ -54,6 +54,55 @@ pub struct RunOptions {
     /// Where the drift stage's retraining requests go (see [`crate::models::retrain`]);
     /// without it they are dropped.
     pub retrain: Option<Sender<RetrainRequest>>,
+    /// The live counters the run adds to (shared with whoever reports on them, like the
+    /// metrics endpoint).
+    pub counters: Arc<Counters>,
+    /// Run as one process of a timely cluster (`workers` threads here, the same in every
+    /// process); `None` runs every worker in this process.
+    pub cluster: Option<Cluster>,
+}
+
+/// This process's place in a timely cluster: every process runs the same dataflow, each reads
+/// its workers' share of the source, and points are exchanged by series across processes over
+/// TCP, so a series is scored by one worker wherever its points were read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// This process's index in `addresses`.
+    pub process: usize,
+    /// `host:port` of every process, in process order (the same list everywhere).
+    pub addresses: Vec<String>,
+}
+
+impl Cluster {
+    /// Checks the cluster description.
+    pub fn validate(&self) -> Result<()> {
+        if self.addresses.is_empty() {
+            return Err(Error::config(
+                "a cluster needs at least one process address",
+            ));
+        }
+        if self.process >= self.addresses.len() {
+            return Err(Error::config(format!(
+                "process {} of a cluster of {} (processes are numbered from 0)",
+                self.process,
+                self.addresses.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn timely_config(&self, threads: usize) -> timely::Config {
+        timely::Config {
+            communication: timely::CommunicationConfig::Cluster {
+                threads,
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            },
+            worker: timely::WorkerConfig::default(),
+        }
+    }
 }
 
 impl RunOptions {
@@ -69,6 +118,8 @@ impl RunOptions {
             drift: None,
             samples: false,
             retrain: None,
+            counters: Arc::new(Counters::default()),
+            cluster: None,
         }
     }
 }
@@ -105,8 +156,24 @@ pub fn run(
     mut on_progress: impl FnMut(&Stats),
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let counters = Arc::new(Counters::default());
+    let counters = options.counters.clone();
     let checkpointing = source.checkpointing();
+    let timely_config = match &options.cluster {
+        None => timely::Config::process(options.workers),
+        Some(cluster) => {
+            cluster.validate()?;
+            if checkpointing.is_some() {
+                // A checkpoint commits a process's source positions once its sinks have
+                // delivered everything fed before them; across processes that would need the
+                // other processes' deliveries too. Checkpointed sources scale out by running
+                // more processes in one consumer group instead.
+                return Err(Error::config(
+                    "a timely cluster runs only sources without checkpoints (files, directories, topic ranges); scale `aiops run` out with more processes in one consumer group",
+                ));
+            }
+            cluster.timely_config(options.workers)
+        }
+    };
     let graph = GraphConfig {
         templates: options.templates.clone(),
         formats: source.formats(&options.parse),
@@ -124,7 +191,7 @@ pub fn run(
     };
     let stop = options.stop.clone();
     let worker_stop = stop.clone();
-    let guards = timely::execute(timely::Config::process(options.workers), move |worker| {
+    let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
         let handles = worker
             .dataflow::<u64, _, _>(|scope| build(scope, index, graph.clone(), sender.clone()));
@@ -157,6 +224,7 @@ pub fn run(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let (Some(output), None) = (output, &failure) {
+            let handling = Instant::now();
             let handled = handle(
                 output,
                 &mut sink,
@@ -164,8 +232,16 @@ pub fn run(
                 checkpointer.as_mut(),
                 options.retrain.as_ref(),
             );
+            counters.time_stage(Stage::Sink, None, handling.elapsed());
             let completed = match (&handled, checkpointer.as_mut()) {
-                (Ok(()), Some(checkpointer)) => checkpointer.try_complete(&mut sink).map(|_| ()),
+                (Ok(()), Some(checkpointer)) => {
+                    let completing = Instant::now();
+                    let completed = checkpointer.try_complete(&mut sink);
+                    if let Ok(Some(_)) = completed {
+                        counters.checkpoint_completed(completing.elapsed());
+                    }
+                    completed.map(|_| ())
+                }
                 _ => handled,
             };
             if let Err(error) = completed {

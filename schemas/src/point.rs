@@ -57,9 +57,11 @@ struct PointOut<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PointIn {
+    // A plain u32 like `PointOut`'s, not an Option: formats without field names (bincode,
+    // which timely uses between processes) read the fields by position and type.
     #[serde(default)]
     #[allow(dead_code)]
-    schema_version: Option<u32>,
+    schema_version: u32,
     tenant: String,
     name: String,
     #[serde(default)]
@@ -98,6 +100,20 @@ impl<'de> Deserialize<'de> for MetricPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn point_round_trips_through_bincode() {
+        // Regression: a timely cluster exchanges points between processes with bincode, and
+        // an `Option<u32>` read where a `u32` was written failed every exchange.
+        let limits = Limits::default();
+        let labels = Labels::from_pairs([("host", "a"), ("dc", "x")]).unwrap();
+        let series = Arc::new(Series::new("acme", "cpu", labels, &limits).unwrap());
+        let point = MetricPoint::new(series, 1_386_018_900_000, 0.5, &limits).unwrap();
+        let bytes = bincode::serialize(&point).unwrap();
+        let back: MetricPoint = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(back, point);
+        assert_eq!(back.series.key(), point.series.key());
+    }
 
     #[test]
     fn point_round_trips_through_json() {

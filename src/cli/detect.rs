@@ -6,11 +6,11 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use aiops_pipeline::record::DeadLetter;
-use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::{DeadLetterFile, Fanout, JsonLines, Sink};
 use aiops_pipeline::source::Source;
 use aiops_pipeline::source::file::FileSource;
 use aiops_pipeline::source::stdin::StdinSource;
+use aiops_pipeline::{Cluster, run as run_pipeline};
 use aiops_schemas::{AnomalyEvent, Format, Precision};
 
 use super::output::count;
@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 #[command(after_help = "Examples:\n  \
     aiops detect --input machine_temperature.csv\n  \
     aiops detect -i metrics.jsonl -o events.jsonl --dead-letters rejected.jsonl\n  \
-    telegraf --test | aiops detect -i - --format influx")]
+    telegraf --test | aiops detect -i - --format influx\n  \
+    aiops detect -i big.jsonl -o events-0.jsonl --cluster-hosts hosts.txt --process 0   # and 1, 2... elsewhere")]
 pub struct DetectArgs {
     /// Input file, or `-` for standard input.
     #[arg(long, short = 'i', value_name = "FILE")]
@@ -54,6 +55,44 @@ pub struct DetectArgs {
 
     #[command(flatten)]
     pipeline: PipelineArgs,
+
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// Running as one process of a timely cluster.
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// A file of `host:port` lines, one per process of a timely cluster (the same file for
+    /// every process); each process reads its share of the input, series are exchanged between
+    /// processes, and each process writes the events of the series it scored.
+    #[arg(long, value_name = "FILE", requires = "process")]
+    cluster_hosts: Option<PathBuf>,
+
+    /// This process's index in --cluster-hosts (from 0).
+    #[arg(long, value_name = "N", requires = "cluster_hosts")]
+    process: Option<usize>,
+}
+
+impl ClusterArgs {
+    fn cluster(&self) -> Result<Option<Cluster>> {
+        let (Some(path), Some(process)) = (&self.cluster_hosts, self.process) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read the cluster hosts file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let addresses: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(Cluster { process, addresses }))
+    }
 }
 
 /// Record formats, as named on the command line.
@@ -101,7 +140,8 @@ pub fn run(args: DetectArgs) -> Result<()> {
     if let Some(precision) = &args.precision {
         config.parse.precision = Some(precision.parse::<Precision>().map_err(Error::Usage)?);
     }
-    let options = args.pipeline.run_options(&config)?;
+    let mut options = args.pipeline.run_options(&config)?;
+    options.cluster = args.cluster.cluster()?;
     let source: Arc<dyn Source> = if args.input.as_os_str() == "-" {
         let format = args.format.ok_or_else(|| {
             Error::Usage("reading standard input needs --format (csv, json or influx)".into())

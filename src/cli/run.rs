@@ -170,10 +170,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         config.checkpoint.dir.display(),
     );
 
-    // The latest counters, for the metrics endpoint (refreshed with every progress reading).
-    let latest = Arc::new(std::sync::Mutex::new(aiops_pipeline::Stats::default()));
     if let Some(address) = config.pipeline.metrics_listen {
-        serve_metrics(address, latest.clone())?;
+        serve_metrics(address, options.counters.clone())?;
         note!("aiops run: Prometheus metrics at http://{address}/metrics");
     }
     let started = Instant::now();
@@ -186,9 +184,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Idle time counts from the later of the last new point and the moment partitions came.
     let mut assigned_since: Option<Instant> = None;
     let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
-        if let Ok(mut latest) = latest.lock() {
-            *latest = *stats;
-        }
         assigned_since = match (stats.partitions, assigned_since) {
             (0, _) => None,
             (_, None) => Some(Instant::now()),
@@ -296,7 +291,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 /// Serves `GET /metrics` (Prometheus text format) from a thread of its own.
 fn serve_metrics(
     address: std::net::SocketAddr,
-    latest: Arc<std::sync::Mutex<aiops_pipeline::Stats>>,
+    counters: Arc<aiops_pipeline::Counters>,
 ) -> Result<()> {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind(address)
@@ -320,7 +315,7 @@ fn serve_metrics(
                 }
                 let found = request_line.starts_with("GET /metrics ");
                 let body = if found {
-                    latest.lock().map(|s| s.prometheus()).unwrap_or_default()
+                    counters.prometheus()
                 } else {
                     "GET /metrics\n".to_owned()
                 };

@@ -478,7 +478,7 @@ pub fn scrape(address: &str) -> Option<String> {
 }
 
 /// A Prometheus text page read by an independent parser (Python's `prometheus_client`, in
-/// `target/py`): `{family: [type, [sample values...]]}`. The parser strips `_total` from counter
+/// `target/py`): `{family: [type, [sample values...], [[sample name, {labels}]...]]}`. The parser strips `_total` from counter
 /// family names and fails on anything that is not valid exposition format.
 pub fn parse_prometheus(body: &str) -> serde_json::Value {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
@@ -490,7 +490,7 @@ for f in text_string_to_metric_families(sys.stdin.read()):
     # A gauge `x` beside a counter `x_total` is one family name in OpenMetrics: refuse the page.
     if f.name in families:
         sys.exit("two metric families named " + f.name)
-    families[f.name] = (f.type, [s.value for s in f.samples])
+    families[f.name] = (f.type, [s.value for s in f.samples], [[s.name, s.labels] for s in f.samples])
 print(json.dumps(families))
 "#;
     let mut child = Command::new(python)

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
+use std::time::Instant;
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
@@ -23,7 +24,7 @@ use aiops_schemas::{DriftEvent, SeriesRef, TimestampMs, drift_id};
 
 use super::{Output, SeriesMap};
 use crate::config::{DriftStageConfig, DriftStream};
-use crate::metrics::Counters;
+use crate::metrics::{Counters, Stage};
 use crate::record::{ModelTag, RetrainRequest, ScoreSample};
 
 /// What the drift stage needs.
@@ -62,10 +63,12 @@ struct Episode {
 
 impl<'scope> DriftStage<'scope> for Stream<'scope, u64, Vec<ScoreSample>> {
     fn drift(self, plan: DriftPlan) -> Stream<'scope, u64, Vec<DriftEvent>> {
+        let worker = self.scope().index();
         self.unary(Pipeline, "Drift", move |_, _| {
             let mut series: SeriesMap<SeriesDrift> = SeriesMap::default();
             move |input, output| {
                 input.for_each(|cap, batch| {
+                    let started = Instant::now();
                     let mut session = output.session(&cap);
                     let mut emitted = 0;
                     for sample in batch.drain(..) {
@@ -75,6 +78,8 @@ impl<'scope> DriftStage<'scope> for Stream<'scope, u64, Vec<ScoreSample>> {
                         }
                     }
                     plan.counters.add_drift_events(emitted);
+                    plan.counters
+                        .time_stage(Stage::Drift, Some(worker), started.elapsed());
                 });
             }
         })

@@ -1,6 +1,7 @@
 //! The parse stage: raw records into validated points, and everything else into dead letters.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Pipeline;
@@ -8,7 +9,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use aiops_schemas::{Format, ParseOptions, SeriesCache, parse_record_cached};
 
-use crate::metrics::Counters;
+use crate::metrics::{Counters, Stage};
 use crate::record::{DeadLetter, RawRecord, SourcePoint};
 
 /// How the records of each topic are parsed. A partition number's high 16 bits are its topic's
@@ -57,6 +58,7 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
         Stream<'scope, u64, Vec<SourcePoint>>,
         Stream<'scope, u64, Vec<DeadLetter>>,
     ) {
+        let worker = self.scope().index();
         let mut builder = OperatorBuilder::new("Parse".to_owned(), self.scope());
         let mut input = builder.new_input(self, Pipeline);
         let (points_output, points) = builder.new_output::<Vec<SourcePoint>>();
@@ -72,6 +74,7 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
                 let mut points_handle = points_output.activate();
                 let mut dead_handle = dead_output.activate();
                 input.for_each(|cap, batch| {
+                    let started = Instant::now();
                     let mut points = points_handle.session(&cap);
                     let mut dead = dead_handle.session(&cap);
                     let mut parsed = 0;
@@ -107,6 +110,7 @@ impl<'scope> ParseStage<'scope> for Stream<'scope, u64, Vec<RawRecord>> {
                         }
                     }
                     counters.add_points_in(parsed);
+                    counters.time_stage(Stage::Parse, Some(worker), started.elapsed());
                 });
             }
         });

@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
+use std::time::Instant;
 
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::Exchange;
@@ -31,7 +32,7 @@ use aiops_operators::{ChainSnapshot, SeriesChain, Template, TemplateSet};
 use aiops_schemas::{Series, Severity};
 
 use super::{Output, SeriesMap};
-use crate::metrics::Counters;
+use crate::metrics::{Counters, Stage};
 use crate::models::watch::{ActiveModels, ModelWatch};
 use crate::record::{ModelTag, ScoreSample, Scored, SeriesState, SourcePoint};
 
@@ -109,6 +110,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
     ) -> Stream<'scope, u64, Vec<Scored>> {
         let by_series = Exchange::new(|p: &SourcePoint| p.point.series.key().0);
         let restores_by_series = Exchange::new(|s: &SeriesState| s.key.0);
+        let worker = self.scope().index();
         self.binary_frontier(
             restores,
             by_series,
@@ -147,6 +149,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                             break;
                         }
                         let epoch = *entry.key();
+                        let started = Instant::now();
                         if let Some(watch) = &config.models
                             && watch.publication() != publication
                         {
@@ -189,6 +192,9 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                             &config.counters,
                             |scored| session.give(scored),
                         );
+                        config
+                            .counters
+                            .time_stage(Stage::Score, Some(worker), started.elapsed());
                     }
                     if let Some(plan) = &config.snapshots {
                         match lowest(points_frontier, restores_frontier) {
