@@ -75,6 +75,59 @@ fn detect_writes_one_json_event_for_one_spike_and_reports_rejected_rows() {
 }
 
 #[test]
+fn log_format_json_writes_one_structured_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = spike_csv(&dir);
+    let out = aiops(&[
+        "--log-format",
+        "json",
+        "detect",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["target"], "aiops", "{line}");
+        assert!(
+            line["timestamp"].as_str().is_some_and(|t| t.contains('T')),
+            "{line}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().starts_with("aiops detect: ")),
+        "the summary is a log event: {lines:?}"
+    );
+    // Events still go to standard output, untouched.
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    // The filter applies: warnings only leaves the summary out.
+    let quiet = Command::new(env!("CARGO_BIN_EXE_aiops"))
+        .args([
+            "--log-format",
+            "json",
+            "detect",
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .env("AIOPS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(
+        !text(&quiet.stderr).contains("aiops detect: "),
+        "{}",
+        text(&quiet.stderr)
+    );
+}
+
+#[test]
 fn detect_reads_influx_from_stdin() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aiops"))
         .args([

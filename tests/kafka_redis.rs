@@ -793,12 +793,18 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         &format!("status_interval_s = 1\nmetrics_listen = \"{address}\"\n"),
     );
     std::fs::write(&config_path, text).unwrap();
-    let pipeline = Pipeline::start(&config_path, &["--exit-when-idle", "15s"]);
+    let pipeline = Pipeline::start(
+        &config_path,
+        &["--exit-when-idle", "15s", "--log-format", "json"],
+    );
     // Until every point is in (the counters reach the endpoint with each progress reading).
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let body = loop {
         let body = support::scrape(&address).unwrap_or_default();
-        if body.contains("aiops_points_in_total 3000\n") {
+        // Live counters: wait for the checkpoint after the last point too.
+        if body.contains("aiops_points_in_total 3000\n")
+            && body.contains("aiops_checkpoint_age_seconds ")
+        {
             break body;
         }
         assert!(
@@ -807,7 +813,27 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    pipeline.wait(Duration::from_secs(60));
+    let logs = pipeline.wait(Duration::from_secs(60));
+    // Structured logs: every line a JSON object; partition assignments carry their fields.
+    let logs: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let assigned: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(" assigned to worker ")
+        })
+        .collect();
+    assert!(!assigned.is_empty(), "{logs:?}");
+    for line in &assigned {
+        assert_eq!(line["target"], "aiops_pipeline::source::kafka");
+        assert_eq!(line["topic"], "metrics");
+        assert!(line["partition"].as_i64().is_some() && line["worker"].as_u64().is_some());
+    }
     let families = support::parse_prometheus(&body);
     // The parser strips _total from counter family names.
     assert_eq!(families["aiops_points_in"][0], "counter");

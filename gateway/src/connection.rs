@@ -63,6 +63,7 @@ where
             biased;
             _ = client.slow.raised() => {
                 context.metrics.add(&context.metrics.slow_disconnects, 1);
+                tracing::info!(tenant = %connection.claims.tenant, subject = ?connection.claims.sub, "aiops gateway: closing a slow consumer (4008)");
                 break Some((close::SLOW_CONSUMER, "slow consumer: reconnect with since"));
             }
             _ = shutdown.changed() => break Some((1001, "gateway shutting down")),

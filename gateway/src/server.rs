@@ -248,6 +248,7 @@ async fn handle<B: Broker>(mut stream: TcpStream, peer: SocketAddr, context: Arc
         Ok(claims) => claims,
         Err(error) => {
             context.metrics.add(&context.metrics.rejected_auth, 1);
+            tracing::debug!(peer = %peer, code = error.code(), "aiops gateway: token refused: {error}");
             return respond(&mut stream, 401, error.code(), &error.to_string()).await;
         }
     };

@@ -33,6 +33,18 @@ pub(crate) use output::emit;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// How messages on standard error are written: plain lines, or one JSON object per line
+    /// (timestamp, level, target, message, fields) for log collectors. `AIOPS_LOG` filters
+    /// them by level and target (default `info`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "AIOPS_LOG_FORMAT"
+    )]
+    pub log_format: crate::logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]

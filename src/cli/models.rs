@@ -312,7 +312,7 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         // A failed round is reported and the schedule goes on: the next may find the broker
         // back or new data in the file.
         if let Err(error) = train_once(&args) {
-            eprintln!("aiops train: {error}");
+            note!("aiops train: {error}");
         }
         let next = std::time::Instant::now() + every;
         while std::time::Instant::now() < next && !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -333,7 +333,7 @@ fn read_history(
     if let Some(input) = &history.input {
         let source = FileSource::new(input, history.format())?;
         let (points, rejected) = source.read_points(&config.parse)?;
-        eprintln!(
+        note!(
             "read {} points from {} ({rejected} records rejected)",
             points.len(),
             input.display()
@@ -363,7 +363,7 @@ fn read_topic(
         to,
         std::time::Duration::from_secs(30),
     )?;
-    eprintln!(
+    note!(
         "read {} messages of topic {topic} ({} rejected){}: {} points in the range",
         read.messages,
         read.rejected,
@@ -437,7 +437,7 @@ fn train_once(args: &TrainArgs) -> Result<()> {
                 .is_some_and(|(_, t)| t.name == template.name)
         })
         .collect();
-    eprintln!(
+    note!(
         "{} points in range for template {:?}",
         points.len(),
         template.name
@@ -483,7 +483,7 @@ fn train_once(args: &TrainArgs) -> Result<()> {
         &actor,
     )?;
     let figures = &trained.evaluation;
-    eprintln!(
+    note!(
         "registered {}: {} series, {} training + {} evaluation points; on the held-back tail \
          {:.2} points per 1000 at warning or above, {} events",
         version.id,
@@ -494,7 +494,7 @@ fn train_once(args: &TrainArgs) -> Result<()> {
         figures.events
     );
     if let (Some((old, _)), Some(old_figures)) = (&incumbent, &trained.incumbent) {
-        eprintln!(
+        note!(
             "active {} on the same tail: {:.2} per 1000, {} events",
             old.id,
             old_figures.flagged_per_1000(),

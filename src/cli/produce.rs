@@ -174,7 +174,7 @@ impl Sender {
         };
         note_inline!("\r{bar} messages, {} msg/s   ", count(rate as u64));
         if last {
-            note!();
+            note_inline!("\n");
         }
     }
 }

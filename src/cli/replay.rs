@@ -226,7 +226,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                 .collect();
             let figures = evaluate_replay(labels, &events, &sink.samples, &warning_of, from, to);
             if !args.quiet {
-                eprintln!("aiops replay: compared {name}: {} events", figures.events);
+                note!("aiops replay: compared {name}: {} events", figures.events);
             }
             comparisons.push((name, figures));
         }
@@ -243,7 +243,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             (&comparisons, &groups_of(history)),
         )?;
         if !args.quiet {
-            eprintln!("aiops replay: report in {}", written.display());
+            note!("aiops replay: report in {}", written.display());
         }
     }
     if let (Some(_), Some(figures)) = (&labels, &evaluation) {
@@ -260,7 +260,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
         if !args.quiet {
             let show = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.3}"));
             let e = &figures.event_wise;
-            eprintln!(
+            note!(
                 "aiops replay: {} incidents, {} events: event-wise precision {} recall {} F1 {}; median delay {}",
                 figures.incidents,
                 figures.events,
@@ -275,7 +275,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                     .to_string())
             );
             if let Some(p) = &figures.point_wise {
-                eprintln!(
+                note!(
                     "aiops replay: point-wise precision {} recall {} F1 {}",
                     show(p.precision),
                     show(p.recall),
@@ -284,7 +284,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
             }
             if let Some(nab) = &figures.nab {
                 let score = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.2}"));
-                eprintln!(
+                note!(
                     "aiops replay: NAB standard score {} at the template's threshold, {} swept \
                      (threshold {:.4}, {} of {} windows)",
                     score(nab.at_threshold),
@@ -318,7 +318,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     if !args.quiet {
         let stats = summary.stats;
         let seconds = started.elapsed().as_secs_f64();
-        eprintln!(
+        note!(
             "aiops replay: {description}: {} points ({} dead letters) in {seconds:.2} s, {} points/s; {} events in the range ({} in all)",
             count(stats.points_in),
             count(stats.dead_letters),
@@ -389,7 +389,7 @@ impl Progress {
 
     fn finish(&self) {
         if self.drawn {
-            eprintln!();
+            note_inline!("\n");
         }
     }
 }

@@ -187,7 +187,10 @@ async fn pubsub_task(
     loop {
         let pubsub = match client.get_async_pubsub().await {
             Ok(pubsub) => pubsub,
-            Err(_) => {
+            Err(error) => {
+                if connected_before && backoff == Duration::from_millis(50) {
+                    tracing::warn!(%error, "aiops gateway: redis unreachable ({error}); reconnecting");
+                }
                 // Commands keep their order; answer subscriptions as failed only if they wait
                 // too long (the subscriber's own timeout).
                 tokio::time::sleep(backoff).await;
@@ -210,6 +213,11 @@ async fn pubsub_task(
         ready.store(true, Ordering::Relaxed);
         if connected_before {
             metrics.add(&metrics.broker_reconnects, 1);
+            tracing::info!(
+                channels = wanted.len(),
+                "aiops gateway: redis reachable again; catching up {} channels from their streams",
+                wanted.len()
+            );
             if let Some(broker) = broker.upgrade() {
                 catch_up(&broker, &hub, &wanted).await;
             }

@@ -57,10 +57,8 @@ impl RedisSink {
             match attempt {
                 Ok(()) => {
                     if reported {
-                        eprintln!(
-                            "aiops: redis: reachable again after {:.1} s",
-                            started.elapsed().as_secs_f64()
-                        );
+                        let down_s = started.elapsed().as_secs_f64();
+                        tracing::info!(down_s, "aiops: redis: reachable again after {down_s:.1} s");
                     }
                     return Ok(());
                 }
@@ -73,7 +71,8 @@ impl RedisSink {
                         )));
                     }
                     if !reported {
-                        eprintln!("aiops: redis: {}: {error}; retrying", self.config.url);
+                        let url = &self.config.url;
+                        tracing::warn!(url, %error, "aiops: redis: {url}: {error}; retrying");
                         reported = true;
                     }
                     std::thread::sleep(backoff);

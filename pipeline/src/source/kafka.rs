@@ -344,7 +344,7 @@ fn consume(
                     });
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
-                Err(error) => eprintln!("aiops: kafka consumer: {error}"),
+                Err(error) => tracing::warn!(%error, "aiops: kafka consumer: {error}"),
             }
             if batch.len() >= BATCH {
                 break;
@@ -415,12 +415,16 @@ struct KafkaContext {
 impl ClientContext for KafkaContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            eprintln!("aiops: kafka: {facility}: {message}");
+            tracing::warn!(
+                facility,
+                librdkafka = message,
+                "aiops: kafka: {facility}: {message}"
+            );
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        eprintln!("aiops: kafka: {error}: {reason}");
+        tracing::error!(%error, reason, "aiops: kafka: {error}: {reason}");
     }
 
     fn stats(&self, statistics: Statistics) {
@@ -451,7 +455,7 @@ impl ConsumerContext for KafkaContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => {
-                eprintln!("aiops: kafka rebalance error: {other:?}");
+                tracing::error!(error = ?other, "aiops: kafka rebalance error: {other:?}");
                 let _ = consumer.unassign();
             }
         }
@@ -482,7 +486,7 @@ impl KafkaContext {
                 Err(error) => {
                     // A damaged checkpoint must not be silently ignored: that would rescore the
                     // partition from the committed offset with empty state.
-                    eprintln!("aiops: {error}");
+                    tracing::error!(%error, topic, partition, "aiops: {error}");
                     None
                 }
             };
@@ -508,10 +512,13 @@ impl KafkaContext {
             assigned.push((id.0, checkpoint));
         }
         for (_, topic, partition) in self.partitions(tpl) {
-            eprintln!(
-                "aiops: partition {topic}/{partition} assigned to worker {} at {} ms",
-                self.worker,
-                system_now()
+            let (worker, at_ms) = (self.worker, system_now());
+            tracing::info!(
+                topic,
+                partition,
+                worker,
+                at_ms,
+                "aiops: partition {topic}/{partition} assigned to worker {worker} at {at_ms} ms"
             );
         }
         // The driver learns of the partitions before the worker can report anything about them.
@@ -523,7 +530,7 @@ impl KafkaContext {
             let _ = self.feed.send(Feed::Restore(restores));
         }
         if let Err(error) = consumer.assign(tpl) {
-            eprintln!("aiops: kafka: cannot take the assigned partitions: {error}");
+            tracing::error!(%error, "aiops: kafka: cannot take the assigned partitions: {error}");
         }
     }
 
@@ -538,7 +545,7 @@ impl KafkaContext {
                 .and_then(|()| answer.recv_timeout(self.shared.revoke_timeout).ok())
                 .is_some_and(|last_fed| self.shared.wait_for_checkpoint(last_fed));
             if !covered {
-                eprintln!(
+                tracing::warn!(
                     "aiops: kafka: partitions revoked before a checkpoint covered them; their next owner resumes from the previous checkpoint"
                 );
             }
@@ -557,10 +564,13 @@ impl KafkaContext {
         }));
         let _ = consumer.unassign();
         for (_, topic, partition) in self.partitions(tpl) {
-            eprintln!(
-                "aiops: partition {topic}/{partition} released by worker {} at {} ms",
-                self.worker,
-                system_now()
+            let (worker, at_ms) = (self.worker, system_now());
+            tracing::info!(
+                topic,
+                partition,
+                worker,
+                at_ms,
+                "aiops: partition {topic}/{partition} released by worker {worker} at {at_ms} ms"
             );
         }
     }

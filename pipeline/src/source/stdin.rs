@@ -81,7 +81,7 @@ pub(crate) fn read_lines(mut input: impl BufRead, sender: SyncSender<Vec<u8>>) {
                 }
             }
             Err(error) => {
-                eprintln!("aiops: stopped reading standard input: {error}");
+                tracing::error!(%error, "aiops: stopped reading standard input: {error}");
                 return;
             }
         }
