@@ -462,6 +462,18 @@ impl ConsumerContext for KafkaContext {
     }
 }
 
+/// A partition changing hands, in the words the rebalance tests read (and as fields).
+fn log_ownership(change: &str, topic: &str, partition: i32, worker: usize) {
+    let at_ms = system_now();
+    tracing::info!(
+        topic,
+        partition,
+        worker,
+        at_ms,
+        "aiops: partition {topic}/{partition} {change} worker {worker} at {at_ms} ms"
+    );
+}
+
 impl KafkaContext {
     fn partitions(&self, tpl: &TopicPartitionList) -> Vec<(PartitionId, String, i32)> {
         tpl.elements()
@@ -512,14 +524,7 @@ impl KafkaContext {
             assigned.push((id.0, checkpoint));
         }
         for (_, topic, partition) in self.partitions(tpl) {
-            let (worker, at_ms) = (self.worker, system_now());
-            tracing::info!(
-                topic,
-                partition,
-                worker,
-                at_ms,
-                "aiops: partition {topic}/{partition} assigned to worker {worker} at {at_ms} ms"
-            );
+            log_ownership("assigned to", &topic, partition, self.worker);
         }
         // The driver learns of the partitions before the worker can report anything about them.
         let _ = self.output.send(Output::Source(SourceControl::Assigned {
@@ -564,14 +569,7 @@ impl KafkaContext {
         }));
         let _ = consumer.unassign();
         for (_, topic, partition) in self.partitions(tpl) {
-            let (worker, at_ms) = (self.worker, system_now());
-            tracing::info!(
-                topic,
-                partition,
-                worker,
-                at_ms,
-                "aiops: partition {topic}/{partition} released by worker {worker} at {at_ms} ms"
-            );
+            log_ownership("released by", &topic, partition, self.worker);
         }
     }
 }
