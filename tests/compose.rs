@@ -149,9 +149,24 @@ fn ports_health_checks_and_dependencies_hold_together() {
             }
         }
     }
-    // Each pipeline keeps its own checkpoint volume.
-    let volumes = |name: &str| strings(&service(&compose, name)["volumes"]);
-    assert_ne!(volumes("pipeline-1"), volumes("pipeline-2"));
+    // The pipelines share one consumer group, so a partition moves between them on every
+    // rebalance or failure, and its next owner must find the checkpoint the last one wrote:
+    // both mount the same state volume at the configured checkpoint directory. (Regression:
+    // each had its own volume, so a moved partition restarted with empty detector state.)
+    let pipeline =
+        aiops_pipeline::PipelineConfig::from_file(&root().join("deploy/aiops.toml")).unwrap();
+    let dir = pipeline.checkpoint.dir.display().to_string();
+    let state_mount = |name: &str| {
+        strings(&service(&compose, name)["volumes"])
+            .into_iter()
+            .find(|v| v.ends_with(&format!(":{dir}")))
+            .unwrap_or_else(|| panic!("{name} mounts nothing at the checkpoint directory {dir}"))
+    };
+    assert_eq!(state_mount("pipeline-1"), state_mount("pipeline-2"));
+    assert!(
+        !state_mount("pipeline-1").starts_with("./"),
+        "a named volume"
+    );
 }
 
 #[test]

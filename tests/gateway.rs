@@ -397,3 +397,48 @@ async fn gateway_metrics_are_read_by_an_independent_prometheus_parser() {
     assert_eq!(families.as_object().unwrap().len(), 13);
     gateway.shutdown(Duration::from_secs(2)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateways_sharing_one_redis_serve_the_same_stream_and_resume_across_each_other() {
+    let redis = Redis::start();
+    let url = redis.url(0);
+    let first = RunningGateway::start(config(Some(url.clone()))).unwrap();
+    let second = RunningGateway::start(config(Some(url.clone()))).unwrap();
+    let mut on_first = connect(first.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let mut on_second = connect(second.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    for client in [&mut on_first, &mut on_second] {
+        client
+            .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+            .await;
+    }
+    for i in 0..6 {
+        let id = format!("s{i}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+    }
+    let expected: Vec<String> = (0..6).map(|i| format!("s{i}")).collect();
+    assert_eq!(on_first.event_ids(SHORT).await, expected);
+    assert_eq!(on_second.event_ids(SHORT).await, expected);
+
+    // A client of the first gateway loses it (it shuts down) and resumes on the second from
+    // the last id it saw: what was published meanwhile arrives once, in order.
+    drop(on_first);
+    first.shutdown(Duration::from_secs(2)).await;
+    for i in 6..9 {
+        let id = format!("s{i}");
+        publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));
+    }
+    let mut moved = connect(second.address, &token("acme", &["anomalies"], 60))
+        .await
+        .unwrap();
+    let reply = moved
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies", "since": "s5"}))
+        .await;
+    assert_eq!(reply["replayed"], 3, "{reply}");
+    assert_eq!(moved.event_ids(SHORT).await, ["s6", "s7", "s8"]);
+    assert_eq!(on_second.event_ids(SHORT).await, ["s6", "s7", "s8"]);
+    second.shutdown(Duration::from_secs(2)).await;
+}
