@@ -626,6 +626,47 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
 }
 
 #[test]
+fn processes_that_lose_partitions_in_a_rebalance_still_see_their_lag_drain_and_exit_when_idle() {
+    // Regression: librdkafka keeps reporting partitions a consumer lost in a rebalance with
+    // their last lag frozen, so the lag never drained and `--exit-when-idle` never fired.
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(60, 2500, 800);
+    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
+    let mut run_config = config(&broker, &redis, 0, "drain", &dir);
+    run_config.workers = 1;
+    let path = run_config.write(dir.path(), "run.toml");
+    let address = broker.address();
+    let paced = stream.clone();
+    let producer = std::thread::spawn(move || {
+        produce_synthetic(&address, "metrics", &paced, &["--rate", "15000"]);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let first = Pipeline::start(&path, &["--exit-when-idle", "5s"]);
+    // The first owns every partition and is behind on some when the second takes half.
+    std::thread::sleep(Duration::from_secs(3));
+    let second = Pipeline::start(&path, &["--exit-when-idle", "5s"]);
+    producer.join().unwrap();
+    let first_lines = first.wait(Duration::from_secs(120));
+    let second_lines = second.wait(Duration::from_secs(120));
+    let released = |lines: &[String]| lines.iter().filter(|l| l.contains(" released by ")).count();
+    assert!(
+        released(&first_lines) > 0,
+        "the first process lost partitions:\n{}",
+        first_lines.join("\n")
+    );
+    assert!(
+        second_lines.iter().any(|l| l.contains(" assigned to ")),
+        "the second process took partitions"
+    );
+    let got = id_set(&redis.stream_ids(0, TENANT));
+    let missing: Vec<_> = expected.difference(&got).collect();
+    assert!(missing.is_empty(), "missing {} events", missing.len());
+    assert!(got.is_subset(&expected));
+}
+
+#[test]
 fn train_reads_a_time_range_of_a_topic() {
     let _serial = serial();
     let broker = Broker::start();

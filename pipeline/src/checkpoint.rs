@@ -208,6 +208,7 @@ impl Checkpointer {
 
     /// Partitions were assigned to this process, with their stored checkpoints.
     pub fn on_assigned(&mut self, partitions: Vec<(u32, Option<PartitionCheckpoint>)>) {
+        self.counters.add_assignments(1);
         for (partition, checkpoint) in partitions {
             let checkpoint = checkpoint.or_else(|| {
                 let (topic, number) = self.source.partition_name(partition)?;

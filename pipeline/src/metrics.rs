@@ -109,6 +109,7 @@ pub struct Counters {
     drift_events: AtomicU64,
     retrain_requests: AtomicU64,
     partitions: AtomicU64,
+    assignments: AtomicU64,
     consumer_lag: Mutex<BTreeMap<usize, u64>>,
     stages: [Histogram; Stage::ALL.len()],
     /// Nanoseconds each worker spent in timed stages.
@@ -153,6 +154,8 @@ pub struct Stats {
     pub retrain_requests: u64,
     /// Source partitions this process reads now (0 for sources without partitions).
     pub partitions: u64,
+    /// Partition assignments this process received (each rebalance that gave it partitions).
+    pub assignments: u64,
     /// Messages behind the end of the assigned partitions, at the last statistics report.
     pub consumer_lag: u64,
 }
@@ -174,7 +177,7 @@ macro_rules! adders {
 impl Stats {
     /// The reading in Prometheus' text exposition format, each metric with its help and type.
     pub fn prometheus(&self) -> String {
-        let metrics: [(&str, &str, &str, u64); 17] = [
+        let metrics: [(&str, &str, &str, u64); 18] = [
             (
                 "aiops_records_in_total",
                 "counter",
@@ -272,6 +275,12 @@ impl Stats {
                 self.partitions,
             ),
             (
+                "aiops_partition_assignments_total",
+                "counter",
+                "Partition assignments received (rebalances that gave this process partitions).",
+                self.assignments,
+            ),
+            (
                 "aiops_consumer_lag",
                 "gauge",
                 "Messages behind the end of the assigned partitions.",
@@ -305,6 +314,7 @@ impl Counters {
         model_swaps => add_model_swaps,
         drift_events => add_drift_events,
         retrain_requests => add_retrain_requests,
+        assignments => add_assignments,
     }
 
     /// Sets how many source partitions this process reads.
@@ -397,6 +407,7 @@ impl Counters {
             drift_events: get(&self.drift_events),
             retrain_requests: get(&self.retrain_requests),
             partitions: get(&self.partitions),
+            assignments: get(&self.assignments),
             consumer_lag: self
                 .consumer_lag
                 .lock()

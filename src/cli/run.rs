@@ -40,8 +40,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     max_points: Option<u64>,
 
-    /// Stop gracefully when this process has partitions and no point has arrived for this long
-    /// (2s, 1m): for backfills, benchmarks and tests.
+    /// Stop gracefully when this process has partitions, no point has arrived for this long
+    /// since the last point or partition assignment, and its consumer lag is zero (2s, 1m):
+    /// for backfills, benchmarks and tests.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     exit_when_idle: Option<Duration>,
 }
@@ -181,13 +182,16 @@ pub fn run(args: RunArgs) -> Result<()> {
     // (when, points) at the first and the last reading that saw new points: a rate that
     // leaves out start-up and idle time.
     let mut busy: Option<((Instant, u64), (Instant, u64))> = None;
-    // Idle time counts from the later of the last new point and the moment partitions came.
-    let mut assigned_since: Option<Instant> = None;
+    // Idle time counts from the later of the last new point and the last assignment: a
+    // partition handed over by a rebalance (another process leaving) must be read before this
+    // one may call itself idle. (Regression: with four processes in a group, the last one left
+    // right after inheriting a departed peer's partitions, with their tails unread.)
+    let mut assigned_since: Option<(Instant, u64)> = None;
     let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
         assigned_since = match (stats.partitions, assigned_since) {
             (0, _) => None,
-            (_, None) => Some(Instant::now()),
-            (_, since) => since,
+            (_, Some((since, seen))) if seen == stats.assignments => Some((since, seen)),
+            (_, _) => Some((Instant::now(), stats.assignments)),
         };
         match &mut busy {
             None if stats.points_in > 0 => {
@@ -204,9 +208,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         if max_points.is_some_and(|max| stats.points_in >= max) {
             stop.store(true, Ordering::Relaxed);
         }
-        if let (Some(limit), Some(assigned)) = (idle_limit, assigned_since) {
+        if let (Some(limit), Some((assigned, _))) = (idle_limit, assigned_since) {
             let last_point = busy.map_or(started, |(_, (last, _))| last);
-            if last_point.max(assigned).elapsed() >= limit {
+            // Nothing left behind either, as far as the last statistics report knows.
+            if last_point.max(assigned).elapsed() >= limit && stats.consumer_lag == 0 {
                 stop.store(true, Ordering::Relaxed);
             }
         }

@@ -18,7 +18,7 @@
 //!   and no partition is ever processed by two consumers at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -257,6 +257,7 @@ impl Source for KafkaSource {
             output: context.output.clone(),
             counters: context.counters.clone(),
             lag: Mutex::new(HashMap::new()),
+            revocations: AtomicU64::new(0),
         };
         let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
             .create_with_context(kafka_context)
@@ -315,7 +316,17 @@ fn consume(
 ) {
     const BATCH: usize = 2048;
     let mut batch: Vec<RawRecord> = Vec::with_capacity(BATCH);
+    let revocations = |consumer: &BaseConsumer<KafkaContext>| {
+        consumer.context().revocations.load(Ordering::Acquire)
+    };
+    let mut batch_revocations = revocations(&consumer);
     while !stop.load(Ordering::Relaxed) {
+        // The last poll may have run a rebalance and returned nothing after it (see below).
+        let now = revocations(&consumer);
+        if now != batch_revocations {
+            batch.clear();
+            batch_revocations = now;
+        }
         if !batch.is_empty() {
             match feed.try_send(Feed::Records(std::mem::take(&mut batch))) {
                 Ok(()) => {}
@@ -330,6 +341,17 @@ fn consume(
         // Rebalance callbacks and statistics run inside `poll`.
         let mut next = consumer.poll(Duration::from_millis(20));
         while let Some(result) = next {
+            // A rebalance ran inside that poll: the records fetched before it, not yet handed to
+            // the worker, belong to partitions the eager protocol has revoked (and the revocation
+            // checkpointed only what the worker had been fed). Their next owner, maybe this
+            // consumer again, reads them from that checkpoint. (Regression: handed over anyway,
+            // they were scored twice when a partition came back to its consumer, which changed
+            // events in a group of four processes.)
+            let now = revocations(&consumer);
+            if now != batch_revocations {
+                batch.clear();
+                batch_revocations = now;
+            }
             match result {
                 Ok(message) => {
                     let Some(&topic_index) = shared.topic_index.get(message.topic()) else {
@@ -410,6 +432,8 @@ struct KafkaContext {
     counters: Arc<Counters>,
     /// Consumer lag per (topic, partition) from the last statistics, for this consumer.
     lag: Mutex<HashMap<(String, i32), i64>>,
+    /// Revocations so far: the consumer thread drops records it fetched before one.
+    revocations: AtomicU64,
 }
 
 impl ClientContext for KafkaContext {
@@ -430,13 +454,24 @@ impl ClientContext for KafkaContext {
     fn stats(&self, statistics: Statistics) {
         let mut lag = self.lag.lock().unwrap_or_else(|e| e.into_inner());
         lag.clear();
+        // librdkafka keeps reporting partitions this consumer read before a rebalance took them
+        // away, with their last lag frozen: count only the partitions it owns now. (Regression:
+        // after a rebalance the stale lag kept aiops_consumer_lag up, and --exit-when-idle
+        // waiting forever.)
+        let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
         for (name, topic) in &statistics.topics {
+            let Some(&index) = self.shared.topic_index.get(name.as_str()) else {
+                continue;
+            };
             for (number, partition) in &topic.partitions {
-                if *number >= 0 && partition.consumer_lag >= 0 {
+                let owned = *number >= 0
+                    && owners.get(&PartitionId::new(index, *number).0) == Some(&self.worker);
+                if owned && partition.consumer_lag >= 0 {
                     lag.insert((name.clone(), *number), partition.consumer_lag);
                 }
             }
         }
+        drop(owners);
         // Each consumer reports only its own partitions; the counters sum the workers' shares.
         let total: i64 = lag.values().sum();
         self.counters
@@ -540,6 +575,7 @@ impl KafkaContext {
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        self.revocations.fetch_add(1, Ordering::AcqRel);
         let partitions: Vec<u32> = self.partitions(tpl).iter().map(|(id, _, _)| id.0).collect();
         if !self.shared.closing.load(Ordering::Relaxed) {
             let (reply, answer) = sync_channel(1);
