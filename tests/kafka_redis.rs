@@ -627,8 +627,10 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
 
 #[test]
 fn processes_that_lose_partitions_in_a_rebalance_still_see_their_lag_drain_and_exit_when_idle() {
-    // Regression: librdkafka keeps reporting partitions a consumer lost in a rebalance with
-    // their last lag frozen, so the lag never drained and `--exit-when-idle` never fired.
+    // Regressions: librdkafka keeps reporting partitions a consumer lost in a rebalance with
+    // their last lag frozen; its lag counts from a committed offset that can trail the
+    // checkpoint a partition resumed from; either way the lag never drained and
+    // `--exit-when-idle` never fired.
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();

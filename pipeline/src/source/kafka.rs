@@ -18,7 +18,7 @@
 //!   and no partition is ever processed by two consumers at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -257,7 +257,7 @@ impl Source for KafkaSource {
             output: context.output.clone(),
             counters: context.counters.clone(),
             lag: Mutex::new(HashMap::new()),
-            revocations: AtomicU64::new(0),
+            starts: Mutex::new(HashMap::new()),
         };
         let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
             .create_with_context(kafka_context)
@@ -316,17 +316,7 @@ fn consume(
 ) {
     const BATCH: usize = 2048;
     let mut batch: Vec<RawRecord> = Vec::with_capacity(BATCH);
-    let revocations = |consumer: &BaseConsumer<KafkaContext>| {
-        consumer.context().revocations.load(Ordering::Acquire)
-    };
-    let mut batch_revocations = revocations(&consumer);
     while !stop.load(Ordering::Relaxed) {
-        // The last poll may have run a rebalance and returned nothing after it (see below).
-        let now = revocations(&consumer);
-        if now != batch_revocations {
-            batch.clear();
-            batch_revocations = now;
-        }
         if !batch.is_empty() {
             match feed.try_send(Feed::Records(std::mem::take(&mut batch))) {
                 Ok(()) => {}
@@ -341,17 +331,6 @@ fn consume(
         // Rebalance callbacks and statistics run inside `poll`.
         let mut next = consumer.poll(Duration::from_millis(20));
         while let Some(result) = next {
-            // A rebalance ran inside that poll: the records fetched before it, not yet handed to
-            // the worker, belong to partitions the eager protocol has revoked (and the revocation
-            // checkpointed only what the worker had been fed). Their next owner, maybe this
-            // consumer again, reads them from that checkpoint. (Regression: handed over anyway,
-            // they were scored twice when a partition came back to its consumer, which changed
-            // events in a group of four processes.)
-            let now = revocations(&consumer);
-            if now != batch_revocations {
-                batch.clear();
-                batch_revocations = now;
-            }
             match result {
                 Ok(message) => {
                     let Some(&topic_index) = shared.topic_index.get(message.topic()) else {
@@ -432,8 +411,9 @@ struct KafkaContext {
     counters: Arc<Counters>,
     /// Consumer lag per (topic, partition) from the last statistics, for this consumer.
     lag: Mutex<HashMap<(String, i32), i64>>,
-    /// Revocations so far: the consumer thread drops records it fetched before one.
-    revocations: AtomicU64,
+    /// Where each assigned partition started, from its checkpoint: the read position before
+    /// any message of it has been polled.
+    starts: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl ClientContext for KafkaContext {
@@ -459,6 +439,7 @@ impl ClientContext for KafkaContext {
         // after a rebalance the stale lag kept aiops_consumer_lag up, and --exit-when-idle
         // waiting forever.)
         let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
         for (name, topic) in &statistics.topics {
             let Some(&index) = self.shared.topic_index.get(name.as_str()) else {
                 continue;
@@ -466,12 +447,26 @@ impl ClientContext for KafkaContext {
             for (number, partition) in &topic.partitions {
                 let owned = *number >= 0
                     && owners.get(&PartitionId::new(index, *number).0) == Some(&self.worker);
-                if owned && partition.consumer_lag >= 0 {
-                    lag.insert((name.clone(), *number), partition.consumer_lag);
+                // librdkafka's own consumer_lag counts from the committed offset, which trails
+                // the checkpoint a partition resumes from when its last owner's final commit
+                // did not land (a revoked consumer may not commit): the read position is the
+                // furthest of what was polled, what was committed and where the partition
+                // started. (Regression: a partition taken over at its end showed the stale
+                // difference as lag forever.)
+                let start = starts.get(&(name.clone(), *number)).copied().unwrap_or(-1);
+                let position = partition
+                    .app_offset
+                    .max(partition.committed_offset)
+                    .max(start);
+                if owned && position >= 0 && partition.hi_offset >= 0 {
+                    lag.insert(
+                        (name.clone(), *number),
+                        (partition.hi_offset - position).max(0),
+                    );
                 }
             }
         }
-        drop(owners);
+        drop((owners, starts));
         // Each consumer reports only its own partitions; the counters sum the workers' shares.
         let total: i64 = lag.values().sum();
         self.counters
@@ -544,6 +539,10 @@ impl KafkaContext {
                         partition,
                         Offset::Offset(checkpoint.next_offset),
                     );
+                    self.starts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert((topic.clone(), partition), checkpoint.next_offset);
                 }
                 restores.extend(checkpoint.series.iter().map(|(key, state)| SeriesState {
                     partition: id.0,
@@ -575,7 +574,6 @@ impl KafkaContext {
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        self.revocations.fetch_add(1, Ordering::AcqRel);
         let partitions: Vec<u32> = self.partitions(tpl).iter().map(|(id, _, _)| id.0).collect();
         if !self.shared.closing.load(Ordering::Relaxed) {
             let (reply, answer) = sync_channel(1);
