@@ -308,6 +308,12 @@ impl Source for KafkaSource {
 /// it). Waiting without polling is bounded by librdkafka's own fetch queue, and a stall longer
 /// than `max.poll.interval.ms` makes the consumer leave the group, which a rebalance then
 /// handles like any other.
+///
+/// Known issue: records already in `batch` when a rebalance revokes their partitions are still
+/// handed to the worker afterwards, past the checkpoint the revocation waited for; a partition
+/// that comes back can then be scored twice (a four-process group in `scripts/bench-scale-out`
+/// emitted 5 extra events). Dropping the batch on revocation was tried and lost points in a
+/// two-process run, so it is not done; see the README's scaling section.
 fn consume(
     consumer: Arc<BaseConsumer<KafkaContext>>,
     shared: Arc<Shared>,
