@@ -200,6 +200,7 @@ fn the_demo_prints_a_dashboard_url_that_shows_its_anomalies_in_a_browser() {
 /// A gateway process on `port` with Redis at `redis_url`, using the tests' key.
 fn gateway(port: u16, redis_url: &str, dir: &std::path::Path) -> Child {
     let config = dir.join("gateway.toml");
+    // The tests' key (support::ws::key), as TOML: the toml crate is built without its writer.
     std::fs::write(
         &config,
         format!(
@@ -216,11 +217,7 @@ fn gateway(port: u16, redis_url: &str, dir: &std::path::Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the gateway listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_for_port(port, "aiops gateway");
     child
 }
 

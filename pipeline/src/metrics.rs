@@ -19,7 +19,8 @@ pub enum Stage {
     Score,
     /// The drift tests over a batch of score samples.
     Drift,
-    /// Writing a batch of output to the sink (Redis, files), on the delivering thread.
+    /// One message on the delivering thread: a batch written to the sink (Redis, files), or
+    /// the checkpoint bookkeeping that passes through the same thread.
     Sink,
 }
 
@@ -349,7 +350,7 @@ impl Counters {
     pub fn prometheus(&self) -> String {
         let mut out = self.read().prometheus();
         out.push_str(
-            "# HELP aiops_stage_seconds Time a stage spent on one batch (parse, score: one epoch of a worker, drift, sink).\n# TYPE aiops_stage_seconds histogram\n",
+            "# HELP aiops_stage_seconds Time a stage spent on one batch (parse; score: one epoch of a worker; drift; sink: one message on the delivering thread, checkpoint bookkeeping included).\n# TYPE aiops_stage_seconds histogram\n",
         );
         for stage in Stage::ALL {
             self.stages[stage as usize].render(

@@ -185,6 +185,13 @@ function cell(row, text, className) {
   return td;
 }
 
+// Newest first; the oldest rows go once a table holds `max`.
+function prepend(table, row, max) {
+  const body = $(table).tBodies[0];
+  body.insertBefore(row, body.firstChild);
+  while (body.rows.length > max) body.deleteRow(body.rows.length - 1);
+}
+
 function addAnomaly(event) {
   if (!event || typeof event.id !== "string") return;
   state.lastAnomalyId = event.id;
@@ -207,9 +214,7 @@ function addAnomaly(event) {
   cell(row, number(event.score), "num");
   cell(row, event.detector);
   cell(row, event.model_version);
-  const body = $("events").tBodies[0];
-  body.insertBefore(row, body.firstChild);
-  while (body.rows.length > MAX_ROWS) body.deleteRow(body.rows.length - 1);
+  prepend("events", row, MAX_ROWS);
   $("events-empty").hidden = true;
 
   recordSeries(event);
@@ -221,8 +226,7 @@ function addNotice(text) {
   row.className = "notice";
   const td = cell(row, text, "muted");
   td.colSpan = 8;
-  const body = $("events").tBodies[0];
-  body.insertBefore(row, body.firstChild);
+  prepend("events", row, MAX_ROWS);
 }
 
 function addDrift(event) {
@@ -237,9 +241,7 @@ function addDrift(event) {
   cell(row, event.test);
   cell(row, number(event.statistic) + " / " + number(event.threshold), "num");
   cell(row, event.model_version);
-  const body = $("drift").tBodies[0];
-  body.insertBefore(row, body.firstChild);
-  while (body.rows.length > MAX_DRIFT_ROWS) body.deleteRow(body.rows.length - 1);
+  prepend("drift", row, MAX_DRIFT_ROWS);
   $("drift-empty").hidden = true;
   updateCounters(null);
 }

@@ -256,7 +256,6 @@ impl Source for KafkaSource {
             feed: feed.clone(),
             output: context.output.clone(),
             counters: context.counters.clone(),
-            lag: Mutex::new(HashMap::new()),
             starts: Mutex::new(HashMap::new()),
         };
         let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
@@ -415,11 +414,9 @@ struct KafkaContext {
     feed: SyncSender<Feed>,
     output: SyncSender<Output>,
     counters: Arc<Counters>,
-    /// Consumer lag per (topic, partition) from the last statistics, for this consumer.
-    lag: Mutex<HashMap<(String, i32), i64>>,
-    /// Where each assigned partition started, from its checkpoint: the read position before
-    /// any message of it has been polled.
-    starts: Mutex<HashMap<(String, i32), i64>>,
+    /// Where each assigned partition started (by [`PartitionId`]), from its checkpoint: the
+    /// read position before any message of it has been polled.
+    starts: Mutex<HashMap<u32, i64>>,
 }
 
 impl ClientContext for KafkaContext {
@@ -438,43 +435,38 @@ impl ClientContext for KafkaContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let mut lag = self.lag.lock().unwrap_or_else(|e| e.into_inner());
-        lag.clear();
         // librdkafka keeps reporting partitions this consumer read before a rebalance took them
         // away, with their last lag frozen: count only the partitions it owns now. (Regression:
         // after a rebalance the stale lag kept aiops_consumer_lag up, and --exit-when-idle
         // waiting forever.)
         let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
         let starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = 0;
         for (name, topic) in &statistics.topics {
             let Some(&index) = self.shared.topic_index.get(name.as_str()) else {
                 continue;
             };
             for (number, partition) in &topic.partitions {
-                let owned = *number >= 0
-                    && owners.get(&PartitionId::new(index, *number).0) == Some(&self.worker);
+                let id = PartitionId::new(index, *number).0;
+                let owned = *number >= 0 && owners.get(&id) == Some(&self.worker);
                 // librdkafka's own consumer_lag counts from the committed offset, which trails
                 // the checkpoint a partition resumes from when its last owner's final commit
                 // did not land (a revoked consumer may not commit): the read position is the
                 // furthest of what was polled, what was committed and where the partition
                 // started. (Regression: a partition taken over at its end showed the stale
                 // difference as lag forever.)
-                let start = starts.get(&(name.clone(), *number)).copied().unwrap_or(-1);
+                let start = starts.get(&id).copied().unwrap_or(-1);
                 let position = partition
                     .app_offset
                     .max(partition.committed_offset)
                     .max(start);
                 if owned && position >= 0 && partition.hi_offset >= 0 {
-                    lag.insert(
-                        (name.clone(), *number),
-                        (partition.hi_offset - position).max(0),
-                    );
+                    total += (partition.hi_offset - position).max(0);
                 }
             }
         }
         drop((owners, starts));
         // Each consumer reports only its own partitions; the counters sum the workers' shares.
-        let total: i64 = lag.values().sum();
         self.counters
             .set_consumer_lag_of(self.worker, total.max(0) as u64);
     }
@@ -548,7 +540,7 @@ impl KafkaContext {
                     self.starts
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert((topic.clone(), partition), checkpoint.next_offset);
+                        .insert(id.0, checkpoint.next_offset);
                 }
                 restores.extend(checkpoint.series.iter().map(|(key, state)| SeriesState {
                     partition: id.0,
