@@ -57,6 +57,11 @@ pub struct CalibrationConfig {
     pub tolerance: f64,
     /// Tail: the share beyond which the exponential tail takes over from the histogram.
     pub tail: f64,
+    /// Envelope: a score raises the envelope to at most this many times its height (`inf`: no
+    /// limit). An incident is then learnt as "bigger than usual", not as the new usual, and
+    /// does not hide the next incident of its size for half-lives to come; a real change of
+    /// regime still lifts the envelope by this factor per point, so it catches up in a few.
+    pub learn_cap: f64,
 }
 
 impl Default for CalibrationConfig {
@@ -67,6 +72,7 @@ impl Default for CalibrationConfig {
             warmup: 100,
             tolerance: 0.05,
             tail: 0.02,
+            learn_cap: 3.0,
         }
     }
 }
@@ -78,6 +84,15 @@ impl CalibrationConfig {
             "calibration",
             &[("half_life", self.half_life), ("tolerance", self.tolerance)],
         )?;
+        if self.learn_cap.is_nan() || self.learn_cap < 1.0 {
+            return Err(Error::config(
+                "calibration",
+                format!(
+                    "learn_cap must be 1 or more (inf for no limit), not {}",
+                    self.learn_cap
+                ),
+            ));
+        }
         if !(self.tail > 0.0 && self.tail < 0.5) {
             return Err(Error::config(
                 "calibration",
@@ -153,18 +168,28 @@ impl Envelope {
     /// The score's excess over the envelope, sigma-equivalent; `None` while warming up or while
     /// every past score was zero.
     pub fn score(&self, config: &CalibrationConfig, raw: f64) -> Option<f64> {
-        if self.count < config.warmup.max(1) || self.height <= 0.0 {
+        if !self.scoring(config) {
             return None;
         }
         Some(3.0 * (raw - self.height).max(0.0) / (config.tolerance * self.height))
     }
 
-    /// Learns a raw score.
+    /// Whether warm-up is over and there is a height to score against.
+    fn scoring(&self, config: &CalibrationConfig) -> bool {
+        self.count >= config.warmup.max(1) && self.height > 0.0
+    }
+
+    /// Learns a raw score: past warm-up, at most `learn_cap` times the current height.
     pub fn update(&mut self, config: &CalibrationConfig, raw: f64) {
         if !raw.is_finite() {
             return;
         }
-        self.height = raw.max(self.height * config.fade());
+        let learnt = if self.scoring(config) {
+            raw.min(config.learn_cap * self.height)
+        } else {
+            raw
+        };
+        self.height = learnt.max(self.height * config.fade());
         self.count = self.count.saturating_add(1);
     }
 }
@@ -610,6 +635,73 @@ mod tests {
             c.calibrate(&config, 0.5);
         }
         assert!(c.calibrate(&config, 2.0).unwrap() > 3.0);
+    }
+
+    /// Calibrates `raws` in turn, returning the last point's score.
+    fn calibrate_all(config: &CalibrationConfig, raws: impl IntoIterator<Item = f64>) -> f64 {
+        let mut c = Calibrator::new(CalibrationMethod::Envelope);
+        let mut last = None;
+        for raw in raws {
+            last = c.calibrate(config, raw);
+        }
+        last.expect("warm-up is over")
+    }
+
+    #[test]
+    fn an_incident_does_not_hide_the_next_of_its_size() {
+        let quiet = || std::iter::repeat_n(1.0, 200);
+        let incident_then_quiet_then_incident = |config: &CalibrationConfig| {
+            calibrate_all(
+                config,
+                quiet()
+                    .chain([100.0])
+                    .chain(std::iter::repeat_n(1.0, 100))
+                    .chain([100.0]),
+            )
+        };
+        let capped = CalibrationConfig::default();
+        assert_eq!(capped.learn_cap, 3.0);
+        // The first incident lifted the envelope to 3, not 100, so the second scores about a
+        // third of the first: still hundreds of times the alert level.
+        let second = incident_then_quiet_then_incident(&capped);
+        let first = calibrate_all(&capped, quiet().chain([100.0]));
+        assert!(
+            second > first / 3.5 && second > 1000.0,
+            "{first} then {second}"
+        );
+        let uncapped = CalibrationConfig {
+            learn_cap: f64::INFINITY,
+            ..capped
+        };
+        // Uncapped, the envelope remembers 100 (faded to 93): the second is barely beyond it.
+        let hidden = incident_then_quiet_then_incident(&uncapped);
+        assert!(hidden < 10.0, "{hidden}");
+    }
+
+    #[test]
+    fn a_new_regime_lifts_the_capped_envelope_within_a_few_points() {
+        let config = CalibrationConfig::default();
+        let shifted = |points| {
+            calibrate_all(
+                &config,
+                std::iter::repeat_n(1.0, 200).chain(std::iter::repeat_n(100.0, points)),
+            )
+        };
+        // ×3 per point: 1 → 3 → 9 → 27 → 81 → 100 (at the fifth point of the new regime).
+        assert!(shifted(4) > 0.0);
+        assert_eq!(shifted(6), 0.0);
+    }
+
+    #[test]
+    fn a_learn_cap_below_one_is_refused() {
+        for cap in [0.5, 0.0, f64::NAN] {
+            let config = CalibrationConfig {
+                learn_cap: cap,
+                ..CalibrationConfig::default()
+            };
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains("learn_cap must be 1 or more"), "{message}");
+        }
     }
 
     #[test]
