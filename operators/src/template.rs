@@ -101,7 +101,8 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 ///   a second `range` over a smoothed input (`smooth` 0.1, `tolerance` 0.1) for sustained
 ///   shifts whose single points stay inside the raw range;
 /// - ensemble: each detector's score calibrated against the envelope of its own recent scores
-///   (`tolerance` 2: a score 3 means a surprise three times the recent largest), combined by
+///   (`tolerance` 2: a score 3 means a surprise three times the recent largest; `learn_cap` 3:
+///   a score lifts that envelope threefold at most, so one incident does not hide the next), combined by
 ///   `max`, then suppressed unless it rises above the fading memory (half-life 50 points) of
 ///   recent combined scores, so an incident gives one detection rather than a burst;
 /// - alert: `warning` 2 and `critical` 4 on that calibrated scale (NAB's threshold sweep put
