@@ -53,6 +53,11 @@ impl AdwinConfig {
     }
 }
 
+/// Points are clamped to ±this before they are learnt: sums and squared deviations of values
+/// near `f64::MAX` would overflow to infinity (two points of 1e308 already do), and a value this
+/// far out is a change of the mean whatever its exact size.
+const MAGNITUDE_LIMIT: f64 = 1e100;
+
 /// Sum and sum of squared deviations of the points in one bucket; the count is implied by the
 /// bucket's row (2^row points).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -114,11 +119,12 @@ impl Adwin {
     }
 
     /// Adds a point; returns the cut if the window shrank because its mean changed. Non-finite
-    /// points are ignored.
+    /// points are ignored; finite ones beyond ±1e100 count as ±1e100.
     pub fn update(&mut self, x: f64) -> Option<AdwinCut> {
         if !x.is_finite() {
             return None;
         }
+        let x = x.clamp(-MAGNITUDE_LIMIT, MAGNITUDE_LIMIT);
         if self.width > 0 {
             let before = self.width as f64;
             let deviation = x - self.sum / before;
@@ -259,6 +265,27 @@ impl Adwin {
 mod tests {
     use super::*;
     use crate::drift::test_noise as noise;
+
+    /// Regression: two points near `f64::MAX` (found by the `adwin_never_holds_more_than_it_was_given`
+    /// property test) summed to infinity and the mean was no longer finite.
+    #[test]
+    fn values_near_the_largest_float_keep_the_window_finite_and_still_cut() {
+        let mut adwin = Adwin::new(AdwinConfig {
+            clock: 1,
+            ..AdwinConfig::default()
+        })
+        .unwrap();
+        for _ in 0..100 {
+            adwin.update(1.0);
+        }
+        let mut cut = None;
+        for x in [8.408513908586246e307, 1.0989371040610713e308].repeat(20) {
+            cut = cut.or(adwin.update(x));
+            assert!(adwin.mean().is_finite() && adwin.squares.is_finite());
+        }
+        assert!(cut.is_some_and(|c| c.difference.is_finite()), "{cut:?}");
+        assert!(adwin.mean() > 1e99);
+    }
 
     #[test]
     fn window_statistics_match_brute_force() {
