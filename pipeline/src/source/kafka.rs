@@ -308,11 +308,12 @@ impl Source for KafkaSource {
 /// than `max.poll.interval.ms` makes the consumer leave the group, which a rebalance then
 /// handles like any other.
 ///
-/// Known issue: records already in `batch` when a rebalance revokes their partitions are still
-/// handed to the worker afterwards, past the checkpoint the revocation waited for; a partition
-/// that comes back can then be scored twice (a four-process group in `scripts/bench-scale-out`
-/// emitted 5 extra events). Dropping the batch on revocation was tried and lost points in a
-/// two-process run, so it is not done; see the README's scaling section.
+/// Records already in `batch` when a rebalance revokes their partitions are still handed to
+/// the worker afterwards. A four-process group once emitted extra events and left points unread,
+/// and these records were the suspect; the cause was the broker (tansu's in-memory engine serves
+/// a partition from the next record batch when asked for an offset inside one, see
+/// `examples/fetch_probe.rs`). On a broker that serves offsets correctly, groups of one to four
+/// processes give exactly one process's events (the README's scaling section).
 fn consume(
     consumer: Arc<BaseConsumer<KafkaContext>>,
     shared: Arc<Shared>,
