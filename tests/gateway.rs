@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aiops_gateway::RunningGateway;
 use serde_json::json;
 use support::Redis;
-use support::ws::{config, connect, event, publish, token};
+use support::ws::{config, connect, event, publish, subscribed_to_anomalies, token};
 
 const SHORT: Duration = Duration::from_millis(400);
 
@@ -150,12 +150,7 @@ async fn clients_keep_receiving_after_a_redis_restart() {
     let mut redis = Redis::start();
     let url = redis.url(0);
     let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
-    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    client
-        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
+    let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
     publish(
         &url,
         "acme",
@@ -194,16 +189,8 @@ async fn a_slow_client_is_disconnected_while_a_fast_one_keeps_its_latency() {
     let mut settings = config(Some(url.clone()));
     settings.limits.client_queue = 32;
     let gateway = RunningGateway::start(settings).unwrap();
-    let mut slow = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    slow.subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
-    let mut fast = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    fast.subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
+    let mut slow = subscribed_to_anomalies(gateway.address, "acme").await;
+    let mut fast = subscribed_to_anomalies(gateway.address, "acme").await;
 
     // Large events, faster than a client that never reads can take them.
     let padding = "x".repeat(16 * 1024);
@@ -261,12 +248,7 @@ async fn a_slow_client_is_disconnected_while_a_fast_one_keeps_its_latency() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_connections_with_going_away() {
     let gateway = RunningGateway::start(config(None)).unwrap();
-    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    client
-        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
+    let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
     let closing = tokio::spawn(async move { client.close_code(Duration::from_secs(5)).await });
     gateway.shutdown(Duration::from_secs(2)).await;
     assert_eq!(closing.await.unwrap(), Some(1001));
@@ -276,12 +258,7 @@ async fn shutdown_closes_connections_with_going_away() {
 async fn the_in_memory_broker_serves_live_events_and_resume() {
     let gateway = RunningGateway::start(config(None)).unwrap();
     let memory = gateway.memory.clone().unwrap();
-    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    client
-        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
+    let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
     memory.publish(
         "aiops:{acme}:anomalies",
         &event("acme", "m1", "cpu", "warning"),
@@ -368,12 +345,7 @@ async fn the_demo_serves_its_events_through_an_in_process_gateway_fed_by_the_bus
 async fn gateway_metrics_are_read_by_an_independent_prometheus_parser() {
     let redis = Redis::start();
     let gateway = RunningGateway::start(config(Some(redis.url(0)))).unwrap();
-    let mut client = connect(gateway.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    client
-        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-        .await;
+    let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
     let url = redis.url(0);
     for i in 0..3 {
         let id = format!("m{i}");
@@ -404,17 +376,8 @@ async fn gateways_sharing_one_redis_serve_the_same_stream_and_resume_across_each
     let url = redis.url(0);
     let first = RunningGateway::start(config(Some(url.clone()))).unwrap();
     let second = RunningGateway::start(config(Some(url.clone()))).unwrap();
-    let mut on_first = connect(first.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    let mut on_second = connect(second.address, &token("acme", &["anomalies"], 60))
-        .await
-        .unwrap();
-    for client in [&mut on_first, &mut on_second] {
-        client
-            .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
-            .await;
-    }
+    let mut on_first = subscribed_to_anomalies(first.address, "acme").await;
+    let mut on_second = subscribed_to_anomalies(second.address, "acme").await;
     for i in 0..6 {
         let id = format!("s{i}");
         publish(&url, "acme", &id, &event("acme", &id, "cpu", "warning"));

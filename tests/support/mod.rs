@@ -641,6 +641,18 @@ pub mod ws {
         }
     }
 
+    /// A client of `tenant` with a token for the anomalies channel (60 s), subscribed to all
+    /// of it.
+    pub async fn subscribed_to_anomalies(address: SocketAddr, tenant: &str) -> Client {
+        let mut client = connect(address, &token(tenant, &["anomalies"], 60))
+            .await
+            .unwrap();
+        client
+            .subscribe(serde_json::json!({"type": "subscribe", "channel": "anomalies"}))
+            .await;
+        client
+    }
+
     impl Client {
         pub async fn send(&mut self, value: serde_json::Value) {
             self.ws
