@@ -5,8 +5,9 @@
 //! `AIOPS_NAB_DIR=../shared/data/nab cargo test --test nab_quality -- --ignored`
 //! (`scripts/test` runs it whenever the corpus is there). About 20 s in a debug build.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 /// Numenta HTM's best published standard-profile score.
 const NUMENTA_HTM_STANDARD: f64 = 70.5;
@@ -20,10 +21,7 @@ fn nab_dir() -> PathBuf {
 
 /// `aiops` with these arguments; its standard output, after checking it succeeded.
 fn aiops(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_aiops"))
-        .args(args)
-        .output()
-        .expect("aiops runs");
+    let output = support::aiops().args(args).output().expect("aiops runs");
     assert!(
         output.status.success(),
         "aiops {args:?} failed: {}",

@@ -555,8 +555,6 @@ impl KafkaContext {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id.0, self.worker);
             assigned.push((id.0, checkpoint));
-        }
-        for (_, topic, partition) in self.partitions(tpl) {
             log_ownership("assigned to", &topic, partition, self.worker);
         }
         // The driver learns of the partitions before the worker can report anything about them.
@@ -573,7 +571,8 @@ impl KafkaContext {
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let partitions: Vec<u32> = self.partitions(tpl).iter().map(|(id, _, _)| id.0).collect();
+        let named = self.partitions(tpl);
+        let partitions: Vec<u32> = named.iter().map(|(id, _, _)| id.0).collect();
         if !self.shared.closing.load(Ordering::Relaxed) {
             let (reply, answer) = sync_channel(1);
             let covered = self
@@ -590,10 +589,12 @@ impl KafkaContext {
         }
         {
             let mut owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+            let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
             for partition in &partitions {
                 if owners.get(partition) == Some(&self.worker) {
                     owners.remove(partition);
                 }
+                starts.remove(partition);
             }
         }
         let _ = self.output.send(Output::Source(SourceControl::Revoked {
@@ -601,7 +602,7 @@ impl KafkaContext {
             partitions,
         }));
         let _ = consumer.unassign();
-        for (_, topic, partition) in self.partitions(tpl) {
+        for (_, topic, partition) in named {
             log_ownership("released by", &topic, partition, self.worker);
         }
     }
