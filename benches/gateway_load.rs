@@ -125,7 +125,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{gateway_port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
+            "listen = \"127.0.0.1:{gateway_port}\"\nadmin_listen = \"127.0.0.1:0\"\n[broker]\nredis_url = \"{redis_url}\"\n\
              [[auth.keys]]\nkid = \"load\"\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n\
              [limits]\nmax_connections = {}\nconnections_per_ip_per_s = 1000000\n",
             options.connections + 100

@@ -15,6 +15,19 @@ pub enum Error {
     /// An evaluation could not run.
     #[error(transparent)]
     Evaluation(#[from] aiops_evaluation::Error),
+    /// The admin endpoint could not be started.
+    #[error(transparent)]
+    Admin(#[from] aiops_telemetry::Error),
+    /// The async runtime (or another thread the command needs) could not be started: a
+    /// failure of the machine, not of the arguments.
+    #[error("cannot start {what}: {source}")]
+    Runtime {
+        /// What could not start.
+        what: &'static str,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
     /// An argument is invalid.
     #[error("{0}")]
     Usage(String),
@@ -24,6 +37,7 @@ pub enum Error {
         /// The file.
         path: String,
         /// The operating system's reason.
+        #[source]
         source: std::io::Error,
     },
 }

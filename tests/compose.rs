@@ -201,7 +201,7 @@ fn the_mounted_files_exist_and_are_valid_configurations() {
     .unwrap();
     let targets =
         |job: usize| strings(&prometheus["scrape_configs"][job]["static_configs"][0]["targets"]);
-    assert_eq!(targets(0), ["gateway-1:8080", "gateway-2:8080"]);
+    assert_eq!(targets(0), ["gateway-1:9095", "gateway-2:9095"]);
     assert_eq!(targets(1), ["pipeline-1:9100", "pipeline-2:9100"]);
     assert_eq!(
         pipeline.pipeline.metrics_listen.map(|a| a.port()),

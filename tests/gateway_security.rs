@@ -245,13 +245,7 @@ async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
             (Err((status, body)), None) => panic!("{name}: refused with {status} {body}"),
         }
     }
-    assert!(
-        gateway
-            .metrics
-            .rejected_auth
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 14
-    );
+    assert!(gateway.metrics.rejected_auth.get() >= 14);
     gateway.shutdown(Duration::from_secs(2)).await;
 }
 
@@ -539,5 +533,121 @@ async fn an_expiring_token_closes_the_connection_unless_refreshed() {
         "pong",
         "the refreshed connection lives on"
     );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_http_surface_answers_what_it_should_and_metrics_stay_off_the_client_port() {
+    let mut settings = config(None);
+    settings.limits.connections_per_ip_per_s = 1_000;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let (client, admin) = (gateway.address, gateway.admin_address.unwrap());
+    let answers = tokio::task::spawn_blocking(move || {
+        let get = |address, path: &str| {
+            // A keep-alive client of the admin endpoint would wait for its read timeout.
+            let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            raw_request(address, head.as_bytes())
+        };
+        let head_of = |bytes: usize| {
+            let filler = "a".repeat(bytes - "GET / HTTP/1.1\r\nX: \r\n\r\n".len());
+            raw_request(
+                client,
+                format!("GET / HTTP/1.1\r\nX: {filler}\r\n\r\n").as_bytes(),
+            )
+        };
+        vec![
+            ("client /healthz", get(client, "/healthz")),
+            ("client /readyz", get(client, "/readyz")),
+            ("client /", get(client, "/")),
+            ("client /dashboard.js", get(client, "/dashboard.js")),
+            ("client /metrics", get(client, "/metrics")),
+            ("client /nothing", get(client, "/nothing")),
+            (
+                "client POST /healthz",
+                raw_request(
+                    client,
+                    b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+                ),
+            ),
+            ("head of 8,000 bytes", head_of(8_000)),
+            ("head of 20,000 bytes", head_of(20_000)),
+            ("admin /metrics", get(admin, "/metrics")),
+            ("admin /healthz", get(admin, "/healthz")),
+            ("admin /readyz", get(admin, "/readyz")),
+            ("admin /", get(admin, "/")),
+        ]
+    })
+    .await
+    .unwrap();
+    let status = |name: &str| {
+        let (_, answer) = answers.iter().find(|(n, _)| *n == name).unwrap();
+        (
+            answer
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("none")
+                .to_owned(),
+            answer.clone(),
+        )
+    };
+    for (name, expected) in [
+        ("client /healthz", "200"),
+        ("client /readyz", "200"),
+        ("client /", "200"),
+        ("client /dashboard.js", "200"),
+        ("client /metrics", "404"),
+        ("client /nothing", "404"),
+        ("client POST /healthz", "405"),
+        ("head of 8,000 bytes", "200"),
+        ("head of 20,000 bytes", "431"),
+        ("admin /metrics", "200"),
+        ("admin /healthz", "200"),
+        ("admin /readyz", "200"),
+        ("admin /", "404"),
+    ] {
+        let (got, answer) = status(name);
+        assert_eq!(got, expected, "{name}: {answer}");
+    }
+    let (_, page) = status("client /");
+    assert!(
+        page.contains("content-security-policy: default-src 'none'"),
+        "{page}"
+    );
+    let (_, missing) = status("client /nothing");
+    assert!(missing.contains(r#""code":"not_found""#), "{missing}");
+    let (_, metrics) = status("admin /metrics");
+    assert!(
+        metrics.contains("# TYPE aiops_gateway_open_connections gauge"),
+        "{metrics}"
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_over_the_rate_closes_the_connection_at_once() {
+    // Regression: the 429 answer left the connection open (keep-alive), so a client reading to
+    // the end waited for its own timeout.
+    let mut settings = config(None);
+    settings.limits.connections_per_ip_per_s = 1;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let address = gateway.address;
+    let (statuses, elapsed) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let statuses: Vec<String> = (0..4)
+            .map(|_| {
+                let answer = raw_request(address, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+                answer
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("none")
+                    .to_owned()
+            })
+            .collect();
+        (statuses, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, ["200", "200", "429", "429"]);
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
     gateway.shutdown(Duration::from_secs(2)).await;
 }

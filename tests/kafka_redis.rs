@@ -856,6 +856,17 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
+    // The same admin endpoint answers the probes: alive, and ready (partitions assigned, Redis
+    // answering); other paths are not found.
+    assert_eq!(support::http_get(&address, "/healthz").unwrap().0, 200);
+    let (status, probe) = support::http_get(&address, "/readyz").unwrap();
+    assert_eq!(status, 200, "{probe}");
+    assert_eq!(support::http_get(&address, "/metrics/x").unwrap().0, 404);
+    let redis_down = redis.url(0);
+    drop(redis);
+    let (status, probe) = support::http_get(&address, "/readyz").unwrap();
+    assert_eq!(status, 503, "not ready while Redis is gone: {probe}");
+    assert!(probe.contains(&redis_down), "{probe} names {redis_down}");
     let logs = pipeline.wait(Duration::from_secs(60));
     // Structured logs: every line a JSON object; partition assignments carry their fields.
     let logs: Vec<serde_json::Value> = logs

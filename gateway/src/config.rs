@@ -11,8 +11,12 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// Address the WebSocket and HTTP endpoints listen on.
+    /// Address the WebSocket endpoint, the dashboard and the health probes listen on.
     pub listen: SocketAddr,
+    /// Address of the admin endpoint (`/metrics`, `/healthz`, `/readyz`), apart from the
+    /// clients' port; loopback by default, so only the host (or its scraper) reaches it. Unset:
+    /// no admin endpoint.
+    pub admin_listen: Option<SocketAddr>,
     /// Where events come from.
     pub broker: BrokerConfig,
     /// Who may connect.
@@ -27,6 +31,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9095))),
             broker: BrokerConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
@@ -196,6 +201,7 @@ mod tests {
         assert_eq!(config.limits, LimitsConfig::default());
         assert_eq!(config.broker, BrokerConfig::default());
         assert_eq!(config.listen, GatewayConfig::default().listen);
+        assert_eq!(config.admin_listen, GatewayConfig::default().admin_listen);
         assert_eq!(config.auth.keys.len(), 1);
         crate::auth::Authenticator::from_config(&config.auth).unwrap();
     }

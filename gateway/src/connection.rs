@@ -7,17 +7,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Error as WsError;
 
 use crate::auth::{CHANNELS, Claims};
 use crate::broker::{Broker, BrokerError};
@@ -32,11 +28,7 @@ const WRITE_BATCH: usize = 64;
 type Closing = Option<(u16, &'static str)>;
 
 /// Serves one upgraded connection until it ends.
-pub async fn serve<S, B>(mut ws: WebSocketStream<S>, claims: Claims, context: Arc<Context<B>>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    B: Broker,
-{
+pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Context<B>>) {
     let limits = &context.config.limits;
     let (frames, mut queue) = mpsc::channel(limits.client_queue);
     let client = ClientHandle {
@@ -62,7 +54,7 @@ where
         tokio::select! {
             biased;
             _ = client.slow.raised() => {
-                context.metrics.add(&context.metrics.slow_disconnects, 1);
+                context.metrics.slow_disconnects.inc();
                 tracing::info!(tenant = %connection.claims.tenant, subject = ?connection.claims.sub, "aiops gateway: closing a slow consumer (4008)");
                 break Some((close::SLOW_CONSUMER, "slow consumer: reconnect with since"));
             }
@@ -102,9 +94,7 @@ where
                     }
                     Some(Ok(Message::Close(_))) | None => break None,
                     Some(Ok(_)) => {}
-                    Some(Err(WsError::Capacity(_))) => break Some((1009, "frame too large")),
-                    Some(Err(WsError::Protocol(_))) => break Some((1002, "protocol error")),
-                    Some(Err(_)) => break None,
+                    Some(Err(error)) => break closing_for(error),
                 }
             }
             _ = keepalive.tick() => {
@@ -119,13 +109,27 @@ where
     };
     if let Some((code, reason)) = closing {
         let frame = CloseFrame {
-            code: CloseCode::from(code),
+            code,
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+        let closed = async {
+            ws.send(Message::Close(Some(frame))).await?;
+            ws.close().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
     }
     connection.leave_all();
-    context.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    context.metrics.connections.dec();
+}
+
+/// How to close after a read error: 1009 for a frame over the limit, 1002 for a protocol
+/// violation, nothing (the connection is gone) otherwise.
+fn closing_for(error: axum::Error) -> Closing {
+    match error.into_inner().downcast::<WsError>().map(|e| *e) {
+        Ok(WsError::Capacity(_)) => Some((1009, "frame too large")),
+        Ok(WsError::Protocol(_)) => Some((1002, "protocol error")),
+        _ => None,
+    }
 }
 
 /// The instant a token with expiry `exp` (seconds since the epoch) runs out.
@@ -151,10 +155,7 @@ struct Connection<B: Broker> {
 }
 
 impl<B: Broker> Connection<B> {
-    async fn handle<S>(&mut self, text: &str, ws: &mut WebSocketStream<S>) -> Outcome
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    async fn handle(&mut self, text: &str, ws: &mut WebSocket) -> Outcome {
         let message = match protocol::decode_client(text) {
             Ok(message) => message,
             Err(error) => {
@@ -211,10 +212,7 @@ impl<B: Broker> Connection<B> {
         }
     }
 
-    async fn reply<S>(&self, ws: &mut WebSocketStream<S>, text: String) -> Outcome
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    async fn reply(&self, ws: &mut WebSocket, text: String) -> Outcome {
         if ws.send(Message::text(text)).await.is_err() {
             return Outcome {
                 closing: Some((1011, "cannot write")),
@@ -224,17 +222,14 @@ impl<B: Broker> Connection<B> {
         Outcome::default()
     }
 
-    async fn subscribe<S>(
+    async fn subscribe(
         &mut self,
-        ws: &mut WebSocketStream<S>,
+        ws: &mut WebSocket,
         id: Option<u64>,
         channel: String,
         filter: Filter,
         since: Option<String>,
-    ) -> Outcome
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    ) -> Outcome {
         let refusal = if !CHANNELS.contains(&channel.as_str()) {
             Some((
                 codes::UNKNOWN_CHANNEL,
@@ -314,7 +309,7 @@ impl<B: Broker> Connection<B> {
             )),
         };
         let metrics = &self.context.metrics;
-        metrics.add(&metrics.replayed, frames.len() as u64);
+        metrics.replayed.inc_by(frames.len() as u64);
         let mut outcome = self
             .reply(ws, protocol::subscribed(id, &channel, frames.len()))
             .await;
@@ -341,7 +336,7 @@ impl<B: Broker> Connection<B> {
             .hub
             .finish_resume(&full, self.client.id, &replayed)
         {
-            metrics.add(&metrics.slow_disconnects, 1);
+            metrics.slow_disconnects.inc();
             return Outcome {
                 closing: Some((close::SLOW_CONSUMER, "slow consumer: reconnect with since")),
                 refreshed: None,

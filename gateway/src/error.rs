@@ -43,6 +43,9 @@ pub enum Error {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The admin endpoint could not be started.
+    #[error(transparent)]
+    Admin(#[from] aiops_telemetry::Error),
     /// Redis could not be reached or refused a command.
     #[error("redis: {0}")]
     Redis(String),

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, mpsc};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::metrics::Metrics;
 use crate::protocol::{Filter, event_frame};
@@ -154,11 +154,11 @@ impl Hub {
     /// Delivers one event published on `channel` (a broker channel name) to its subscribers.
     pub fn publish(&self, channel: &str, payload: &[u8]) {
         let Ok(text) = std::str::from_utf8(payload) else {
-            self.metrics.add(&self.metrics.events_invalid, 1);
+            self.metrics.events_invalid.inc();
             return;
         };
         let Ok(head) = crate::protocol::decode_event_head(text) else {
-            self.metrics.add(&self.metrics.events_invalid, 1);
+            self.metrics.events_invalid.inc();
             return;
         };
         let mut channels = self.lock();
@@ -167,12 +167,12 @@ impl Hub {
         };
         if !head.id.is_empty() {
             if !state.recent.insert(&head.id) {
-                self.metrics.add(&self.metrics.events_duplicate, 1);
+                self.metrics.events_duplicate.inc();
                 return;
             }
             state.last_id = Some(head.id.clone());
         }
-        self.metrics.add(&self.metrics.events_in, 1);
+        self.metrics.events_in.inc();
         let frame = Utf8Bytes::from(event_frame(&state.short, text));
         let buffer_limit = self.buffer_limit;
         let mut delivered = 0;
@@ -210,7 +210,7 @@ impl Hub {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
         });
-        self.metrics.add(&self.metrics.frames_out, delivered);
+        self.metrics.frames_out.inc_by(delivered);
     }
 
     /// Registers a subscription; `resuming` buffers live frames until [`Hub::finish_resume`].
@@ -439,6 +439,6 @@ mod tests {
         hub.publish("c", b"not json");
         hub.publish("c", &[0xff, 0xfe]);
         assert!(rx.try_recv().is_err());
-        assert_eq!(hub.metrics.events_invalid.load(Ordering::Relaxed), 2);
+        assert_eq!(hub.metrics.events_invalid.get(), 2);
     }
 }

@@ -1,12 +1,13 @@
 //! The aiops WebSocket gateway: dashboards, bots and scripts subscribe to their tenant's anomaly
 //! and drift streams, authenticated by JWT.
 //!
-//! Layers, after centrifuge: the [`server`] accepts and upgrades connections (refusing bad
-//! tokens before any WebSocket exists); each [`connection`] serves one client; the [`hub`] knows
+//! Layers, after centrifuge: the [`server`] is an axum router that accepts and upgrades
+//! connections (refusing bad tokens before any WebSocket exists); each [`connection`] serves one client; the [`hub`] knows
 //! who subscribes to what and fans each event out, encoded once; a [`broker`] (Redis, or
 //! in-memory) feeds the hub and answers history queries for resume. The wire protocol is in
-//! [`protocol`] and `gateway/PROTOCOL.md`; tokens are verified in [`auth`]. The [`dashboard`] is a
-//! static page served at `/` that is just another WebSocket client.
+//! [`protocol`] and `docs/protocol.md`; tokens are verified in [`auth`]. The [`dashboard`] is a
+//! static page served at `/` that is just another WebSocket client. Metrics are served on a
+//! separate admin endpoint (`admin_listen`), never on the clients' port.
 //!
 //! The gateway meets the pipeline only through Redis and the types of `aiops-schemas`.
 
@@ -23,9 +24,9 @@ pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use aiops_telemetry::AdminServer;
 use tokio::sync::watch;
 
 pub use auth::{Authenticator, Claims};
@@ -42,12 +43,15 @@ use server::Context;
 pub struct RunningGateway {
     /// The address it listens on (useful with port 0).
     pub address: SocketAddr,
+    /// The admin endpoint's address (`/metrics`, `/healthz`, `/readyz`), when configured.
+    pub admin_address: Option<SocketAddr>,
     /// The in-memory broker to publish into, when no Redis is configured.
     pub memory: Option<Arc<MemoryBroker>>,
     /// Its counters.
     pub metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    admin: Option<AdminServer>,
 }
 
 impl RunningGateway {
@@ -68,7 +72,8 @@ impl RunningGateway {
             source,
         })?;
         let (stop, stopped) = watch::channel(false);
-        let (task, memory) = match config.broker.redis_url.clone() {
+        let admin_listen = config.admin_listen;
+        let (task, memory, admin) = match config.broker.redis_url.clone() {
             Some(url) => {
                 let broker = RedisBroker::start(&url, hub.clone(), metrics.clone())?;
                 let context = Arc::new(Context::new(
@@ -79,7 +84,8 @@ impl RunningGateway {
                     metrics.clone(),
                     stopped,
                 ));
-                (tokio::spawn(server::serve(listener, context)), None)
+                let admin = start_admin(admin_listen, &context)?;
+                (tokio::spawn(server::serve(listener, context)), None, admin)
             }
             None => {
                 let broker = Arc::new(MemoryBroker::new(hub.clone(), config.broker.memory_history));
@@ -91,15 +97,22 @@ impl RunningGateway {
                     metrics.clone(),
                     stopped,
                 ));
-                (tokio::spawn(server::serve(listener, context)), Some(broker))
+                let admin = start_admin(admin_listen, &context)?;
+                (
+                    tokio::spawn(server::serve(listener, context)),
+                    Some(broker),
+                    admin,
+                )
             }
         };
         Ok(RunningGateway {
             address,
+            admin_address: admin.as_ref().map(|a| a.address),
             memory,
             metrics,
             stop,
             task,
+            admin,
         })
     }
 
@@ -108,11 +121,34 @@ impl RunningGateway {
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        drop(self.admin);
         let deadline = tokio::time::Instant::now() + grace;
-        while self.metrics.connections.load(Ordering::Relaxed) > 0
-            && tokio::time::Instant::now() < deadline
-        {
+        while self.metrics.connections.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// The admin endpoint on `address`: the metrics page and readiness of `context`.
+fn start_admin<B: broker::Broker>(
+    address: Option<SocketAddr>,
+    context: &Arc<Context<B>>,
+) -> Result<Option<AdminServer>> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let (page, probe) = (context.clone(), context.clone());
+    let admin = AdminServer::start(
+        address,
+        Arc::new(move || page.metrics.render(page.hub.subscriptions())),
+        Arc::new(move || {
+            if probe.is_ready() {
+                Ok(())
+            } else {
+                Err("broker not connected".to_owned())
+            }
+        }),
+    )
+    .map_err(Error::Admin)?;
+    Ok(Some(admin))
 }

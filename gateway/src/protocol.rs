@@ -1,4 +1,4 @@
-//! The WebSocket protocol: JSON text frames, documented in `gateway/PROTOCOL.md`. Message
+//! The WebSocket protocol: JSON text frames, documented in `docs/protocol.md`. Message
 //! types, error codes and close codes here are stable; clients may rely on them.
 
 use std::collections::BTreeMap;

@@ -1,27 +1,38 @@
-//! The listening side: accepts TCP connections, answers plain HTTP (`/healthz`, `/readyz`,
-//! `/metrics`, and the dashboard's files at `/`), and upgrades WebSocket requests after checking their token, so a client without
-//! a valid token never gets a WebSocket at all.
+//! The listening side: an axum [`Router`] for the client port (the WebSocket endpoint, the
+//! dashboard's files, `/healthz`, `/readyz`) behind an accept loop that enforces what must hold
+//! before any request is read: the per-IP connection rate and the time a client has to send its
+//! request. A client without a valid token never gets a WebSocket at all.
 //!
 //! Refusals before the upgrade, each with a JSON body `{"code": ..., "message": ...}`:
 //! 401 for a missing or invalid token (the code says which), 429 over the per-IP connection rate,
-//! 503 over the connection limit or while shutting down, 400 for a malformed upgrade request,
-//! 408 when the request does not arrive in time, 431 for oversize headers, 404 for other paths.
+//! 503 over the connection limit or while shutting down, 400 for a request that is not a valid
+//! upgrade, 408 when the request does not arrive in time, 404 for other paths and 405 for other
+//! methods. Malformed HTTP (400) and request heads over 8 KiB (431) are refused by hyper itself,
+//! without a body. `/metrics` is not served here: it is on the admin endpoint.
 
 use std::collections::HashMap;
-use std::io;
+use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tower::ServiceExt as _;
+
+use aiops_telemetry::admin::json_status;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::broker::Broker;
@@ -30,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
-/// Largest HTTP request head accepted.
+/// Largest HTTP request head accepted (hyper's smallest read-buffer limit).
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 
 /// Everything connections share.
@@ -103,6 +114,11 @@ impl<B: Broker> Context<B> {
             false
         }
     }
+
+    /// Whether the gateway can serve clients now.
+    pub fn is_ready(&self) -> bool {
+        self.broker.is_ready() && !*self.shutdown.borrow()
+    }
 }
 
 /// Binds the listening socket with a deep accept backlog (connection storms are normal when a
@@ -123,9 +139,22 @@ pub fn bind(address: SocketAddr) -> Result<TcpListener> {
     socket.listen(4096).map_err(listen_error)
 }
 
-/// Accepts connections until shutdown.
+/// The client port's routes.
+pub fn router<B: Broker>(context: Arc<Context<B>>) -> Router {
+    Router::new()
+        .route("/", get(root::<B>))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<B>))
+        .route("/{asset}", get(dashboard_asset::<B>))
+        .fallback(not_found)
+        .with_state(context)
+}
+
+/// Accepts connections until shutdown; each is served by [`router`], one request per
+/// connection (an upgrade keeps it).
 pub async fn serve<B: Broker>(listener: TcpListener, context: Arc<Context<B>>) {
     let mut shutdown = context.shutdown.clone();
+    let router = router(context.clone());
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
@@ -136,338 +165,218 @@ pub async fn serve<B: Broker>(listener: TcpListener, context: Arc<Context<B>>) {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(handle(stream, peer, context.clone()));
+                let admitted = context.admit(peer.ip());
+                if !admitted {
+                    context.metrics.rejected_rate.inc();
+                }
+                let timeout = Duration::from_millis(context.config.limits.handshake_timeout_ms);
+                tokio::spawn(serve_connection(stream, admitted, timeout, router.clone()));
             }
         }
     }
 }
 
-async fn handle<B: Broker>(mut stream: TcpStream, peer: SocketAddr, context: Arc<Context<B>>) {
-    if !context.admit(peer.ip()) {
-        context.metrics.add(&context.metrics.rejected_rate, 1);
-        return respond(
-            &mut stream,
-            429,
-            "too_many_connections",
-            "slow down: too many new connections from this address",
-        )
-        .await;
-    }
-    let timeout = Duration::from_millis(context.config.limits.handshake_timeout_ms);
-    let (head, rest) = match tokio::time::timeout(timeout, read_head(&mut stream)).await {
-        Err(_) => {
-            return respond(
-                &mut stream,
-                408,
-                "handshake_timeout",
-                "the request did not arrive in time",
-            )
-            .await;
-        }
-        Ok(Err(HeadError::TooLarge)) => {
-            return respond(
-                &mut stream,
-                431,
-                "headers_too_large",
-                "request headers over 8 KiB",
-            )
-            .await;
-        }
-        Ok(Err(HeadError::Io)) => return,
-        Ok(Ok(head)) => head,
+/// Serves one connection's request with hyper; a client that has not sent its request head
+/// within `timeout` gets 408.
+async fn serve_connection(stream: TcpStream, admitted: bool, timeout: Duration, router: Router) {
+    // A second handle on the socket, kept only until a request arrives, to answer 408 while
+    // hyper owns the first (hyper closes a timed-out connection without an answer).
+    let Some((stream, spare)) = with_spare_handle(stream) else {
+        return;
     };
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut request = httparse::Request::new(&mut headers);
-    if !matches!(request.parse(&head), Ok(httparse::Status::Complete(_))) {
-        return respond(&mut stream, 400, "bad_request", "malformed HTTP request").await;
-    }
-    let path = request.path.unwrap_or("/");
-    let (route, query) = path.split_once('?').unwrap_or((path, ""));
-    let header = |name: &str| {
-        request
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-    };
-    let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade {
-        return match (request.method, route) {
-            (Some("GET"), "/healthz") => respond(&mut stream, 200, "ok", "alive").await,
-            (Some("GET"), "/readyz")
-                if context.broker.is_ready() && !*context.shutdown.borrow() =>
-            {
-                respond(&mut stream, 200, "ok", "ready").await
-            }
-            (Some("GET"), "/readyz") => {
-                respond(&mut stream, 503, "not_ready", "broker not connected").await
-            }
-            (Some("GET"), "/metrics") => {
-                let body = context.metrics.render(context.hub.subscriptions());
-                write_response(&mut stream, 200, "text/plain; version=0.0.4", &body).await
-            }
-            (Some("GET"), route) if context.config.dashboard => {
-                match crate::dashboard::asset(route) {
-                    Some(asset) => {
-                        write_response_with(
-                            &mut stream,
-                            200,
-                            asset.content_type,
-                            crate::dashboard::SECURITY_HEADERS,
-                            asset.body,
-                        )
-                        .await
-                    }
-                    None => not_found(&mut stream).await,
+    let started = Arc::new(AtomicBool::new(false));
+    let seen = started.clone();
+    let service =
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            seen.store(true, Ordering::Release);
+            let router = router.clone();
+            async move {
+                let mut response = if admitted {
+                    router.oneshot(request.map(Body::new)).await?
+                } else {
+                    refusal(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_connections",
+                        "slow down: too many new connections from this address",
+                    )
+                };
+                // One request per connection, as the limits above assume; only an upgrade keeps it.
+                // (Disabling keep-alive in hyper would also rewrite the 101's `Connection: upgrade`.)
+                if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 }
+                Ok::<_, Infallible>(response)
             }
-            _ => not_found(&mut stream).await,
+        });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = &mut connection => {}
+        _ = tokio::time::sleep(timeout) => {
+            if started.load(Ordering::Acquire) {
+                drop(spare);
+                let _ = connection.await;
+            } else {
+                answer_timeout(spare);
+            }
+        }
+    }
+}
+
+/// The stream for hyper and a duplicate of its socket.
+fn with_spare_handle(stream: TcpStream) -> Option<(TcpStream, std::net::TcpStream)> {
+    let stream = stream.into_std().ok()?;
+    let spare = stream.try_clone().ok()?;
+    Some((TcpStream::from_std(stream).ok()?, spare))
+}
+
+/// Writes 408 on a socket whose client sent no request in time, then closes it. The socket is
+/// non-blocking and its send buffer empty, so the small answer goes out in one write.
+fn answer_timeout(mut spare: std::net::TcpStream) {
+    let body = r#"{"code":"handshake_timeout","message":"the request did not arrive in time"}"#;
+    let _ = write!(
+        spare,
+        "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = spare.shutdown(std::net::Shutdown::Both);
+}
+
+/// A refusal: `{"code": ..., "message": ...}` with `status`.
+fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    json_status(status, code, message)
+}
+
+async fn healthz() -> Response {
+    refusal(StatusCode::OK, "ok", "alive")
+}
+
+async fn readyz<B: Broker>(State(context): State<Arc<Context<B>>>) -> Response {
+    if context.is_ready() {
+        refusal(StatusCode::OK, "ok", "ready")
+    } else {
+        refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "broker not connected",
+        )
+    }
+}
+
+async fn not_found() -> Response {
+    refusal(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "GET / (the dashboard), /healthz, /readyz, or upgrade to a WebSocket at /",
+    )
+}
+
+/// The dashboard's files (when it is on).
+async fn dashboard_asset<B: Broker>(
+    State(context): State<Arc<Context<B>>>,
+    Path(name): Path<String>,
+) -> Response {
+    if !context.config.dashboard {
+        return not_found().await;
+    }
+    match crate::dashboard::asset(&format!("/{name}")) {
+        Some(asset) => asset_response(asset),
+        None => not_found().await,
+    }
+}
+
+fn asset_response(asset: crate::dashboard::Asset) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in crate::dashboard::SECURITY_HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// The token of a WebSocket request: `Authorization: Bearer` or `?token=`.
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// `GET /`: a WebSocket upgrade (token checked first), else the dashboard's page.
+async fn root<B: Broker>(
+    State(context): State<Arc<Context<B>>>,
+    headers: HeaderMap,
+    query: std::result::Result<Query<TokenQuery>, QueryRejection>,
+    upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let wants_websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !wants_websocket {
+        return match (context.config.dashboard, crate::dashboard::asset("/")) {
+            (true, Some(asset)) => asset_response(asset),
+            _ => not_found().await,
         };
     }
-    let key = header("sec-websocket-key");
-    let version_ok = header("sec-websocket-version") == Some("13");
-    let connection_ok = header("connection").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-    });
-    let (Some(key), true, true, Some("GET")) = (key, version_ok, connection_ok, request.method)
-    else {
-        return respond(&mut stream, 400, "bad_upgrade", "a WebSocket upgrade needs GET, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key").await;
+    let Ok(upgrade) = upgrade else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "bad_upgrade",
+            "a WebSocket upgrade needs GET, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key",
+        );
     };
-    let token = header("authorization")
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|t| t.trim().to_owned())
-        .or_else(|| query_parameter(query, "token"));
+        .or_else(|| query.ok().and_then(|Query(q)| q.token));
     let claims = match token
         .ok_or(AuthError::Missing)
         .and_then(|t| context.auth.verify(&t))
     {
         Ok(claims) => claims,
         Err(error) => {
-            context.metrics.add(&context.metrics.rejected_auth, 1);
-            tracing::debug!(peer = %peer, code = error.code(), "aiops gateway: token refused: {error}");
-            return respond(&mut stream, 401, error.code(), &error.to_string()).await;
+            context.metrics.rejected_auth.inc();
+            tracing::debug!(code = error.code(), "aiops gateway: token refused: {error}");
+            return refusal(StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
         }
     };
     if *context.shutdown.borrow() {
-        return respond(
-            &mut stream,
-            503,
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "the gateway is shutting down; reconnect to another",
-        )
-        .await;
+        );
     }
     let limit = context.config.limits.max_connections as u64;
-    if context.metrics.connections.fetch_add(1, Ordering::Relaxed) >= limit {
-        context.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-        context.metrics.add(&context.metrics.rejected_capacity, 1);
-        return respond(
-            &mut stream,
-            503,
+    if context.metrics.connections.inc() >= limit {
+        context.metrics.connections.dec();
+        context.metrics.rejected_capacity.inc();
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
             "the gateway is at its connection limit",
-        )
-        .await;
+        );
     }
-    let accept = derive_accept_key(key.as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    if stream.write_all(response.as_bytes()).await.is_err() {
-        context.metrics.connections.fetch_sub(1, Ordering::Relaxed);
-        return;
-    }
-    context.metrics.add(&context.metrics.connections_total, 1);
+    context.metrics.connections_total.inc();
     let limits = &context.config.limits;
-    let config = WebSocketConfig::default()
+    let release = context.clone();
+    upgrade
         .read_buffer_size(limits.read_buffer_bytes)
         // Frames are fed in bursts and flushed once; the buffer only holds a burst.
         .write_buffer_size(limits.write_buffer_bytes)
-        .max_message_size(Some(limits.max_frame_bytes))
-        .max_frame_size(Some(limits.max_frame_bytes));
-    let socket = Prefixed { rest, stream };
-    let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(config)).await;
-    // A task of its own, so the upgrade's buffers are freed for the connection's lifetime.
-    tokio::spawn(crate::connection::serve(ws, claims, context));
-}
-
-enum HeadError {
-    TooLarge,
-    Io,
-}
-
-/// Reads up to the end of the HTTP head; returns it and whatever came after it.
-async fn read_head(stream: &mut TcpStream) -> std::result::Result<(Vec<u8>, Vec<u8>), HeadError> {
-    let mut buffer = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Io)?;
-        if n == 0 {
-            return Err(HeadError::Io);
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            let rest = buffer.split_off(end + 4);
-            return Ok((buffer, rest));
-        }
-        if buffer.len() > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
-    }
-}
-
-/// The value of `name` in a query string, percent-decoded.
-fn query_parameter(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name).then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(
-                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                    16,
-                ) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn respond(stream: &mut TcpStream, status: u16, code: &str, message: &str) {
-    let body = serde_json::json!({ "code": code, "message": message }).to_string();
-    write_response(stream, status, "application/json", &body).await;
-}
-
-async fn not_found(stream: &mut TcpStream) {
-    respond(
-        stream,
-        404,
-        "not_found",
-        "GET / (the dashboard), /healthz, /readyz, /metrics, or upgrade to a WebSocket",
-    )
-    .await
-}
-
-async fn write_response(stream: &mut TcpStream, status: u16, content_type: &str, body: &str) {
-    write_response_with(stream, status, content_type, "", body).await
-}
-
-/// A response with `headers` (each line ending in CRLF) besides the usual ones.
-async fn write_response_with(
-    stream: &mut TcpStream,
-    status: u16,
-    content_type: &str,
-    headers: &str,
-    body: &str,
-) {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
-    };
-    let response = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// A stream that first yields bytes already read past the HTTP head.
-pub struct Prefixed {
-    rest: Vec<u8>,
-    stream: TcpStream,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.rest.is_empty() {
-            let n = self.rest.len().min(buf.remaining());
-            buf.put_slice(&self.rest[..n]);
-            self.rest.drain(..n);
-            if self.rest.is_empty() {
-                self.rest = Vec::new();
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_tokens_are_found_and_decoded() {
-        assert_eq!(
-            query_parameter("a=1&token=abc.def", "token").as_deref(),
-            Some("abc.def")
-        );
-        assert_eq!(
-            query_parameter("token=a%2Eb", "token").as_deref(),
-            Some("a.b")
-        );
-        assert_eq!(
-            query_parameter("token=%zz%", "token").as_deref(),
-            Some("%zz%")
-        );
-        assert_eq!(query_parameter("x=1", "token"), None);
-    }
+        .max_message_size(limits.max_frame_bytes)
+        .max_frame_size(limits.max_frame_bytes)
+        .on_failed_upgrade(move |_| {
+            release.metrics.connections.dec();
+        })
+        .on_upgrade(move |socket| crate::connection::serve(socket, claims, context))
 }

@@ -92,7 +92,7 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
     spec
 }
 
-/// The built-in default: the ensemble that scored best on the NAB corpus (see the README's
+/// The built-in default: the ensemble that scored best on the NAB corpus (see docs/detection.md's
 /// detection-quality section for the figures and for which parameters were chosen there).
 ///
 /// - detectors: `range` (excess beyond the fading value range), `seasonal` (Holt-Winters
@@ -150,7 +150,7 @@ impl Template {
     /// 40–55 times cheaper per point than the default (chain bench, NAB; one core), but its raw
     /// sigmas are neither comparable across series nor brief (a level shift keeps them high for
     /// many points), so it relies on the alert policy to turn them into incidents; on NAB's
-    /// point-wise scoring it is no better than the null detector (see the README).
+    /// point-wise scoring it is no better than the null detector (see docs/detection.md).
     pub fn light() -> Template {
         Template {
             name: "light".to_owned(),

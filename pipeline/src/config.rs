@@ -193,7 +193,8 @@ pub struct RuntimeConfig {
     pub epoch_ms: u64,
     /// Seconds between two status lines (0: none).
     pub status_interval_s: u64,
-    /// Where `aiops run` serves Prometheus metrics (`GET /metrics`), e.g. `0.0.0.0:9100`;
+    /// Where `aiops run` serves its admin endpoint, e.g. `0.0.0.0:9100`: `GET /metrics`
+    /// (Prometheus), `/healthz` and `/readyz` (partitions assigned and Redis answering);
     /// unset: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }

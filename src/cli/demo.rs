@@ -254,6 +254,8 @@ fn serve(
     };
     let mut config = GatewayConfig {
         listen: address,
+        // The demo's gateway serves events and the dashboard; nothing scrapes it.
+        admin_listen: None,
         ..GatewayConfig::default()
     };
     config.auth.keys = vec![key.clone()];
@@ -261,7 +263,10 @@ fn serve(
         .worker_threads(1)
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| Error::Runtime {
+            what: "the async runtime",
+            source,
+        })?;
     let gateway = runtime.block_on(async { RunningGateway::start(config) })?;
     let memory = gateway
         .memory
@@ -293,7 +298,7 @@ fn serve(
     note!("aiops demo: dashboard on http://{address}/#token={token}");
     note!("aiops demo: events on ws://{address}/?token={token}");
     note!(
-        r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: gateway/PROTOCOL.md)"#
+        r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: docs/protocol.md)"#
     );
     Ok(runtime)
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Arguments of `aiops gateway`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Protocol: gateway/PROTOCOL.md. SIGTERM or Ctrl-C closes every connection with code 1001 and exits.\n\
+    after_help = "Protocol: docs/protocol.md. SIGTERM or Ctrl-C closes every connection with code 1001 and exits.\n\
     AIOPS_REDIS_URL overrides broker.redis_url."
 )]
 pub struct GatewayArgs {
@@ -65,17 +65,23 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|source| Error::Runtime {
+            what: "the async runtime",
+            source,
+        })?;
     runtime.block_on(async {
         let gateway = RunningGateway::start(config.clone())?;
         note!(
-            "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz /metrics",
+            "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz; admin endpoint {}",
             gateway.address,
             config
                 .broker
                 .redis_url
                 .as_deref()
                 .map_or("in-memory broker".to_owned(), |u| format!("redis {u}")),
+            gateway.admin_address.map_or("off".to_owned(), |a| format!(
+                "http://{a} (/metrics /healthz /readyz)"
+            )),
         );
         wait_for_signal().await;
         note!("aiops gateway: shutting down");

@@ -121,7 +121,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                     config.drift.retrain.clone(),
                     options.stop.clone(),
                 )
-                .map_err(|e| Error::Usage(format!("cannot start the retrainer: {e}")))?;
+                .map_err(|source| Error::Runtime {
+                    what: "the retrainer",
+                    source,
+                })?;
                 options.retrain = Some(retrainer.requests.clone());
                 retrainer_stats = Some(retrainer.stats.clone());
                 retrainer_thread = Some(retrainer.thread);
@@ -136,7 +139,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                     Duration::from_millis(config.models.poll_ms),
                     options.stop.clone(),
                 )
-                .map_err(|e| Error::Usage(format!("cannot start the model poller: {e}")))?;
+                .map_err(|source| Error::Runtime {
+                    what: "the model poller",
+                    source,
+                })?;
             let active: Vec<String> = watch
                 .current()
                 .models
@@ -171,10 +177,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         config.checkpoint.dir.display(),
     );
 
-    if let Some(address) = config.pipeline.metrics_listen {
-        serve_metrics(address, options.counters.clone())?;
-        note!("aiops run: Prometheus metrics at http://{address}/metrics");
-    }
+    // Kept alive until the pipeline stops.
+    let _admin = match config.pipeline.metrics_listen {
+        Some(address) => {
+            let admin = serve_admin(address, options.counters.clone(), redis.url.clone())?;
+            note!(
+                "aiops run: admin endpoint at http://{}: /metrics /healthz /readyz",
+                admin.address
+            );
+            Some(admin)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let (mut last_status, mut last_points) = (Instant::now(), 0);
     let stop = options.stop.clone();
@@ -293,47 +307,25 @@ pub fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Serves `GET /metrics` (Prometheus text format) from a thread of its own.
-fn serve_metrics(
+/// The admin endpoint, on a thread of its own so a scrape never waits for the workers:
+/// `/metrics`, `/healthz`, and `/readyz`, ready while this process has Kafka partitions and Redis
+/// answers a `PING`.
+fn serve_admin(
     address: std::net::SocketAddr,
     counters: Arc<aiops_pipeline::Counters>,
-) -> Result<()> {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind(address)
-        .map_err(|e| Error::Usage(format!("cannot serve metrics on {address}: {e}")))?;
-    std::thread::Builder::new()
-        .name("aiops-metrics".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                // A client that sends nothing must not hold the next one up for long.
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut request_line = String::new();
-                let mut reader = BufReader::new(&stream);
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                // Read the headers too: closing with unread bytes would reset the connection
-                // before the client has read the answer.
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 0) && header.trim() != "" {
-                    header.clear();
-                }
-                let found = request_line.starts_with("GET /metrics ");
-                let body = if found {
-                    counters.prometheus()
-                } else {
-                    "GET /metrics\n".to_owned()
-                };
-                let status = if found { "200 OK" } else { "404 Not Found" };
-                let mut stream = &stream;
-                // A client that hangs up mid-answer loses only its own answer.
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+    redis_url: String,
+) -> Result<aiops_telemetry::AdminServer> {
+    let page = counters.clone();
+    aiops_telemetry::AdminServer::start_on_thread(
+        address,
+        Arc::new(move || page.prometheus()),
+        Arc::new(move || {
+            if counters.read().partitions == 0 {
+                return Err("no Kafka partition assigned to this process".to_owned());
             }
-        })
-        .map_err(|e| Error::Usage(format!("cannot start the metrics server: {e}")))?;
-    Ok(())
+            aiops_pipeline::sink::redis::ping(&redis_url, Duration::from_secs(1))
+                .map_err(|e| format!("redis does not answer: {e}"))
+        }),
+    )
+    .map_err(Error::Admin)
 }

@@ -212,7 +212,7 @@ async fn pubsub_task(
         backoff = Duration::from_millis(50);
         ready.store(true, Ordering::Relaxed);
         if connected_before {
-            metrics.add(&metrics.broker_reconnects, 1);
+            metrics.broker_reconnects.inc();
             tracing::info!(
                 channels = wanted.len(),
                 "aiops gateway: redis reachable again; catching up {} channels from their streams",

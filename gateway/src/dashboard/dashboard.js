@@ -1,6 +1,6 @@
 // The live dashboard: one WebSocket to the gateway that served this page, the tenant's anomaly and
 // drift channels, and a reconnect loop that resumes the anomaly stream from the last event seen
-// (the gateway replays what was missed from history; see gateway/PROTOCOL.md).
+// (the gateway replays what was missed from history; see docs/protocol.md).
 //
 // Everything user-supplied (series names, labels, detector names) is written with textContent,
 // never as HTML: labels come from whoever produces metrics.

@@ -17,6 +17,22 @@ use super::Sink;
 use crate::config::RedisConfig;
 use crate::error::{Error, Result};
 
+/// Whether Redis at `url` answers a `PING` within `timeout` (for readiness probes).
+pub fn ping(url: &str, timeout: Duration) -> Result<()> {
+    let unreachable = |e: redis::RedisError| Error::Redis(format!("{url}: {e}"));
+    let client = redis::Client::open(url).map_err(unreachable)?;
+    let mut connection = client
+        .get_connection_with_timeout(timeout)
+        .map_err(unreachable)?;
+    connection
+        .set_read_timeout(Some(timeout))
+        .map_err(unreachable)?;
+    redis::cmd("PING")
+        .query::<String>(&mut connection)
+        .map_err(unreachable)?;
+    Ok(())
+}
+
 /// See the module docs.
 pub struct RedisSink {
     client: redis::Client,

@@ -313,7 +313,7 @@ impl Source for KafkaSource {
 /// and these records were the suspect; the cause was the broker (tansu's in-memory engine serves
 /// a partition from the next record batch when asked for an offset inside one, see
 /// `examples/fetch_probe.rs`). On a broker that serves offsets correctly, groups of one to four
-/// processes give exactly one process's events (the README's scaling section).
+/// processes give exactly one process's events (docs/operations.md, scaling).
 fn consume(
     consumer: Arc<BaseConsumer<KafkaContext>>,
     shared: Arc<Shared>,
