@@ -110,8 +110,7 @@ impl AdminServer {
         render: Render,
         ready: Readiness,
     ) -> Result<AdminServer, Error> {
-        let listener = bind(address)?;
-        let address = local_address(&listener, address)?;
+        let (listener, address) = bind(address)?;
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|source| Error::Listen {
                 address: address.to_string(),
@@ -132,8 +131,7 @@ impl AdminServer {
         render: Render,
         ready: Readiness,
     ) -> Result<AdminServer, Error> {
-        let listener = bind(address)?;
-        let address = local_address(&listener, address)?;
+        let (listener, address) = bind(address)?;
         let (stop, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -166,21 +164,16 @@ impl Drop for AdminServer {
     }
 }
 
-fn bind(address: SocketAddr) -> Result<std::net::TcpListener, Error> {
+/// A non-blocking listener on `address`, and the address it got (useful with port 0).
+fn bind(address: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), Error> {
     let listen_error = |source| Error::Listen {
         address: address.to_string(),
         source,
     };
     let listener = std::net::TcpListener::bind(address).map_err(listen_error)?;
     listener.set_nonblocking(true).map_err(listen_error)?;
-    Ok(listener)
-}
-
-fn local_address(listener: &std::net::TcpListener, asked: SocketAddr) -> Result<SocketAddr, Error> {
-    listener.local_addr().map_err(|source| Error::Listen {
-        address: asked.to_string(),
-        source,
-    })
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
 }
 
 async fn serve(listener: tokio::net::TcpListener, router: Router, stopped: oneshot::Receiver<()>) {

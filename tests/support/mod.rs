@@ -486,18 +486,9 @@ pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
 
 /// `GET /metrics` of a plain HTTP server; `None` while it does not answer.
 pub fn scrape(address: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    Some(body.to_owned())
+    let (status, body) = http_get(address, "/metrics")?;
+    assert_eq!(status, 200, "{body}");
+    Some(body)
 }
 
 /// A Prometheus text page read by an independent parser (Python's `prometheus_client`, in
