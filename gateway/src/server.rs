@@ -194,7 +194,7 @@ async fn serve_connection(stream: TcpStream, admitted: bool, timeout: Duration, 
                 let mut response = if admitted {
                     router.oneshot(request.map(Body::new)).await?
                 } else {
-                    refusal(
+                    json_status(
                         StatusCode::TOO_MANY_REQUESTS,
                         "too_many_connections",
                         "slow down: too many new connections from this address",
@@ -247,20 +247,15 @@ fn answer_timeout(mut spare: std::net::TcpStream) {
     let _ = spare.shutdown(std::net::Shutdown::Both);
 }
 
-/// A refusal: `{"code": ..., "message": ...}` with `status`.
-fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    json_status(status, code, message)
-}
-
 async fn healthz() -> Response {
-    refusal(StatusCode::OK, "ok", "alive")
+    json_status(StatusCode::OK, "ok", "alive")
 }
 
 async fn readyz<B: Broker>(State(context): State<Arc<Context<B>>>) -> Response {
     if context.is_ready() {
-        refusal(StatusCode::OK, "ok", "ready")
+        json_status(StatusCode::OK, "ok", "ready")
     } else {
-        refusal(
+        json_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "broker not connected",
@@ -269,7 +264,7 @@ async fn readyz<B: Broker>(State(context): State<Arc<Context<B>>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    refusal(
+    json_status(
         StatusCode::NOT_FOUND,
         "not_found",
         "GET / (the dashboard), /healthz, /readyz, or upgrade to a WebSocket at /",
@@ -323,7 +318,7 @@ async fn root<B: Broker>(
         };
     }
     let Ok(upgrade) = upgrade else {
-        return refusal(
+        return json_status(
             StatusCode::BAD_REQUEST,
             "bad_upgrade",
             "a WebSocket upgrade needs GET, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key",
@@ -346,11 +341,11 @@ async fn root<B: Broker>(
         Err(error) => {
             context.metrics.rejected_auth.inc();
             tracing::debug!(code = error.code(), "aiops gateway: token refused: {error}");
-            return refusal(StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
+            return json_status(StatusCode::UNAUTHORIZED, error.code(), &error.to_string());
         }
     };
     if *context.shutdown.borrow() {
-        return refusal(
+        return json_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting_down",
             "the gateway is shutting down; reconnect to another",
@@ -360,7 +355,7 @@ async fn root<B: Broker>(
     if context.metrics.connections.inc() >= limit {
         context.metrics.connections.dec();
         context.metrics.rejected_capacity.inc();
-        return refusal(
+        return json_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
             "the gateway is at its connection limit",

@@ -43,27 +43,8 @@ pub fn router(render: Render, ready: Readiness) -> Router {
 
 /// A JSON answer `{"code": ..., "message": ...}` with `status`.
 pub fn json_status(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = format!(
-        "{{\"code\":{},\"message\":{}}}",
-        json_string(code),
-        json_string(message)
-    );
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
