@@ -10,10 +10,10 @@
 
 use std::sync::Arc;
 
+use aiops_connectors::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_operators::{Registry, Template, TemplateSet};
 use aiops_pipeline::config::{DriftStageConfig, RetrainConfig};
 use aiops_pipeline::sink::Sink;
-use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
 use aiops_schemas::AnomalyEvent;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

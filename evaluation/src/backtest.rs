@@ -106,6 +106,47 @@ impl Labels {
         Ok(labels)
     }
 
+    /// Labels in any of the three formats, told apart by the text: NAB windows (an object),
+    /// incidents (a list), or a CSV with `timestamp` and `label` columns whose series is
+    /// `series` (a label of `0`, `false` or nothing is unlabelled). `name` names the file in
+    /// errors.
+    pub fn parse(name: &str, series: &str, text: &str) -> Result<Labels> {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('{') {
+            return Labels::from_nab_windows(name, text);
+        }
+        if trimmed.starts_with('[') {
+            return Labels::from_incidents_json(name, text);
+        }
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let column = |wanted: &str| header.iter().position(|h| h.eq_ignore_ascii_case(wanted));
+        let (Some(time_column), Some(label_column)) = (column("timestamp"), column("label")) else {
+            return Err(Error::malformed(
+                name,
+                None,
+                "not NAB windows (an object), not incidents (a list), and not a CSV with \
+                 timestamp and label columns",
+            ));
+        };
+        let mut rows = Vec::new();
+        for (number, line) in lines.enumerate() {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let (Some(at), Some(label)) = (fields.get(time_column), fields.get(label_column))
+            else {
+                continue;
+            };
+            let at = time(at).map_err(|e| Error::malformed(name, Some(number + 2), e))?;
+            rows.push((at, !matches!(*label, "0" | "" | "false")));
+        }
+        Ok(Labels::from_label_column(series, &rows))
+    }
+
     /// A label column of one series: each run of labelled points becomes an incident from its
     /// first to its last point.
     pub fn from_label_column(series: &str, rows: &[(TimestampMs, bool)]) -> Labels {
@@ -167,6 +208,87 @@ pub struct PointAt {
     pub timestamp: TimestampMs,
     /// Whether its score reached the threshold.
     pub flagged: bool,
+}
+
+/// A scored point of a replay with the warning level of the template that scored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    /// The series key, 16 hex digits.
+    pub key: String,
+    /// The metric name.
+    pub metric: String,
+    /// The point's time.
+    pub timestamp: TimestampMs,
+    /// The combined score (`None` while the detectors warm up).
+    pub score: Option<f64>,
+    /// The score at which the template warns.
+    pub warning: f64,
+}
+
+impl ScoredPoint {
+    /// The point as the point-wise figures see it: flagged when its score reached the warning
+    /// level.
+    pub fn at(&self) -> PointAt {
+        PointAt {
+            key: self.key.clone(),
+            metric: self.metric.clone(),
+            timestamp: self.timestamp,
+            flagged: self.score.is_some_and(|score| score >= self.warning),
+        }
+    }
+}
+
+/// The figures of a replay's events and scored points between `from` and `to` (inclusive,
+/// open where `None`) against the labels: event-wise, point-wise, and NAB's score at the
+/// warning level of the first point's template.
+pub fn evaluate_range(
+    labels: &Labels,
+    events: &[EventAt],
+    points: &[ScoredPoint],
+    from: Option<TimestampMs>,
+    to: Option<TimestampMs>,
+) -> Figures {
+    let in_range = |t: TimestampMs| from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u);
+    let scored: Vec<&ScoredPoint> = points.iter().filter(|p| in_range(p.timestamp)).collect();
+    let flagged: Vec<PointAt> = scored.iter().map(|p| p.at()).collect();
+    let series: Vec<(String, String)> = flagged
+        .iter()
+        .map(|p| (p.key.clone(), p.metric.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut figures = evaluate(labels, &series, events, Some(&flagged));
+    figures.nab = range_nab(labels, &scored);
+    figures
+}
+
+/// NAB's score of scored points, series by series (each series' rows in time order), at the
+/// warning level of the first point's template.
+fn range_nab(labels: &Labels, points: &[&ScoredPoint]) -> Option<NabFigures> {
+    let threshold = points.first()?.warning;
+    if !threshold.is_finite() {
+        return None;
+    }
+    // (series key, metric) -> (time, score) rows.
+    type Rows = Vec<(TimestampMs, Option<f64>)>;
+    let mut rows: BTreeMap<(&str, &str), Rows> = BTreeMap::new();
+    for p in points {
+        rows.entry((p.key.as_str(), p.metric.as_str()))
+            .or_default()
+            .push((p.timestamp, p.score));
+    }
+    let series: Vec<NabSeries<'_>> = rows
+        .into_iter()
+        .map(|((key, metric), mut rows)| {
+            rows.sort_by_key(|(t, _)| *t);
+            NabSeries {
+                timestamps: rows.iter().map(|(t, _)| *t).collect(),
+                scores: rows.iter().map(|(_, s)| *s).collect(),
+                incidents: labels.of(key, metric),
+            }
+        })
+        .collect();
+    nab_figures(&series, threshold)
 }
 
 /// Precision, recall and F1 with their counts; a ratio is `None` when its denominator is 0.

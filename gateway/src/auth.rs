@@ -19,8 +19,8 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use aiops_schemas::Limits;
 use aiops_schemas::glob::glob_match;
+use aiops_schemas::{Channel, Limits};
 
 use crate::config::{AuthConfig, KeyConfig};
 use crate::error::{Error, Result};
@@ -346,7 +346,7 @@ pub fn mint(key: &KeyConfig, claims: &Claims) -> Result<String> {
 }
 
 /// The channel names a gateway serves: a token's `channels` globs are matched against these.
-pub const CHANNELS: &[&str] = &["anomalies", "drift"];
+pub const CHANNELS: [&str; Channel::ALL.len()] = [Channel::Anomalies.name(), Channel::Drift.name()];
 
 /// The distinct channels a token grants, for messages.
 pub fn granted(claims: &Claims) -> BTreeSet<&'static str> {

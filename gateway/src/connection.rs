@@ -15,17 +15,19 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
+use aiops_schemas::Channel;
+
 use crate::auth::{CHANNELS, Claims};
 use crate::broker::{Broker, BrokerError};
 use crate::hub::{ClientHandle, SlowSignal};
-use crate::protocol::{self, ClientMessage, EventHead, Filter, close, codes};
+use crate::protocol::{self, ClientMessage, CloseCode, EventHead, Filter, codes};
 use crate::server::Context;
 
 /// Event frames written per flush at most.
 const WRITE_BATCH: usize = 64;
 
 /// How a connection ends, when the gateway ends it.
-type Closing = Option<(u16, &'static str)>;
+type Closing = Option<CloseCode>;
 
 /// Serves one upgraded connection until it ends.
 pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Context<B>>) {
@@ -56,10 +58,10 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
             _ = client.slow.raised() => {
                 context.metrics.slow_disconnects.inc();
                 tracing::info!(tenant = %connection.claims.tenant, subject = ?connection.claims.sub, "aiops gateway: closing a slow consumer (4008)");
-                break Some((close::SLOW_CONSUMER, "slow consumer: reconnect with since"));
+                break Some(CloseCode::SlowConsumer);
             }
-            _ = shutdown.changed() => break Some((1001, "gateway shutting down")),
-            _ = &mut expiry => break Some((close::TOKEN_EXPIRED, "token expired")),
+            _ = shutdown.changed() => break Some(CloseCode::GoingAway),
+            _ = &mut expiry => break Some(CloseCode::TokenExpired),
             frame = queue.recv() => {
                 let Some(frame) = frame else { break None };
                 // Whatever else is queued goes out in the same write: one flush per burst.
@@ -99,7 +101,7 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
             }
             _ = keepalive.tick() => {
                 if last_heard.elapsed() >= idle {
-                    break Some((close::IDLE_TIMEOUT, "idle timeout"));
+                    break Some(CloseCode::IdleTimeout);
                 }
                 if ws.send(Message::Ping(Default::default())).await.is_err() {
                     break None;
@@ -107,10 +109,10 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
             }
         }
     };
-    if let Some((code, reason)) = closing {
+    if let Some(code) = closing {
         let frame = CloseFrame {
-            code,
-            reason: reason.into(),
+            code: code.code(),
+            reason: code.reason().into(),
         };
         let closed = async {
             ws.send(Message::Close(Some(frame))).await?;
@@ -126,8 +128,8 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
 /// violation, nothing (the connection is gone) otherwise.
 fn closing_for(error: axum::Error) -> Closing {
     match error.into_inner().downcast::<WsError>().map(|e| *e) {
-        Ok(WsError::Capacity(_)) => Some((1009, "frame too large")),
-        Ok(WsError::Protocol(_)) => Some((1002, "protocol error")),
+        Ok(WsError::Capacity(_)) => Some(CloseCode::MessageTooBig),
+        Ok(WsError::Protocol(_)) => Some(CloseCode::ProtocolError),
         _ => None,
     }
 }
@@ -215,7 +217,7 @@ impl<B: Broker> Connection<B> {
     async fn reply(&self, ws: &mut WebSocket, text: String) -> Outcome {
         if ws.send(Message::text(text)).await.is_err() {
             return Outcome {
-                closing: Some((1011, "cannot write")),
+                closing: Some(CloseCode::InternalError),
                 refreshed: None,
             };
         }
@@ -230,12 +232,13 @@ impl<B: Broker> Connection<B> {
         filter: Filter,
         since: Option<String>,
     ) -> Outcome {
-        let refusal = if !CHANNELS.contains(&channel.as_str()) {
-            Some((
-                codes::UNKNOWN_CHANNEL,
-                format!("no channel {channel:?}; channels: {}", CHANNELS.join(", ")),
-            ))
-        } else if !self.claims.allows(&channel) {
+        let Some(kind) = Channel::parse(&channel) else {
+            let message = format!("no channel {channel:?}; channels: {}", CHANNELS.join(", "));
+            return self
+                .reply(ws, protocol::error(id, codes::UNKNOWN_CHANNEL, &message))
+                .await;
+        };
+        let refusal = if !self.claims.allows(&channel) {
             Some((
                 codes::FORBIDDEN,
                 format!("the token does not grant {channel}"),
@@ -257,7 +260,7 @@ impl<B: Broker> Connection<B> {
             return self.reply(ws, protocol::error(id, code, &message)).await;
         }
         // The tenant comes from the verified token, never from the message.
-        let full = format!("aiops:{{{}}}:{channel}", self.claims.tenant);
+        let full = kind.key(&self.claims.tenant);
         let resuming = since.is_some();
         let live = {
             let _order = self
@@ -326,7 +329,7 @@ impl<B: Broker> Connection<B> {
                 .is_err()
             {
                 return Outcome {
-                    closing: Some((1011, "cannot write")),
+                    closing: Some(CloseCode::InternalError),
                     refreshed: None,
                 };
             }
@@ -338,7 +341,7 @@ impl<B: Broker> Connection<B> {
         {
             metrics.slow_disconnects.inc();
             return Outcome {
-                closing: Some((close::SLOW_CONSUMER, "slow consumer: reconnect with since")),
+                closing: Some(CloseCode::SlowConsumer),
                 refreshed: None,
             };
         }

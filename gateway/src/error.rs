@@ -47,8 +47,13 @@ pub enum Error {
     #[error(transparent)]
     Admin(#[from] aiops_telemetry::Error),
     /// Redis could not be reached or refused a command.
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("redis: {context}: {source}")]
+    Redis {
+        /// What was being done, on what.
+        context: String,
+        /// The client's error.
+        source: redis::RedisError,
+    },
 }
 
 impl Error {

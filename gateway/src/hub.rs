@@ -124,9 +124,10 @@ pub struct Hub {
     metrics: Arc<Metrics>,
 }
 
-/// The name clients use for a broker channel: the part after the last `:`.
+/// The name clients use for a broker channel (`anomalies` for `aiops:{acme}:anomalies`); a
+/// name the keys module does not know is used as it is.
 pub fn short_name(channel: &str) -> &str {
-    channel.rsplit(':').next().unwrap_or(channel)
+    aiops_schemas::ChannelKey::parse(channel).map_or(channel, |key| key.channel.name())
 }
 
 impl Hub {
@@ -311,6 +312,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aiops_schemas::anomalies_channel;
 
     fn client(hub: &Hub, capacity: usize) -> (ClientHandle, mpsc::Receiver<Utf8Bytes>) {
         let (frames, receiver) = mpsc::channel(capacity);
@@ -338,16 +340,16 @@ mod tests {
         let hub = hub();
         let (a, mut a_rx) = client(&hub, 8);
         let (b, mut b_rx) = client(&hub, 8);
-        assert!(hub.subscribe("aiops:{t}:anomalies", a, Filter::default(), false));
+        assert!(hub.subscribe(&anomalies_channel("t"), a, Filter::default(), false));
         let only_mem = Filter {
             metric: Some("mem*".into()),
             ..Filter::default()
         };
-        assert!(!hub.subscribe("aiops:{t}:anomalies", b, only_mem, false));
-        hub.publish("aiops:{t}:anomalies", &event("1", "cpu"));
-        hub.publish("aiops:{t}:anomalies", &event("2", "mem"));
-        hub.publish("aiops:{t}:anomalies", &event("2", "mem"));
-        hub.publish("aiops:{other}:anomalies", &event("3", "mem"));
+        assert!(!hub.subscribe(&anomalies_channel("t"), b, only_mem, false));
+        hub.publish(&anomalies_channel("t"), &event("1", "cpu"));
+        hub.publish(&anomalies_channel("t"), &event("2", "mem"));
+        hub.publish(&anomalies_channel("t"), &event("2", "mem"));
+        hub.publish(&anomalies_channel("other"), &event("3", "mem"));
         let first = a_rx.try_recv().unwrap();
         assert!(first.as_str().contains(r#""channel":"anomalies""#));
         let second = a_rx.try_recv().unwrap();
@@ -360,7 +362,7 @@ mod tests {
             "one encoding, shared bytes"
         );
         assert!(b_rx.try_recv().is_err());
-        assert_eq!(hub.last_id("aiops:{t}:anomalies").as_deref(), Some("2"));
+        assert_eq!(hub.last_id(&anomalies_channel("t")).as_deref(), Some("2"));
     }
 
     #[test]

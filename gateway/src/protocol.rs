@@ -144,53 +144,164 @@ pub mod codes {
     pub const BINARY_NOT_SUPPORTED: &str = "binary_not_supported";
 }
 
-/// Stable WebSocket close codes the gateway uses besides the standard ones (1001 going away on
-/// shutdown, 1008 policy violation, 1009 message too big).
-pub mod close {
-    /// The token expired and no refreshed token came.
-    pub const TOKEN_EXPIRED: u16 = 4001;
-    /// The client fell too far behind the events; it should reconnect with `since`.
-    pub const SLOW_CONSUMER: u16 = 4008;
-    /// The client was silent longer than the idle timeout.
-    pub const IDLE_TIMEOUT: u16 = 4010;
+/// Every WebSocket close code the gateway sends, standard (RFC 6455) and its own (4000–4999).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// 1001: the gateway is shutting down; reconnect (to another instance).
+    GoingAway,
+    /// 1002: the client broke the WebSocket protocol.
+    ProtocolError,
+    /// 1009: a frame or message over the size limit.
+    MessageTooBig,
+    /// 1011: the gateway could not go on with the connection (a write failed).
+    InternalError,
+    /// 4001: the token expired and no refreshed token came.
+    TokenExpired,
+    /// 4008: the client fell too far behind the events; it should reconnect with `since`.
+    SlowConsumer,
+    /// 4010: the client was silent longer than the idle timeout.
+    IdleTimeout,
 }
 
-/// A reply to a client message, an error, or a notice.
+impl CloseCode {
+    /// The number on the wire.
+    pub const fn code(self) -> u16 {
+        match self {
+            CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
+            CloseCode::MessageTooBig => 1009,
+            CloseCode::InternalError => 1011,
+            CloseCode::TokenExpired => 4001,
+            CloseCode::SlowConsumer => 4008,
+            CloseCode::IdleTimeout => 4010,
+        }
+    }
+
+    /// The reason sent with the code (short, for people reading logs and close events).
+    pub const fn reason(self) -> &'static str {
+        match self {
+            CloseCode::GoingAway => "gateway shutting down",
+            CloseCode::ProtocolError => "protocol error",
+            CloseCode::MessageTooBig => "frame too large",
+            CloseCode::InternalError => "cannot write",
+            CloseCode::TokenExpired => "token expired",
+            CloseCode::SlowConsumer => "slow consumer: reconnect with since",
+            CloseCode::IdleTimeout => "idle timeout",
+        }
+    }
+}
+
+/// What the gateway sends, besides event frames (those are written by [`event_frame`] around
+/// the event's JSON as the broker delivered it, without decoding it).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// The reply to `subscribe`: live from now on, after `replayed` events from history.
+    Subscribed {
+        /// The request's id.
+        id: Option<u64>,
+        /// The channel's short name.
+        channel: String,
+        /// How many events were replayed from history before this reply.
+        replayed: usize,
+    },
+    /// The reply to `unsubscribe`.
+    Unsubscribed {
+        /// The request's id.
+        id: Option<u64>,
+        /// The channel's short name.
+        channel: String,
+    },
+    /// The reply to `ping`.
+    Pong {
+        /// The request's id.
+        id: Option<u64>,
+    },
+    /// The reply to `refresh`: the new token is in force until `exp`.
+    Refreshed {
+        /// The request's id.
+        id: Option<u64>,
+        /// The new token's expiry, in seconds since the Unix epoch.
+        exp: u64,
+    },
+    /// A refused or failed request, with a stable code from [`codes`].
+    Error {
+        /// The request's id, when it had one.
+        id: Option<u64>,
+        /// One of [`codes`].
+        code: String,
+        /// What went wrong and what to do, for people.
+        message: String,
+    },
+    /// History does not reach back to a resuming client's `since`: events may have been
+    /// missed, and only live events follow.
+    Gap {
+        /// The channel's short name.
+        channel: String,
+        /// The event id the client asked to resume after.
+        since: String,
+        /// The same, for people.
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    /// The message as a text frame.
+    pub fn encode(&self) -> String {
+        // A tree of strings and numbers always serializes.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The reply to `subscribe`.
 pub fn subscribed(id: Option<u64>, channel: &str, replayed: usize) -> String {
-    serde_json::json!({"type": "subscribed", "id": id, "channel": channel, "replayed": replayed})
-        .to_string()
+    ServerMessage::Subscribed {
+        id,
+        channel: channel.to_owned(),
+        replayed,
+    }
+    .encode()
 }
 
 /// The reply to `unsubscribe`.
 pub fn unsubscribed(id: Option<u64>, channel: &str) -> String {
-    serde_json::json!({"type": "unsubscribed", "id": id, "channel": channel}).to_string()
+    ServerMessage::Unsubscribed {
+        id,
+        channel: channel.to_owned(),
+    }
+    .encode()
 }
 
 /// The reply to `ping`.
 pub fn pong(id: Option<u64>) -> String {
-    serde_json::json!({"type": "pong", "id": id}).to_string()
+    ServerMessage::Pong { id }.encode()
 }
 
 /// The reply to `refresh`.
 pub fn refreshed(id: Option<u64>, exp: u64) -> String {
-    serde_json::json!({"type": "refreshed", "id": id, "exp": exp}).to_string()
+    ServerMessage::Refreshed { id, exp }.encode()
 }
 
 /// An error with a stable code.
 pub fn error(id: Option<u64>, code: &str, message: &str) -> String {
-    serde_json::json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
+    ServerMessage::Error {
+        id,
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+    .encode()
 }
 
-/// Tells a resuming client that history does not reach back to its `since`: events may have
-/// been missed, and only live events follow.
+/// Tells a resuming client that history does not reach back to its `since`.
 pub fn gap(channel: &str, since: &str) -> String {
-    serde_json::json!({
-        "type": "gap",
-        "channel": channel,
-        "since": since,
-        "message": "history no longer reaches back to this event; events between it and now may be missing",
-    })
-    .to_string()
+    ServerMessage::Gap {
+        channel: channel.to_owned(),
+        since: since.to_owned(),
+        message:
+            "history no longer reaches back to this event; events between it and now may be missing"
+                .to_owned(),
+    }
+    .encode()
 }
 
 /// An event frame, built once per event and channel and shared by every subscriber:
@@ -209,6 +320,49 @@ pub fn event_frame(channel: &str, payload: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn server_messages_carry_their_type_and_read_back() {
+        let cases = [
+            (subscribed(Some(1), "anomalies", 3), "subscribed"),
+            (unsubscribed(None, "drift"), "unsubscribed"),
+            (pong(Some(9)), "pong"),
+            (refreshed(Some(2), 1_900_000_000), "refreshed"),
+            (error(None, codes::FORBIDDEN, "no \"drift\""), "error"),
+            (gap("anomalies", "abc"), "gap"),
+        ];
+        for (frame, kind) in cases {
+            let value: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(value["type"], kind, "{frame}");
+            let message: ServerMessage = serde_json::from_str(&frame).unwrap();
+            assert_eq!(message.encode(), frame);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&subscribed(None, "anomalies", 0)).unwrap();
+        assert_eq!(value["id"], serde_json::Value::Null, "id is always present");
+    }
+
+    #[test]
+    fn close_codes_are_the_documented_numbers() {
+        assert_eq!(CloseCode::GoingAway.code(), 1001);
+        assert_eq!(CloseCode::TokenExpired.code(), 4001);
+        assert_eq!(CloseCode::SlowConsumer.code(), 4008);
+        assert_eq!(CloseCode::IdleTimeout.code(), 4010);
+        let docs = include_str!("../../docs/protocol.md");
+        for code in [
+            CloseCode::GoingAway,
+            CloseCode::ProtocolError,
+            CloseCode::MessageTooBig,
+            CloseCode::TokenExpired,
+            CloseCode::SlowConsumer,
+            CloseCode::IdleTimeout,
+        ] {
+            assert!(
+                docs.contains(&code.code().to_string()),
+                "{code:?} is not documented"
+            );
+        }
+    }
 
     fn head(name: &str, labels: &[(&str, &str)], severity: Severity) -> EventHead {
         EventHead {

@@ -20,12 +20,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataflow::FINAL_BOUNDARY;
+use crate::dataflow::{Control, FINAL_BOUNDARY};
 use crate::error::{Error, Result};
 use crate::metrics::Counters;
-use crate::record::SeriesState;
+use crate::record::{PartitionId, SeriesState};
 use crate::sink::Sink;
-use crate::source::Checkpointing;
+use crate::source::{Checkpointing, SourceControl};
 
 /// One partition's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ fn decode(bytes: &[u8]) -> std::result::Result<PartitionCheckpoint, String> {
 #[derive(Default)]
 struct PendingCheckpoint {
     snapshots: HashMap<usize, Vec<SeriesState>>,
-    offsets: HashMap<usize, Vec<(u32, i64)>>,
+    offsets: HashMap<usize, Vec<(PartitionId, i64)>>,
 }
 
 /// Completes checkpoints on the driving thread; see the module docs.
@@ -151,7 +151,7 @@ pub struct Checkpointer {
     counters: Arc<Counters>,
     workers: usize,
     /// Partitions this process reads, with their state as of the last completed checkpoint.
-    owned: HashMap<u32, PartitionCheckpoint>,
+    owned: HashMap<PartitionId, PartitionCheckpoint>,
     pending: BTreeMap<u64, PendingCheckpoint>,
     delivered: Vec<u64>,
     last_completed: Option<u64>,
@@ -175,6 +175,31 @@ impl Checkpointer {
         }
     }
 
+    /// Takes one control message from the workers or the source.
+    pub fn on_control(&mut self, control: Control) {
+        match control {
+            Control::Progress { worker, frontier } => self.on_progress(worker, frontier),
+            Control::Snapshot {
+                worker,
+                boundary,
+                series,
+            } => self.on_snapshot(worker, boundary, series),
+            Control::Offsets {
+                worker,
+                boundary,
+                offsets,
+            } => self.on_offsets(worker, boundary, offsets),
+            Control::Source(SourceControl::Assigned { partitions, .. }) => {
+                self.on_assigned(partitions)
+            }
+            Control::Source(SourceControl::Revoked { partitions, .. }) => {
+                self.on_revoked(&partitions)
+            }
+            // The driver counts finished workers itself.
+            Control::WorkerDone { .. } => {}
+        }
+    }
+
     /// A worker's delivered frontier moved.
     pub fn on_progress(&mut self, worker: usize, frontier: u64) {
         if let Some(slot) = self.delivered.get_mut(worker) {
@@ -195,7 +220,7 @@ impl Checkpointer {
     }
 
     /// A worker reported what it had fed by `boundary`.
-    pub fn on_offsets(&mut self, worker: usize, boundary: u64, offsets: Vec<(u32, i64)>) {
+    pub fn on_offsets(&mut self, worker: usize, boundary: u64, offsets: Vec<(PartitionId, i64)>) {
         if self.last_completed.is_some_and(|done| boundary <= done) {
             return;
         }
@@ -207,7 +232,7 @@ impl Checkpointer {
     }
 
     /// Partitions were assigned to this process, with their stored checkpoints.
-    pub fn on_assigned(&mut self, partitions: Vec<(u32, Option<PartitionCheckpoint>)>) {
+    pub fn on_assigned(&mut self, partitions: Vec<(PartitionId, Option<PartitionCheckpoint>)>) {
         self.counters.add_assignments(1);
         for (partition, checkpoint) in partitions {
             let checkpoint = checkpoint.or_else(|| {
@@ -228,7 +253,7 @@ impl Checkpointer {
     }
 
     /// Partitions were taken away (after a checkpoint covering what was read of them).
-    pub fn on_revoked(&mut self, partitions: &[u32]) {
+    pub fn on_revoked(&mut self, partitions: &[PartitionId]) {
         for partition in partitions {
             self.owned.remove(partition);
         }
@@ -297,7 +322,7 @@ impl Checkpointer {
         }
         let mut commits = Vec::new();
         if let Some(pending) = completed.get(&boundary) {
-            let mut newest: HashMap<u32, i64> = HashMap::new();
+            let mut newest: HashMap<PartitionId, i64> = HashMap::new();
             for (partition, offset) in pending.offsets.values().flatten() {
                 let slot = newest.entry(*partition).or_insert(*offset);
                 *slot = (*slot).max(*offset);

@@ -4,6 +4,19 @@
 
 use std::path::PathBuf;
 
+/// The error of a client library (rdkafka, redis, rusqlite, scylla, serde_json), kept as the
+/// cause of ours.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// "context: cause", either part left out when there is none.
+fn describe(context: &str, source: &Option<Cause>) -> String {
+    match (context.is_empty(), source) {
+        (_, None) => context.to_owned(),
+        (true, Some(cause)) => cause.to_string(),
+        (false, Some(cause)) => format!("{context}: {cause}"),
+    }
+}
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -48,11 +61,23 @@ pub enum Error {
         message: String,
     },
     /// Kafka refused or failed an operation.
-    #[error("kafka: {0}")]
-    Kafka(String),
+    #[error("kafka: {}", describe(context, .source))]
+    Kafka {
+        /// What was being done, on what.
+        context: String,
+        /// The client library's error, when there is one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Redis refused or failed an operation.
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("redis: {}", describe(context, .source))]
+    Redis {
+        /// What was being done, on what.
+        context: String,
+        /// The client library's error, when there is one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// The input's format could not be recognised.
     #[error("cannot tell the format of {path}: name it with --format (csv, json or influx)")]
     UnknownFormat {
@@ -62,38 +87,17 @@ pub enum Error {
     /// A detector template is invalid.
     #[error(transparent)]
     Operators(#[from] aiops_operators::Error),
-    /// No model version has this id.
-    #[error("no model version {id:?}; `aiops models list` shows the versions there are")]
-    ModelNotFound {
-        /// The id asked for.
-        id: String,
-    },
-    /// A model version's trained state is missing or does not check out.
-    #[error("model {model}: its trained state is unusable: {message}")]
-    ModelArtifact {
-        /// The version.
-        model: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The model store's database failed or refused an operation.
-    #[error("model store: {0}")]
-    ModelStore(String),
-    /// The operation does not make sense in the store's current state (deleting the active
-    /// version, rolling back with no earlier version).
-    #[error("{0}")]
-    ModelConflict(String),
+    /// The model store, training or retraining failed.
+    #[error(transparent)]
+    Models(#[from] aiops_models::Error),
     /// The dataflow runtime failed to start or a worker failed.
     #[error("dataflow failed: {0}")]
     Dataflow(String),
 }
 
 impl Error {
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Error {
+    /// A file operation failed: what was being done, on which file, and why.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             action,
             path: path.into(),
@@ -101,7 +105,32 @@ impl Error {
         }
     }
 
-    pub(crate) fn config(message: impl Into<String>) -> Error {
+    /// A Kafka failure: what was being done, and the client's error.
+    pub fn kafka(context: impl Into<String>, source: impl Into<Cause>) -> Error {
+        Error::Kafka {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A Kafka failure found by us (a stall, a missing partition), with no client error.
+    pub fn kafka_message(context: impl Into<String>) -> Error {
+        Error::Kafka {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A Redis failure: what was being done, and the client's error.
+    pub fn redis(context: impl Into<String>, source: impl Into<Cause>) -> Error {
+        Error::Redis {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An invalid setting, with what to change.
+    pub fn config(message: impl Into<String>) -> Error {
         Error::Config {
             path: None,
             message: message.into(),

@@ -1,15 +1,18 @@
-//! The aiops dataflow and everything around it: sources, sinks, configuration and the runner.
+//! The aiops dataflow and its driver: the stages, the records between them, checkpoints,
+//! configuration and the runner.
 //!
-//! - [`dataflow`]: the timely graph, one extension trait per stage (parse, score).
-//! - [`source`]: files (NAB CSV, JSON lines, Influx lines), stdin, the synthetic generator,
-//!   and Kafka (feature `kafka`).
-//! - [`sink`]: JSON lines, dead-letter files, the in-process [`sink::bus::Bus`], Redis (feature
-//!   `redis`) and Kafka (feature `kafka`).
+//! - [`dataflow`]: the timely graph, one extension trait per stage (parse, score, drift).
+//! - [`record`]: what flows between sources, stages and sinks.
+//! - [`source`] and [`sink`]: what a source and a sink are to the runner (traits); the
+//!   sources and sinks themselves (files, stdin, the generator, Kafka, Redis, the bus,
+//!   Parquet) are the `aiops-connectors` crate.
 //! - [`runner`]: starts the workers, drives the sources, delivers the output, completes
 //!   checkpoints.
 //! - [`checkpoint`]: series state stored with the source positions it reflects.
 //! - [`config`]: the TOML configuration.
-//! - [`models`]: versioned models (store, training, hot swap) and their audit log.
+//!
+//! Versioned models (store, training, retraining, the watch that swaps versions in) are the
+//! `aiops-models` crate; the score stage runs what its watch says is active.
 //!
 //! Algorithms live in `aiops-operators`; this crate only moves data between them.
 
@@ -18,7 +21,6 @@ pub mod config;
 pub mod dataflow;
 pub mod error;
 pub mod metrics;
-pub mod models;
 pub mod record;
 pub mod runner;
 pub mod sink;

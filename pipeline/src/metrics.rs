@@ -1,14 +1,17 @@
 //! Counters shared by the workers and whoever reports on them (the status line, the metrics
-//! endpoint, tests).
+//! endpoint, tests), declared once on the shared telemetry registry.
 //!
 //! Workers add per batch, not per point, so the atomics stay off the hot path; stage timings
 //! are one clock reading at each end of a batch.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use aiops_telemetry::MetricsRegistry;
+use aiops_telemetry::metrics::{CountGauge, Counter, Family, FloatCounter, Histogram};
+use prometheus_client::encoding::EncodeLabelSet;
 
 /// The stages whose work is timed, as `aiops_stage_seconds{stage="..."}` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +28,6 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 4] = [Stage::Parse, Stage::Score, Stage::Drift, Stage::Sink];
-
     /// The label value.
     pub fn name(self) -> &'static str {
         match self {
@@ -43,81 +44,50 @@ const BUCKETS: [f64; 12] = [
     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
 ];
 
-/// A latency histogram with fixed buckets, lock-free.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Per bucket (not cumulative), and one past the last bound.
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    sum_ns: AtomicU64,
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let bucket = BUCKETS
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(BUCKETS.len());
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns
-            .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
-    }
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
 
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// The samples of a histogram family member, in text format (`labels` like `stage="x",`).
-    fn render(&self, name: &str, labels: &str, out: &mut String) {
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        cumulative += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let braces = labels.trim_end_matches(',');
-        if braces.is_empty() {
-            let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
-        } else {
-            let _ = writeln!(
-                out,
-                "{name}_sum{{{braces}}} {sum}\n{name}_count{{{braces}}} {cumulative}"
-            );
-        }
-    }
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabel {
+    worker: u64,
 }
 
 /// Live counters of a running pipeline.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
-    records_in: AtomicU64,
-    points_in: AtomicU64,
-    points_scored: AtomicU64,
-    dead_letters: AtomicU64,
-    events_out: AtomicU64,
-    critical_out: AtomicU64,
-    series: AtomicU64,
-    unmatched: AtomicU64,
-    state_bytes: AtomicU64,
-    restored: AtomicU64,
-    restore_failures: AtomicU64,
-    checkpoints: AtomicU64,
-    model_swaps: AtomicU64,
-    drift_events: AtomicU64,
-    retrain_requests: AtomicU64,
-    partitions: AtomicU64,
-    assignments: AtomicU64,
-    consumer_lag: Mutex<BTreeMap<usize, u64>>,
-    stages: [Histogram; Stage::ALL.len()],
-    /// Nanoseconds each worker spent in timed stages.
-    busy_ns: Mutex<BTreeMap<usize, u64>>,
+    records_in: Counter,
+    points_in: Counter,
+    points_scored: Counter,
+    dead_letters: Counter,
+    events_out: Counter,
+    critical_out: Counter,
+    series: CountGauge,
+    unmatched: Counter,
+    state_bytes: CountGauge,
+    restored: Counter,
+    restore_failures: Counter,
+    checkpoints: Counter,
+    model_swaps: Counter,
+    drift_events: Counter,
+    retrain_requests: Counter,
+    partitions: CountGauge,
+    assignments: Counter,
+    /// The sum over workers of `lag_by_worker`.
+    consumer_lag: CountGauge,
+    lag_by_worker: Mutex<BTreeMap<usize, u64>>,
+    stages: Family<StageLabel, Histogram, fn() -> Histogram>,
+    /// Seconds each worker spent in timed stages.
+    busy: Family<WorkerLabel, FloatCounter>,
     checkpoint_duration: Histogram,
     /// When the last checkpoint completed, in ms since the Unix epoch (0: none yet).
-    last_checkpoint_ms: AtomicU64,
+    last_checkpoint_ms: Arc<AtomicU64>,
+    registry: MetricsRegistry,
 }
 
 /// A reading of the counters.
@@ -168,133 +138,105 @@ macro_rules! adders {
             #[inline]
             pub fn $method(&self, n: u64) {
                 if n > 0 {
-                    self.$field.fetch_add(n, Ordering::Relaxed);
+                    self.$field.inc_by(n);
                 }
             }
         )*
     };
 }
 
-impl Stats {
-    /// The reading in Prometheus' text exposition format, each metric with its help and type.
-    pub fn prometheus(&self) -> String {
-        let metrics: [(&str, &str, &str, u64); 18] = [
-            (
-                "aiops_records_in_total",
-                "counter",
-                "Raw records read from the source.",
-                self.records_in,
-            ),
-            (
-                "aiops_points_in_total",
-                "counter",
-                "Valid points that entered the dataflow.",
-                self.points_in,
-            ),
-            (
-                "aiops_points_scored_total",
-                "counter",
-                "Points that went through the detectors.",
-                self.points_scored,
-            ),
-            (
-                "aiops_dead_letters_total",
-                "counter",
-                "Records that failed to parse or validate.",
-                self.dead_letters,
-            ),
-            (
-                "aiops_anomalies_out_total",
-                "counter",
-                "Anomaly events emitted.",
-                self.events_out,
-            ),
-            (
-                "aiops_critical_out_total",
-                "counter",
-                "Critical anomaly events emitted.",
-                self.critical_out,
-            ),
-            (
-                "aiops_series",
-                "gauge",
-                "Distinct series with state.",
-                self.series,
-            ),
-            (
-                "aiops_unmatched_points_total",
-                "counter",
-                "Points of series no template matched.",
-                self.unmatched,
-            ),
-            (
-                "aiops_state_bytes",
-                "gauge",
-                "Bytes of per-series detector state.",
-                self.state_bytes,
-            ),
-            (
-                "aiops_restored_series_total",
-                "counter",
-                "Series restored from a checkpoint.",
-                self.restored,
-            ),
-            (
-                "aiops_restore_failures_total",
-                "counter",
-                "Checkpointed series that no longer fit their template.",
-                self.restore_failures,
-            ),
-            (
-                "aiops_checkpoints_total",
-                "counter",
-                "Checkpoints written.",
-                self.checkpoints,
-            ),
-            (
-                "aiops_model_swaps_total",
-                "counter",
-                "Series moved to a newly activated model version.",
-                self.model_swaps,
-            ),
-            (
-                "aiops_drift_events_total",
-                "counter",
-                "Drift events emitted.",
-                self.drift_events,
-            ),
-            (
-                "aiops_retrain_requests_total",
-                "counter",
-                "Retraining requests of the drift stage.",
-                self.retrain_requests,
-            ),
-            (
-                "aiops_partitions",
-                "gauge",
-                "Source partitions this process reads.",
-                self.partitions,
-            ),
-            (
-                "aiops_partition_assignments_total",
-                "counter",
-                "Partition assignments received (rebalances that gave this process partitions).",
-                self.assignments,
-            ),
-            (
-                "aiops_consumer_lag",
-                "gauge",
-                "Messages behind the end of the assigned partitions.",
-                self.consumer_lag,
-            ),
-        ];
-        let mut out = String::with_capacity(metrics.len() * 160);
-        for (name, kind, help, value) in metrics {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
+impl Default for Counters {
+    fn default() -> Self {
+        let mut r = MetricsRegistry::new();
+        let stages = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        // Every stage on the page from the start (zeros), as dashboards expect.
+        for stage in [Stage::Parse, Stage::Score, Stage::Drift, Stage::Sink] {
+            drop(stages.get_or_create(&StageLabel {
+                stage: stage.name(),
+            }));
         }
-        out
+        r.register(
+            "aiops_stage_seconds",
+            "Time a stage spent on one batch (parse; score: one epoch of a worker; drift; sink: one message on the delivering thread, checkpoint bookkeeping included).",
+            stages.clone(),
+        );
+        let busy = Family::default();
+        r.register(
+            "aiops_worker_busy_seconds",
+            "Time each timely worker spent in the parse, score and drift stages.",
+            busy.clone(),
+        );
+        let last_checkpoint_ms = Arc::new(AtomicU64::new(0));
+        let last = last_checkpoint_ms.clone();
+        Counters {
+            records_in: r.counter("aiops_records_in", "Raw records read from the source."),
+            points_in: r.counter("aiops_points_in", "Valid points that entered the dataflow."),
+            points_scored: r.counter(
+                "aiops_points_scored",
+                "Points that went through the detectors.",
+            ),
+            dead_letters: r.counter(
+                "aiops_dead_letters",
+                "Records that failed to parse or validate.",
+            ),
+            events_out: r.counter("aiops_anomalies_out", "Anomaly events emitted."),
+            critical_out: r.counter("aiops_critical_out", "Critical anomaly events emitted."),
+            series: r.gauge("aiops_series", "Distinct series with state."),
+            unmatched: r.counter(
+                "aiops_unmatched_points",
+                "Points of series no template matched.",
+            ),
+            state_bytes: r.gauge("aiops_state_bytes", "Bytes of per-series detector state."),
+            restored: r.counter(
+                "aiops_restored_series",
+                "Series restored from a checkpoint.",
+            ),
+            restore_failures: r.counter(
+                "aiops_restore_failures",
+                "Checkpointed series that no longer fit their template.",
+            ),
+            checkpoints: r.counter("aiops_checkpoints", "Checkpoints written."),
+            model_swaps: r.counter(
+                "aiops_model_swaps",
+                "Series moved to a newly activated model version.",
+            ),
+            drift_events: r.counter("aiops_drift_events", "Drift events emitted."),
+            retrain_requests: r.counter(
+                "aiops_retrain_requests",
+                "Retraining requests of the drift stage.",
+            ),
+            partitions: r.gauge("aiops_partitions", "Source partitions this process reads."),
+            assignments: r.counter(
+                "aiops_partition_assignments",
+                "Partition assignments received (rebalances that gave this process partitions).",
+            ),
+            consumer_lag: r.gauge(
+                "aiops_consumer_lag",
+                "Messages behind the end of the assigned partitions.",
+            ),
+            lag_by_worker: Mutex::default(),
+            stages,
+            busy,
+            checkpoint_duration: r.histogram(
+                "aiops_checkpoint_duration_seconds",
+                "Time to complete a checkpoint (flush the sink, save state, commit offsets).",
+                &BUCKETS,
+            ),
+            last_checkpoint_ms: {
+                r.gauge_fn(
+                    "aiops_checkpoint_age_seconds",
+                    "Time since the last completed checkpoint.",
+                    move || match last.load(Ordering::Relaxed) {
+                        0 => None,
+                        at => Some(
+                            (crate::system_now().max(0) as u64).saturating_sub(at) as f64 / 1000.0,
+                        ),
+                    },
+                );
+                last_checkpoint_ms
+            },
+            registry: r,
+        }
     }
 }
 
@@ -320,27 +262,30 @@ impl Counters {
 
     /// Sets how many source partitions this process reads.
     pub fn set_partitions(&self, partitions: u64) {
-        self.partitions.store(partitions, Ordering::Relaxed);
+        self.partitions.set(partitions);
     }
 
     /// Records the time a stage took over one batch, and adds it to the worker's busy time
     /// (`worker` is `None` for work outside the timely workers, like the sink).
     pub fn time_stage(&self, stage: Stage, worker: Option<usize>, elapsed: Duration) {
-        self.stages[stage as usize].observe(elapsed);
+        let seconds = elapsed.as_secs_f64();
+        self.stages
+            .get_or_create(&StageLabel {
+                stage: stage.name(),
+            })
+            .observe(seconds);
         if let Some(worker) = worker {
-            let mut busy = self.busy_ns.lock().unwrap_or_else(|e| e.into_inner());
-            *busy.entry(worker).or_default() += elapsed.as_nanos() as u64;
+            self.busy
+                .get_or_create(&WorkerLabel {
+                    worker: worker as u64,
+                })
+                .inc_by(seconds);
         }
-    }
-
-    /// The timings of one stage.
-    pub fn stage(&self, stage: Stage) -> &Histogram {
-        &self.stages[stage as usize]
     }
 
     /// Records a completed checkpoint: how long completing it took, and when it completed.
     pub fn checkpoint_completed(&self, elapsed: Duration) {
-        self.checkpoint_duration.observe(elapsed);
+        self.checkpoint_duration.observe(elapsed.as_secs_f64());
         self.last_checkpoint_ms
             .store(crate::system_now().max(1) as u64, Ordering::Relaxed);
     }
@@ -348,71 +293,40 @@ impl Counters {
     /// Everything in Prometheus' text exposition format: the counters of [`Stats`], the stage
     /// latency histograms, each worker's busy time, checkpoint duration and age.
     pub fn prometheus(&self) -> String {
-        let mut out = self.read().prometheus();
-        out.push_str(
-            "# HELP aiops_stage_seconds Time a stage spent on one batch (parse; score: one epoch of a worker; drift; sink: one message on the delivering thread, checkpoint bookkeeping included).\n# TYPE aiops_stage_seconds histogram\n",
-        );
-        for stage in Stage::ALL {
-            self.stages[stage as usize].render(
-                "aiops_stage_seconds",
-                &format!("stage=\"{}\",", stage.name()),
-                &mut out,
-            );
-        }
-        out.push_str("# HELP aiops_worker_busy_seconds_total Time each timely worker spent in the parse, score and drift stages.\n# TYPE aiops_worker_busy_seconds_total counter\n");
-        let busy = self.busy_ns.lock().map(|b| b.clone()).unwrap_or_default();
-        for (worker, ns) in busy {
-            let _ = writeln!(
-                out,
-                "aiops_worker_busy_seconds_total{{worker=\"{worker}\"}} {}",
-                ns as f64 / 1e9
-            );
-        }
-        out.push_str("# HELP aiops_checkpoint_duration_seconds Time to complete a checkpoint (flush the sink, save state, commit offsets).\n# TYPE aiops_checkpoint_duration_seconds histogram\n");
-        self.checkpoint_duration
-            .render("aiops_checkpoint_duration_seconds", "", &mut out);
-        let last = self.last_checkpoint_ms.load(Ordering::Relaxed);
-        if last > 0 {
-            let age = (crate::system_now() as u64).saturating_sub(last) as f64 / 1000.0;
-            let _ = write!(
-                out,
-                "# HELP aiops_checkpoint_age_seconds Time since the last completed checkpoint.\n# TYPE aiops_checkpoint_age_seconds gauge\naiops_checkpoint_age_seconds {age}\n"
-            );
-        }
-        out
+        self.registry.render()
     }
 
     /// Sets one worker's consumer lag (a level, not a count); the reading is the sum.
     pub fn set_consumer_lag_of(&self, worker: usize, lag: u64) {
-        let mut lags = self.consumer_lag.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lags = self.lag_by_worker.lock().unwrap_or_else(|e| e.into_inner());
         lags.insert(worker, lag);
+        self.consumer_lag.set(
+            lags.values()
+                .fold(0u64, |sum, lag| sum.saturating_add(*lag)),
+        );
     }
 
     /// Reads every counter.
     pub fn read(&self) -> Stats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
-            records_in: get(&self.records_in),
-            points_in: get(&self.points_in),
-            points_scored: get(&self.points_scored),
-            dead_letters: get(&self.dead_letters),
-            events_out: get(&self.events_out),
-            critical_out: get(&self.critical_out),
-            series: get(&self.series),
-            unmatched: get(&self.unmatched),
-            state_bytes: get(&self.state_bytes),
-            restored: get(&self.restored),
-            restore_failures: get(&self.restore_failures),
-            checkpoints: get(&self.checkpoints),
-            model_swaps: get(&self.model_swaps),
-            drift_events: get(&self.drift_events),
-            retrain_requests: get(&self.retrain_requests),
-            partitions: get(&self.partitions),
-            assignments: get(&self.assignments),
-            consumer_lag: self
-                .consumer_lag
-                .lock()
-                .map_or(0, |lags| lags.values().sum()),
+            records_in: self.records_in.get(),
+            points_in: self.points_in.get(),
+            points_scored: self.points_scored.get(),
+            dead_letters: self.dead_letters.get(),
+            events_out: self.events_out.get(),
+            critical_out: self.critical_out.get(),
+            series: self.series.get(),
+            unmatched: self.unmatched.get(),
+            state_bytes: self.state_bytes.get(),
+            restored: self.restored.get(),
+            restore_failures: self.restore_failures.get(),
+            checkpoints: self.checkpoints.get(),
+            model_swaps: self.model_swaps.get(),
+            drift_events: self.drift_events.get(),
+            retrain_requests: self.retrain_requests.get(),
+            partitions: self.partitions.get(),
+            assignments: self.assignments.get(),
+            consumer_lag: self.consumer_lag.get(),
         }
     }
 }
@@ -421,40 +335,95 @@ impl Counters {
 mod tests {
     use super::*;
 
+    /// How many batches of `stage` the page says were timed.
+    fn stage_count(page: &str, stage: Stage) -> u64 {
+        let prefix = format!("aiops_stage_seconds_count{{stage=\"{}\"}} ", stage.name());
+        page.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("no count of {stage:?}: {page}"))
+    }
+
+    #[test]
+    fn every_family_keeps_its_name_type_and_help() {
+        let counters = Counters::default();
+        counters.add_records_in(7);
+        counters.add_series(3);
+        counters.set_consumer_lag_of(0, 5);
+        counters.set_consumer_lag_of(1, 4);
+        counters.set_consumer_lag_of(0, 2);
+        let page = counters.prometheus();
+        for (name, kind) in [
+            ("aiops_records_in_total", "counter"),
+            ("aiops_anomalies_out_total", "counter"),
+            ("aiops_series", "gauge"),
+            ("aiops_partition_assignments_total", "counter"),
+            ("aiops_consumer_lag", "gauge"),
+            ("aiops_stage_seconds", "histogram"),
+            ("aiops_checkpoint_duration_seconds", "histogram"),
+        ] {
+            assert!(page.contains(&format!("# TYPE {name} {kind}\n")), "{page}");
+        }
+        assert!(
+            page.contains("# HELP aiops_records_in_total Raw records read from the source.\n"),
+            "{page}"
+        );
+        assert!(page.contains("aiops_records_in_total 7\n"), "{page}");
+        assert!(page.contains("aiops_series 3\n"), "{page}");
+        assert!(page.contains("aiops_consumer_lag 6\n"), "{page}");
+        assert_eq!(counters.read().consumer_lag, 6);
+        // Each worker's busy time appears once the worker has been timed, the checkpoint age
+        // once a checkpoint has completed.
+        assert_eq!(page.matches("# TYPE ").count(), 20, "{page}");
+    }
+
     #[test]
     fn histograms_are_cumulative_with_sum_and_count() {
-        let histogram = Histogram::default();
-        histogram.observe(Duration::from_micros(5)); // ≤ 10 µs
-        histogram.observe(Duration::from_micros(700)); // ≤ 1 ms
-        histogram.observe(Duration::from_secs(9)); // +Inf only
-        let mut out = String::new();
-        histogram.render("x_seconds", "stage=\"a\",", &mut out);
+        let counters = Counters::default();
+        counters.time_stage(Stage::Parse, None, Duration::from_micros(5)); // ≤ 10 µs
+        counters.time_stage(Stage::Parse, None, Duration::from_micros(700)); // ≤ 1 ms
+        counters.time_stage(Stage::Parse, None, Duration::from_secs(9)); // +Inf only
+        let page = counters.prometheus();
+        let bucket = |le: &str| {
+            page.lines()
+                .find(|line| {
+                    line.starts_with("aiops_stage_seconds_bucket{")
+                        && line.contains("stage=\"parse\"")
+                        && line.contains(&format!("le=\"{le}\""))
+                })
+                .and_then(|line| line.rsplit(' ').next())
+                .and_then(|count| count.parse::<u64>().ok())
+        };
+        // Bounds are written as prometheus-client formats floats; read them back as numbers.
+        let bound = |value: f64| {
+            page.lines()
+                .filter(|line| line.starts_with("aiops_stage_seconds_bucket{"))
+                .filter_map(|line| line.split("le=\"").nth(1)?.split('"').next())
+                .find(|le| le.parse::<f64>().ok() == Some(value))
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no bucket {value}: {page}"))
+        };
+        assert_eq!(bucket(&bound(0.000_01)), Some(1), "{page}");
+        assert_eq!(bucket(&bound(0.000_5)), Some(1), "{page}");
+        assert_eq!(bucket(&bound(0.001)), Some(2), "{page}");
+        assert_eq!(bucket(&bound(5.0)), Some(2), "{page}");
+        assert_eq!(bucket("+Inf"), Some(3), "{page}");
         assert!(
-            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.00001\"} 1\n"),
-            "{out}"
+            page.contains("aiops_stage_seconds_count{stage=\"parse\"} 3\n"),
+            "{page}"
         );
-        assert!(
-            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.0005\"} 1\n"),
-            "{out}"
+        let sum: f64 = page
+            .lines()
+            .find_map(|line| line.strip_prefix("aiops_stage_seconds_sum{stage=\"parse\"} "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sum: {page}"));
+        assert!((sum - 9.000_705).abs() < 1e-9, "{page}");
+        assert_eq!(stage_count(&page, Stage::Parse), 3);
+        assert_eq!(
+            stage_count(&page, Stage::Score),
+            0,
+            "every stage is on the page"
         );
-        assert!(
-            out.contains("x_seconds_bucket{stage=\"a\",le=\"0.001\"} 2\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("x_seconds_bucket{stage=\"a\",le=\"5\"} 2\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("x_seconds_bucket{stage=\"a\",le=\"+Inf\"} 3\n"),
-            "{out}"
-        );
-        assert!(out.contains("x_seconds_count{stage=\"a\"} 3\n"), "{out}");
-        assert!(
-            out.contains("x_seconds_sum{stage=\"a\"} 9.000705\n"),
-            "{out}"
-        );
-        assert_eq!(histogram.count(), 3);
     }
 
     #[test]
@@ -471,17 +440,25 @@ mod tests {
         counters.time_stage(Stage::Sink, None, Duration::from_millis(50));
         counters.checkpoint_completed(Duration::from_millis(4));
         let page = counters.prometheus();
-        assert!(
-            page.contains("aiops_worker_busy_seconds_total{worker=\"0\"} 0.005\n"),
-            "{page}"
-        );
-        assert!(
-            page.contains("aiops_worker_busy_seconds_total{worker=\"1\"} 0.001\n"),
-            "{page}"
-        );
+        let busy = |worker: &str| -> f64 {
+            page.lines()
+                .find_map(|line| {
+                    line.strip_prefix(&format!(
+                        "aiops_worker_busy_seconds_total{{worker=\"{worker}\"}} "
+                    ))
+                })
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no busy time of worker {worker}: {page}"))
+        };
+        assert!((busy("0") - 0.005).abs() < 1e-12, "{page}");
+        assert!((busy("1") - 0.001).abs() < 1e-12, "{page}");
         assert!(!page.contains("worker=\"None\""));
-        assert_eq!(counters.stage(Stage::Score).count(), 2);
-        assert_eq!(counters.stage(Stage::Sink).count(), 1);
+        assert!(
+            page.contains("# TYPE aiops_worker_busy_seconds_total counter\n"),
+            "{page}"
+        );
+        assert_eq!(stage_count(&page, Stage::Score), 2);
+        assert_eq!(stage_count(&page, Stage::Sink), 1);
         assert!(
             page.contains("aiops_checkpoint_duration_seconds_count 1\n"),
             "{page}"

@@ -1,7 +1,7 @@
 //! The records that flow between the stages of the dataflow, and out of it.
 //!
-//! Every record keeps its source position: `partition` (a source-wide partition number; 0 for
-//! files and generators, see [`crate::source::kafka::PartitionId`] for Kafka) and `seq` (a
+//! Every record keeps its source position: `partition` (a [`PartitionId`]: topic and partition
+//! for Kafka, the file's index for files, 0 for generators) and `seq` (a
 //! file's line number, a Kafka offset, a generator's tick and series). The score stage sorts each
 //! epoch by position, which is what makes a series' points reach it in source order whatever the
 //! number of workers, and checkpoints group series state by partition.
@@ -12,13 +12,47 @@ use std::sync::Arc;
 
 use aiops_schemas::{AnomalyEvent, Format, MetricPoint, Series, SeriesKey, TimestampMs};
 
+/// A source-wide partition number: the topic's index (in configuration order) in the high 16
+/// bits, the partition in the low 16 (so at most 65,536 partitions per topic).
+///
+/// Every record carries one: sources without topics (files, stdin, the generator) use topic
+/// indexes for their files and partition 0.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct PartitionId(pub u32);
+
+impl PartitionId {
+    /// The id of `partition` of the topic at `topic_index`.
+    pub fn new(topic_index: usize, partition: i32) -> PartitionId {
+        PartitionId(((topic_index as u32 & 0xFFFF) << 16) | (partition as u32 & 0xFFFF))
+    }
+
+    /// The topic's index.
+    pub fn topic_index(self) -> usize {
+        (self.0 >> 16) as usize
+    }
+
+    /// The partition within the topic.
+    pub fn partition(self) -> i32 {
+        (self.0 & 0xFFFF) as i32
+    }
+}
+
+impl std::fmt::Display for PartitionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.topic_index(), self.partition())
+    }
+}
+
 /// A record as a source read it, not parsed yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawRecord {
     /// Position within the partition.
     pub seq: u64,
     /// The partition it came from.
-    pub partition: u32,
+    pub partition: PartitionId,
     /// Timestamp for points that carry none: the Kafka message's timestamp, or the time the
     /// record was read.
     pub received: TimestampMs,
@@ -34,7 +68,7 @@ pub struct SourcePoint {
     /// Position within the partition; points of one partition have distinct positions.
     pub seq: u64,
     /// The partition it came from.
-    pub partition: u32,
+    pub partition: PartitionId,
     /// The point.
     pub point: MetricPoint,
 }
@@ -44,7 +78,7 @@ pub struct SourcePoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeriesState {
     /// The partition the series' points come from.
-    pub partition: u32,
+    pub partition: PartitionId,
     /// The series.
     pub key: SeriesKey,
     /// The encoded `aiops_operators::ChainSnapshot`.
@@ -57,7 +91,7 @@ pub struct DeadLetter {
     /// Position within the partition.
     pub seq: u64,
     /// The partition it came from.
-    pub partition: u32,
+    pub partition: PartitionId,
     /// The Kafka message key, if any.
     pub key: Option<Vec<u8>>,
     /// The format it was parsed as.
@@ -131,21 +165,5 @@ pub enum Scored {
     Sample(ScoreSample),
 }
 
-/// A persisting drift asks for its template to be retrained on the drifted series' recent
-/// points.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetrainRequest {
-    /// The template.
-    pub template: String,
-    /// The version that was scoring when the drift was seen.
-    pub version: String,
-    /// The series that drifted.
-    pub series: Arc<Series>,
-    /// Its points since the drift began, in time order.
-    pub points: Vec<(TimestampMs, f64)>,
-    /// The running version's combined score of each of those points (`None`: warming up):
-    /// how the incumbent actually did, which a new version has to beat.
-    pub scores: Vec<Option<f64>>,
-    /// Which test fired on which stream, in words.
-    pub reason: String,
-}
+/// What the drift stage sends the retrainer (defined beside the retrainer, in `aiops-models`).
+pub use aiops_models::retrain::RetrainRequest;

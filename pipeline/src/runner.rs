@@ -19,17 +19,19 @@ use std::time::{Duration, Instant};
 use timely::worker::Worker;
 
 use aiops_operators::TemplateSet;
-use aiops_schemas::{ParseOptions, TimestampMs};
+use aiops_schemas::ParseOptions;
 
 use crate::checkpoint::Checkpointer;
 use crate::config::DriftStageConfig;
-use crate::dataflow::{FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build};
+use crate::dataflow::{
+    Control, Data, FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build,
+};
 use crate::error::{Error, Result};
 use crate::metrics::{Counters, Stage, Stats};
-use crate::models::watch::ModelWatch;
-use crate::record::RetrainRequest;
+use crate::record::{PartitionId, RetrainRequest};
 use crate::sink::Sink;
-use crate::source::{Batch, Poll, Source, SourceContext, SourceControl, WorkerSource};
+use crate::source::{Batch, Poll, Source, SourceContext, WorkerSource};
+use aiops_models::watch::ModelWatch;
 
 /// How a run is set up.
 #[derive(Clone)]
@@ -45,13 +47,13 @@ pub struct RunOptions {
     /// How often `on_progress` is called.
     pub progress_interval: Duration,
     /// Active model versions to run and swap in as they change (see
-    /// [`crate::models::watch`]); `None` runs the configured templates as they are.
+    /// [`aiops_models::watch`]); `None` runs the configured templates as they are.
     pub models: Option<Arc<ModelWatch>>,
     /// The drift stage, when it runs.
     pub drift: Option<DriftStageConfig>,
     /// Send every scored point to the sink's [`Sink::samples`] (value, score, expected band).
     pub samples: bool,
-    /// Where the drift stage's retraining requests go (see [`crate::models::retrain`]);
+    /// Where the drift stage's retraining requests go (see [`aiops_models::retrain`]);
     /// without it they are dropped.
     pub retrain: Option<Sender<RetrainRequest>>,
     /// The live counters the run adds to (shared with whoever reports on them, like the
@@ -124,12 +126,7 @@ impl RunOptions {
     }
 }
 
-/// Milliseconds since the Unix epoch by the system clock.
-pub fn system_now() -> TimestampMs {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as TimestampMs)
-}
+pub use aiops_schemas::system_now;
 
 /// What a finished run did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,7 +197,7 @@ pub fn run(
             .checkpoint_every
             .map(|every| Reports::new(index, every, sender.clone()));
         let outcome = drive(worker, handles, opened, &worker_stop, reports);
-        let _ = sender.send(Output::WorkerDone { worker: index });
+        let _ = sender.send(Output::Control(Control::WorkerDone { worker: index }));
         outcome
     })
     .map_err(Error::Dataflow)?;
@@ -214,7 +211,7 @@ pub fn run(
     let mut running = options.workers;
     loop {
         let output = match receiver.recv_timeout(Duration::from_millis(20)) {
-            Ok(Output::WorkerDone { .. }) => {
+            Ok(Output::Control(Control::WorkerDone { .. })) => {
                 running -= 1;
                 None
             }
@@ -281,11 +278,30 @@ fn handle(
     checkpointer: Option<&mut Checkpointer>,
     retrain: Option<&Sender<RetrainRequest>>,
 ) -> Result<()> {
-    match (output, checkpointer) {
-        (Output::Events(events), _) => sink.events(&events),
-        (Output::Drift(events), _) => sink.drift(&events),
-        (Output::Samples(samples), _) => sink.samples(&samples),
-        (Output::Retrain(request), _) => {
+    match output {
+        Output::Data(data) => deliver(data, sink, counters, retrain),
+        Output::Control(control) => {
+            // Without checkpoints, the protocol's messages have no reader.
+            if let Some(checkpointer) = checkpointer {
+                checkpointer.on_control(control);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Writes what the pipeline produced to the sink; retraining requests go to the retrainer.
+fn deliver(
+    data: Data,
+    sink: &mut impl Sink,
+    counters: &Counters,
+    retrain: Option<&Sender<RetrainRequest>>,
+) -> Result<()> {
+    match data {
+        Data::Events(events) => sink.events(&events),
+        Data::Drift(events) => sink.drift(&events),
+        Data::Samples(samples) => sink.samples(&samples),
+        Data::Retrain(request) => {
             counters.add_retrain_requests(1);
             if let Some(retrain) = retrain {
                 // A retrainer that stopped has nothing more to do with requests.
@@ -293,46 +309,10 @@ fn handle(
             }
             Ok(())
         }
-        (Output::DeadLetters(letters), _) => {
+        Data::DeadLetters(letters) => {
             counters.add_dead_letters(letters.len() as u64);
             sink.dead_letters(&letters)
         }
-        (Output::Progress { worker, frontier }, Some(c)) => {
-            c.on_progress(worker, frontier);
-            Ok(())
-        }
-        (
-            Output::Snapshot {
-                worker,
-                boundary,
-                series,
-            },
-            Some(c),
-        ) => {
-            c.on_snapshot(worker, boundary, series);
-            Ok(())
-        }
-        (
-            Output::Offsets {
-                worker,
-                boundary,
-                offsets,
-            },
-            Some(c),
-        ) => {
-            c.on_offsets(worker, boundary, offsets);
-            Ok(())
-        }
-        (Output::Source(SourceControl::Assigned { partitions, .. }), Some(c)) => {
-            c.on_assigned(partitions);
-            Ok(())
-        }
-        (Output::Source(SourceControl::Revoked { partitions, .. }), Some(c)) => {
-            c.on_revoked(&partitions);
-            Ok(())
-        }
-        // Without checkpoints, progress reports have no reader.
-        (_, None) | (Output::WorkerDone { .. }, _) => Ok(()),
     }
 }
 
@@ -342,7 +322,7 @@ struct Reports {
     every: u64,
     output: SyncSender<Output>,
     /// Next offset per partition of everything fed so far.
-    fed: HashMap<u32, i64>,
+    fed: HashMap<PartitionId, i64>,
     delivered: Option<u64>,
 }
 
@@ -357,7 +337,7 @@ impl Reports {
         }
     }
 
-    fn fed(&mut self, partition: u32, seq: u64) {
+    fn fed(&mut self, partition: PartitionId, seq: u64) {
         let next = seq as i64 + 1;
         let slot = self.fed.entry(partition).or_insert(next);
         *slot = (*slot).max(next);
@@ -375,20 +355,20 @@ impl Reports {
 
     fn send_offsets(&mut self, boundary: u64) {
         let offsets = self.fed.iter().map(|(p, o)| (*p, *o)).collect();
-        let _ = self.output.send(Output::Offsets {
+        let _ = self.output.send(Output::Control(Control::Offsets {
             worker: self.worker,
             boundary,
             offsets,
-        });
+        }));
     }
 
     fn delivered(&mut self, frontier: u64) {
         if self.delivered != Some(frontier) {
             self.delivered = Some(frontier);
-            let _ = self.output.send(Output::Progress {
+            let _ = self.output.send(Output::Control(Control::Progress {
                 worker: self.worker,
                 frontier,
-            });
+            }));
         }
     }
 }

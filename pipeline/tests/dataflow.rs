@@ -7,11 +7,11 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use aiops_connectors::source::file::FileSource;
+use aiops_connectors::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::dataflow::{GraphConfig, RecordFormats, detection_graph};
-use aiops_pipeline::record::{RawRecord, SeriesState, SourcePoint};
+use aiops_pipeline::record::{PartitionId, RawRecord, SeriesState, SourcePoint};
 use aiops_pipeline::sink::Collect;
-use aiops_pipeline::source::file::FileSource;
-use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{Counters, RunOptions, run};
 use aiops_schemas::{AnomalyEvent, Format, ParseOptions};
 use timely::dataflow::operators::capture::{Capture, Extract};
@@ -170,7 +170,7 @@ fn captured_graph_output_matches_expectations() {
 fn record(seq: u64, bytes: Vec<u8>) -> RawRecord {
     RawRecord {
         seq,
-        partition: 0,
+        partition: PartitionId::default(),
         received: 0,
         key: None,
         bytes,

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aiops_connectors::source::synthetic::{SyntheticConfig, SyntheticSource};
+use aiops_models::contract::register_version;
+use aiops_models::sqlite::SqliteStore;
+use aiops_models::watch::ModelWatch;
+use aiops_models::{Actor, AuditAction, ModelScope, ModelStore, ModelVersion};
 use aiops_operators::{Registry, Template, TemplateSet};
-use aiops_pipeline::models::contract::register_version;
-use aiops_pipeline::models::sqlite::SqliteStore;
-use aiops_pipeline::models::watch::ModelWatch;
-use aiops_pipeline::models::{Actor, AuditAction, ModelScope, ModelStore, ModelVersion};
 use aiops_pipeline::sink::Sink;
-use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::{RunOptions, run};
 use aiops_schemas::AnomalyEvent;
 

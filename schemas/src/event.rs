@@ -211,22 +211,6 @@ impl AnomalyEvent {
     pub const SCHEMA_VERSION: u32 = SCHEMA_VERSION;
 }
 
-/// Redis pub/sub channel of a tenant's live anomaly events: `aiops:{tenant}:anomalies`. The braces
-/// are literal: they make a Redis Cluster hash tag, so a tenant's keys share one slot.
-pub fn anomalies_channel(tenant: &str) -> String {
-    format!("aiops:{{{tenant}}}:anomalies")
-}
-
-/// Capped Redis stream holding a tenant's recent anomaly events, for resume.
-pub fn anomalies_log_key(tenant: &str) -> String {
-    format!("aiops:{{{tenant}}}:anomalies:log")
-}
-
-/// Redis pub/sub channel of a tenant's drift events.
-pub fn drift_channel(tenant: &str) -> String {
-    format!("aiops:{{{tenant}}}:drift")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,12 +230,5 @@ mod tests {
         assert_ne!(id, anomaly_id(&s, 1000, "zscore", "v1"));
         assert_ne!(id, anomaly_id(&s, 1000, "ensemble", "v2"));
         assert_ne!(id, anomaly_id(&series("mem"), 1000, "ensemble", "v1"));
-    }
-
-    #[test]
-    fn channel_names_use_hash_tags() {
-        assert_eq!(anomalies_channel("acme"), "aiops:{acme}:anomalies");
-        assert_eq!(anomalies_log_key("acme"), "aiops:{acme}:anomalies:log");
-        assert_eq!(drift_channel("acme"), "aiops:{acme}:drift");
     }
 }

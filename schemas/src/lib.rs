@@ -6,6 +6,7 @@
 //! - [`AnomalyEvent`] and [`DriftEvent`]: what flows out, with deterministic ids. JSON Schema
 //!   files for both (and for points) live in `schemas/json-schema/`.
 //! - [`parse`]: JSON, InfluxDB line protocol and NAB CSV records into validated points.
+//! - [`keys`]: the names of the Redis channels and keys events travel on, and their parsing.
 //! - [`Limits`]: what a record may hold. Every rejection is an [`Error`] that says what to fix.
 //!
 //! This crate depends on serde only (and xxhash for the keys), so any tool can use it.
@@ -13,6 +14,7 @@
 pub mod error;
 pub mod event;
 pub mod glob;
+pub mod keys;
 pub mod limits;
 pub mod parse;
 pub mod point;
@@ -22,13 +24,14 @@ pub mod time;
 pub use error::{Error, Field, Format, Result};
 pub use event::{
     AnomalyEvent, Band, Contribution, DriftEvent, DriftTest, SeriesRef, Severity, TimeRange,
-    anomalies_channel, anomalies_log_key, anomaly_id, drift_channel, drift_id,
+    anomaly_id, drift_id,
 };
+pub use keys::{Channel, ChannelKey, anomalies_channel, anomalies_log_key, drift_channel};
 pub use limits::Limits;
 pub use parse::{ParseOptions, SeriesCache, parse_record, parse_record_cached};
 pub use point::MetricPoint;
 pub use series::{Labels, Series, SeriesKey};
-pub use time::{Precision, TimestampMs, format_rfc3339, parse_timestamp};
+pub use time::{Precision, TimestampMs, format_rfc3339, parse_timestamp, system_now};
 
 /// The `schema_version` this crate writes into points and events. Readers accept records
 /// without the field as version 1.

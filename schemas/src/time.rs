@@ -183,6 +183,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// Milliseconds since the Unix epoch by the system clock (0 if the clock is before 1970).
+pub fn system_now() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            TimestampMs::try_from(d.as_millis()).unwrap_or(TimestampMs::MAX)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use aiops_connectors::sink::bus::Bus;
+use aiops_connectors::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
 use aiops_pipeline::run as run_pipeline;
-use aiops_pipeline::sink::bus::Bus;
 use aiops_pipeline::sink::{Fanout, Sink};
-use aiops_pipeline::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
 use aiops_schemas::{AnomalyEvent, SeriesKey, TimestampMs, format_rfc3339};
 
 use super::PipelineArgs;

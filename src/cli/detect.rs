@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
+use aiops_connectors::sink::{DeadLetterFile, JsonLines};
+use aiops_connectors::source::file::FileSource;
+use aiops_connectors::source::stdin::StdinSource;
 use aiops_pipeline::record::DeadLetter;
-use aiops_pipeline::sink::{DeadLetterFile, Fanout, JsonLines, Sink};
+use aiops_pipeline::sink::{Fanout, Sink};
 use aiops_pipeline::source::Source;
-use aiops_pipeline::source::file::FileSource;
-use aiops_pipeline::source::stdin::StdinSource;
 use aiops_pipeline::{Cluster, run as run_pipeline};
 use aiops_schemas::{AnomalyEvent, Format, Precision};
 

@@ -5,14 +5,12 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use aiops_connectors::source::file::FileSource;
+use aiops_models::artifact::ModelArtifact;
+use aiops_models::train::{Incumbent, TrainOptions, train};
+use aiops_models::{Actor, ModelScope, ModelStore, ModelVersion, diff_parameters, open_store};
 use aiops_operators::{Template, TemplateSet};
 use aiops_pipeline::PipelineConfig;
-use aiops_pipeline::models::artifact::ModelArtifact;
-use aiops_pipeline::models::train::{Incumbent, TrainOptions, train};
-use aiops_pipeline::models::{
-    Actor, ModelScope, ModelStore, ModelVersion, diff_parameters, open_store,
-};
-use aiops_pipeline::source::file::FileSource;
 use aiops_schemas::{TimestampMs, format_rfc3339};
 
 use super::history::{HistoryArgs, parse_time};
@@ -355,7 +353,7 @@ fn read_topic(
     to: Option<TimestampMs>,
 ) -> Result<(Vec<aiops_schemas::MetricPoint>, String)> {
     let (kafka, topic_config) = history.kafka(config, topic)?;
-    let read = aiops_pipeline::source::kafka_range::read_range(
+    let read = aiops_connectors::source::kafka_range::read_range(
         &kafka,
         &topic_config,
         &config.parse,

@@ -17,9 +17,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
+use aiops_connectors::source::file::FileSource;
+use aiops_connectors::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::config::{KafkaConfig, TopicConfig};
-use aiops_pipeline::source::file::FileSource;
-use aiops_pipeline::source::synthetic::{SyntheticConfig, SyntheticSource};
 use aiops_pipeline::source::{Batch, Poll, Source, SourceContext};
 use aiops_schemas::{Format, MetricPoint, ParseOptions, parse::csv::is_header, parse_record};
 
@@ -200,7 +200,7 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         options: Default::default(),
     };
     kafka.validate()?;
-    aiops_pipeline::source::kafka::ensure_topics(
+    aiops_connectors::source::kafka::ensure_topics(
         &kafka,
         &[(args.topic.as_str(), args.partitions.max(1))],
     )?;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use aiops_evaluation::backtest::{self, EventAt, Figures, Labels, PointAt};
-use aiops_pipeline::models::open_store;
-use aiops_pipeline::models::watch::ModelWatch;
+use aiops_connectors::source::file::{DirectorySource, FileSource};
+use aiops_evaluation::backtest::{self, EventAt, Figures, Labels, PointAt, ScoredPoint};
+use aiops_models::open_store;
+use aiops_models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::Collect;
 use aiops_pipeline::source::Source;
-use aiops_pipeline::source::file::{DirectorySource, FileSource};
 use aiops_schemas::{AnomalyEvent, TimestampMs};
 
 use super::history::{HistoryArgs, parse_time};
@@ -63,7 +63,7 @@ pub struct ReplayArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Also write the events of the range as a Parquet file (schema: see `aiops_pipeline::sink::parquet`).
+    /// Also write the events of the range as a Parquet file (schema: see `aiops_connectors::sink::parquet`).
     #[cfg(feature = "parquet")]
     #[arg(long, value_name = "FILE")]
     parquet: Option<PathBuf>,
@@ -171,7 +171,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     if let Some(url) = &args.publish_to {
         use aiops_pipeline::sink::Sink;
         let mut redis =
-            aiops_pipeline::sink::redis::RedisSink::new(aiops_pipeline::config::RedisConfig {
+            aiops_connectors::sink::redis::RedisSink::new(aiops_pipeline::config::RedisConfig {
                 url: url.clone(),
                 stream_maxlen: 100_000,
                 give_up_after_ms: 30_000,
@@ -301,7 +301,7 @@ pub fn run(args: ReplayArgs) -> Result<()> {
     }
     #[cfg(feature = "parquet")]
     if let Some(path) = &args.parquet {
-        aiops_pipeline::sink::parquet::write_events(path, &events)?;
+        aiops_connectors::sink::parquet::write_events(path, &events)?;
     }
     match &args.output {
         Some(path) => {
@@ -498,7 +498,9 @@ fn make_source(
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("parquet")) =>
         {
-            Arc::new(aiops_pipeline::source::parquet::ParquetSource::new(input)?)
+            Arc::new(aiops_connectors::source::parquet::ParquetSource::new(
+                input,
+            )?)
         }
         (Some(input), _) => Arc::new(FileSource::new(input, history.format())?),
         (None, Some(topic)) => topic_source(history, config, topic, read_from, offsets)?,
@@ -587,7 +589,7 @@ fn write_report(
             value: sample.value,
             band: sample.expected.map(|b| (b.lower, b.upper)),
         });
-        entry.3.push(point_at(sample, warning_of));
+        entry.3.push(scored_point(sample, warning_of).at());
     }
     // Each series' events, grouped once rather than searched for every series.
     let mut events_of: BTreeMap<String, Vec<TimestampMs>> = BTreeMap::new();
@@ -646,65 +648,34 @@ fn write_report(
     Ok(html_path)
 }
 
-/// Reads labels, telling the format from the file.
+/// Reads labels, telling the format from the file (see [`Labels::parse`]); a label column's
+/// series is named after the file.
 fn read_labels(path: &std::path::Path) -> Result<Labels> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Usage(format!("cannot read labels {name}: {e}")))?;
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        return Ok(Labels::from_nab_windows(&name, &text)?);
-    }
-    if trimmed.starts_with('[') {
-        return Ok(Labels::from_incidents_json(&name, &text)?);
-    }
-    // A CSV with timestamp and label columns.
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let column = |wanted: &str| header.iter().position(|h| h.eq_ignore_ascii_case(wanted));
-    let (Some(time_column), Some(label_column)) = (column("timestamp"), column("label")) else {
-        return Err(Error::Usage(format!(
-            "labels {name}: not NAB windows (an object), not incidents (a list), and not a CSV \
-             with timestamp and label columns"
-        )));
-    };
-    let mut rows = Vec::new();
-    for (number, line) in lines.enumerate() {
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let (Some(time), Some(label)) = (fields.get(time_column), fields.get(label_column)) else {
-            continue;
-        };
-        let time = parse_time(time)
-            .map_err(|e| Error::Usage(format!("labels {name}, line {}: {e}", number + 2)))?;
-        rows.push((time, !matches!(*label, "0" | "" | "false")));
-    }
     let series = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(Labels::from_label_column(&series, &rows))
+    Ok(Labels::parse(&name, &series, &text)?)
 }
 
-/// A scored point as the evaluation sees it: flagged when its score reached its template's
-/// warning level.
-fn point_at(
+/// A scored point as the evaluation sees it, with its template's warning level (a template
+/// without one never flags).
+fn scored_point(
     sample: &aiops_pipeline::record::ScoreSample,
     warning_of: &std::collections::BTreeMap<String, f64>,
-) -> PointAt {
-    let warning = warning_of
-        .get(&sample.model.template)
-        .copied()
-        .unwrap_or(f64::INFINITY);
-    PointAt {
+) -> ScoredPoint {
+    ScoredPoint {
         key: sample.series.key().to_string(),
         metric: sample.series.name().to_owned(),
         timestamp: sample.timestamp,
-        flagged: sample.score.is_some_and(|score| score >= warning),
+        score: sample.score,
+        warning: warning_of
+            .get(&sample.model.template)
+            .copied()
+            .unwrap_or(f64::INFINITY),
     }
 }
 
@@ -717,17 +688,9 @@ fn evaluate_replay(
     from: Option<TimestampMs>,
     to: Option<TimestampMs>,
 ) -> Figures {
-    let in_range = |t: TimestampMs| from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u);
-    let points: Vec<PointAt> = samples
+    let points: Vec<ScoredPoint> = samples
         .iter()
-        .filter(|s| in_range(s.timestamp))
-        .map(|s| point_at(s, warning_of))
-        .collect();
-    let series: Vec<(String, String)> = points
-        .iter()
-        .map(|p| (p.key.clone(), p.metric.clone()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
+        .map(|s| scored_point(s, warning_of))
         .collect();
     let events: Vec<EventAt> = events
         .iter()
@@ -737,41 +700,7 @@ fn evaluate_replay(
             timestamp: e.timestamp,
         })
         .collect();
-    let mut figures = backtest::evaluate(labels, &series, &events, Some(&points));
-    figures.nab = nab_of(labels, samples, warning_of, in_range);
-    figures
-}
-
-/// NAB's score of the points of the range, series by series (each series' rows in time order),
-/// at the warning level of the template that scored the first point.
-fn nab_of(
-    labels: &Labels,
-    samples: &[aiops_pipeline::record::ScoreSample],
-    warning_of: &std::collections::BTreeMap<String, f64>,
-    in_range: impl Fn(TimestampMs) -> bool,
-) -> Option<backtest::NabFigures> {
-    use std::collections::BTreeMap;
-    let threshold = warning_of.get(&samples.first()?.model.template).copied()?;
-    // (series key, metric) -> (time, score) rows.
-    type Rows = Vec<(TimestampMs, Option<f64>)>;
-    let mut rows: BTreeMap<(String, String), Rows> = BTreeMap::new();
-    for s in samples.iter().filter(|s| in_range(s.timestamp)) {
-        rows.entry((s.series.key().to_string(), s.series.name().to_owned()))
-            .or_default()
-            .push((s.timestamp, s.score));
-    }
-    let series: Vec<backtest::NabSeries<'_>> = rows
-        .into_iter()
-        .map(|((key, metric), mut points)| {
-            points.sort_by_key(|(t, _)| *t);
-            backtest::NabSeries {
-                timestamps: points.iter().map(|(t, _)| *t).collect(),
-                scores: points.iter().map(|(_, s)| *s).collect(),
-                incidents: labels.of(&key, &metric),
-            }
-        })
-        .collect();
-    backtest::nab_figures(&series, threshold)
+    backtest::evaluate_range(labels, &events, &points, from, to)
 }
 
 /// Writes the scored points of the range, by series then time, one JSON object per line.
@@ -817,7 +746,7 @@ fn topic_source(
     read_from: Option<TimestampMs>,
     offsets: Option<&[(i32, i64, Option<i64>)]>,
 ) -> Result<Arc<dyn Source>> {
-    use aiops_pipeline::source::kafka_range::{KafkaRangeSource, RangePlan};
+    use aiops_connectors::source::kafka_range::{KafkaRangeSource, RangePlan};
     let (kafka, topic_config) = history.kafka(config, topic)?;
     let plan = match offsets {
         Some(offsets) => RangePlan::new(&kafka, &topic_config, None, Duration::from_secs(30))?

@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use aiops_connectors::sink::kafka::KafkaSink;
+use aiops_connectors::sink::redis::RedisSink;
+use aiops_connectors::source::kafka::{KafkaSource, ensure_topics};
+use aiops_models::open_store;
+use aiops_models::retrain::Retrainer;
+use aiops_models::watch::ModelWatch;
 use aiops_pipeline::PipelineConfig;
 use aiops_pipeline::checkpoint::FileStore;
 use aiops_pipeline::config::ENVIRONMENT_OVERRIDES;
-use aiops_pipeline::models::open_store;
-use aiops_pipeline::models::retrain::Retrainer;
-use aiops_pipeline::models::watch::ModelWatch;
 use aiops_pipeline::run as run_pipeline;
-use aiops_pipeline::sink::kafka::KafkaSink;
-use aiops_pipeline::sink::redis::RedisSink;
 use aiops_pipeline::sink::{Fanout, Sink};
-use aiops_pipeline::source::kafka::{KafkaSource, ensure_topics};
 
 use super::output::count;
 use super::stop_on_ctrl_c;
@@ -323,7 +323,7 @@ fn serve_admin(
             if counters.read().partitions == 0 {
                 return Err("no Kafka partition assigned to this process".to_owned());
             }
-            aiops_pipeline::sink::redis::ping(&redis_url, Duration::from_secs(1))
+            aiops_connectors::sink::redis::ping(&redis_url, Duration::from_secs(1))
                 .map_err(|e| format!("redis does not answer: {e}"))
         }),
     )

@@ -9,13 +9,16 @@
 //!
 //! [prometheus-client]: prometheus_client
 
+#[cfg(feature = "admin")]
 pub mod admin;
 pub mod metrics;
 
+#[cfg(feature = "admin")]
 pub use admin::{AdminServer, Readiness};
 pub use metrics::MetricsRegistry;
 
 /// What can go wrong when starting the admin endpoint.
+#[cfg(feature = "admin")]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The admin address cannot be listened on.

@@ -3,6 +3,11 @@
 //!
 //! The binaries come from `scripts/services install` (tansu via `cargo install`, Redis from
 //! Debian); `AIOPS_TANSU` may point at a tansu binary elsewhere.
+//!
+//! A test that needs any of them starts with `if !support::available(&[...]) { return; }`
+//! (see [`available`]): on a fresh clone with only Rust, `cargo test` passes and says which
+//! tests it skipped; `scripts/test` (and CI) sets `AIOPS_INTEGRATION=required`, which turns a
+//! missing service into a failure.
 
 #![allow(dead_code)]
 
@@ -20,6 +25,142 @@ use std::time::{Duration, Instant};
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Something beyond Rust that an integration test uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// The tansu Kafka broker (`AIOPS_TANSU`, `PATH` or `~/.cargo/bin`).
+    Tansu,
+    /// Debian's `redis-server`.
+    Redis,
+    /// Debian's `chromium`, headless.
+    Chromium,
+    /// `node` with playwright-core in `target/node` (drives Chromium).
+    Playwright,
+    /// The Python with pyarrow and prometheus_client in `target/py` (or `AIOPS_PYTHON`).
+    Pyarrow,
+    /// The `openssl` command (makes RSA and EC key pairs).
+    Openssl,
+}
+
+/// How missing services are treated, from `AIOPS_INTEGRATION`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Integration {
+    /// Unset: a test whose services are missing is skipped, and says so.
+    WhenInstalled,
+    /// `required`: a missing service fails the test (scripts/test, CI).
+    Required,
+    /// `off`: every test that needs a service is skipped, installed or not (a quick run, and
+    /// the check that every test declares what it uses: the helpers refuse undeclared use).
+    Off,
+}
+
+fn integration() -> Integration {
+    match std::env::var("AIOPS_INTEGRATION").as_deref() {
+        Ok("required") => Integration::Required,
+        Ok("off") => Integration::Off,
+        _ => Integration::WhenInstalled,
+    }
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Service {
+    fn installed(self) -> bool {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        match self {
+            Service::Tansu => tansu_path().is_some(),
+            Service::Redis => on_path("redis-server").is_some(),
+            Service::Chromium => on_path("chromium").is_some(),
+            Service::Playwright => {
+                on_path("node").is_some()
+                    && root
+                        .join("target/node/node_modules/playwright-core/package.json")
+                        .is_file()
+            }
+            Service::Pyarrow => python().is_file(),
+            Service::Openssl => on_path("openssl").is_some(),
+        }
+    }
+
+    /// Called by the helpers that use a service: under `AIOPS_INTEGRATION=off` a test that
+    /// reaches one did not declare it in [`available`].
+    fn used(self) {
+        assert!(
+            integration() != Integration::Off,
+            "this test uses {self:?} but does not check support::available(&[Service::{self:?}, ..])"
+        );
+    }
+}
+
+/// Whether everything in `needs` is here. When not, and `AIOPS_INTEGRATION` is not
+/// `required`, writes one "skipped" line to the terminal (past the test harness's capture, so
+/// a plain `cargo test` shows it) and returns false: the test then returns without running.
+pub fn available(needs: &[Service]) -> bool {
+    let mode = integration();
+    let missing: Vec<Service> = match mode {
+        Integration::Off => needs.to_vec(),
+        _ => needs.iter().copied().filter(|s| !s.installed()).collect(),
+    };
+    if missing.is_empty() {
+        return true;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("an integration test")
+        .to_string();
+    assert!(
+        mode != Integration::Required,
+        "{test} needs {missing:?}, which are not installed: run scripts/services install"
+    );
+    let why = if mode == Integration::Off {
+        "AIOPS_INTEGRATION=off".to_string()
+    } else {
+        format!("{missing:?} not installed; scripts/services install")
+    };
+    // Straight to the stream: the harness captures print!/eprint! of passing tests.
+    let _ = writeln!(std::io::stderr(), "skipped: {test} ({why})");
+    false
+}
+
+/// The Python that `scripts/services install` sets up in `target/py` (or `AIOPS_PYTHON`).
+pub fn python() -> PathBuf {
+    match std::env::var_os("AIOPS_PYTHON") {
+        Some(python) => PathBuf::from(python),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python"),
+    }
+}
+
+/// Headless Chromium as a command.
+pub fn chromium() -> Command {
+    Service::Chromium.used();
+    Command::new("chromium")
+}
+
+/// The `openssl` command.
+pub fn openssl() -> Command {
+    Service::Openssl.used();
+    Command::new("openssl")
+}
+
+/// `node` with `AIOPS_NODE_MODULES` pointing at playwright-core's `target/node/node_modules`.
+pub fn playwright_node() -> Command {
+    Service::Playwright.used();
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/node/node_modules");
+    let mut node = Command::new("node");
+    node.env("AIOPS_NODE_MODULES", modules);
+    node
+}
+
+/// The Python with pyarrow and prometheus_client.
+pub fn pyarrow_python() -> Command {
+    Service::Pyarrow.used();
+    Command::new(python())
 }
 
 pub fn free_port() -> u16 {
@@ -41,20 +182,18 @@ pub fn wait_for_port(port: u16, what: &str) {
     panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
 }
 
-fn find_tansu() -> PathBuf {
-    if let Ok(path) = std::env::var("AIOPS_TANSU") {
-        return PathBuf::from(path);
+fn tansu_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("AIOPS_TANSU") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let home = std::env::var("HOME").unwrap_or_default();
-    for candidate in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|p| p.join("tansu"))
-        .chain([PathBuf::from(home).join(".cargo/bin/tansu")])
-    {
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("tansu not found: run scripts/services install (or set AIOPS_TANSU)");
+    on_path("tansu")
+        .or_else(|| Some(PathBuf::from(home).join(".cargo/bin/tansu")).filter(|p| p.is_file()))
+}
+
+fn find_tansu() -> PathBuf {
+    Service::Tansu.used();
+    tansu_path().expect("tansu not found: run scripts/services install (or set AIOPS_TANSU)")
 }
 
 fn kill(child: &mut Child, signal: &str) {
@@ -170,6 +309,7 @@ impl Redis {
 
     /// Starts the server (again).
     pub fn launch(&mut self) {
+        Service::Redis.used();
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -209,7 +349,7 @@ impl Redis {
         let client = redis::Client::open(self.url(db)).unwrap();
         let mut connection = client.get_connection().unwrap();
         let entries: Vec<Entry> = redis::cmd("XRANGE")
-            .arg(format!("aiops:{{{tenant}}}:anomalies:log"))
+            .arg(aiops_schemas::anomalies_log_key(tenant))
             .arg("-")
             .arg("+")
             .query(&mut connection)
@@ -495,7 +635,6 @@ pub fn scrape(address: &str) -> Option<String> {
 /// `target/py`): `{family: [type, [sample values...], [[sample name, {labels}]...]]}`. The parser strips `_total` from counter
 /// family names and fails on anything that is not valid exposition format.
 pub fn parse_prometheus(body: &str) -> serde_json::Value {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/python");
     let script = r#"
 import json, sys
 from prometheus_client.parser import text_string_to_metric_families
@@ -507,7 +646,7 @@ for f in text_string_to_metric_families(sys.stdin.read()):
     families[f.name] = (f.type, [s.value for s in f.samples], [[s.name, s.labels] for s in f.samples])
 print(json.dumps(families))
 "#;
-    let mut child = Command::new(python)
+    let mut child = pyarrow_python()
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -610,7 +749,7 @@ pub mod ws {
         let mut connection = client.get_connection().unwrap();
         redis::pipe()
             .cmd("XADD")
-            .arg(format!("aiops:{{{tenant}}}:anomalies:log"))
+            .arg(aiops_schemas::anomalies_log_key(tenant))
             .arg("*")
             .arg("id")
             .arg(id)
@@ -618,7 +757,7 @@ pub mod ws {
             .arg(payload)
             .ignore()
             .cmd("PUBLISH")
-            .arg(format!("aiops:{{{tenant}}}:anomalies"))
+            .arg(aiops_schemas::anomalies_channel(tenant))
             .arg(payload)
             .ignore()
             .query::<()>(&mut connection)

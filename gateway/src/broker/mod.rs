@@ -63,7 +63,5 @@ pub trait Broker: Send + Sync + 'static {
 /// The Redis stream keeping a channel's history, if it has one: `aiops:{tenant}:anomalies`
 /// keeps `aiops:{tenant}:anomalies:log`; drift channels keep none.
 pub fn history_key(channel: &str) -> Option<String> {
-    channel
-        .ends_with(":anomalies")
-        .then(|| format!("{channel}:log"))
+    aiops_schemas::ChannelKey::parse(channel)?.history_key()
 }

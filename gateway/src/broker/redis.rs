@@ -44,8 +44,10 @@ impl RedisBroker {
     /// Starts the pub/sub task for `url`, feeding `hub`. Connects lazily: a Redis that comes up
     /// later is fine.
     pub fn start(url: &str, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Result<Arc<RedisBroker>> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::Redis(format!("invalid URL {url:?}: {e}")))?;
+        let client = redis::Client::open(url).map_err(|source| Error::Redis {
+            context: format!("invalid URL {url:?}"),
+            source,
+        })?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let broker = Arc::new(RedisBroker {
             client: client.clone(),

@@ -7,7 +7,7 @@
 //! series' tests take a new reference. When a series keeps drifting for
 //! `retrain.after_points` points after its first alarm, the stage asks for its template to be
 //! retrained on the series' points since the drift began, with the running version's scores of
-//! them, through the runner to the retrainer ([`crate::models::retrain`]); if its state is
+//! them, through the runner to the retrainer ([`aiops_models::retrain`]); if its state is
 //! still not replaced after four times as many points, it asks again (the retrainer limits how
 //! often a template is trained).
 
@@ -22,7 +22,7 @@ use timely::dataflow::operators::generic::Operator;
 use aiops_operators::drift::{DriftAlarm, StreamDrift};
 use aiops_schemas::{DriftEvent, SeriesRef, TimestampMs, drift_id};
 
-use super::{Output, SeriesMap};
+use super::{Data, Output, SeriesMap};
 use crate::config::{DriftStageConfig, DriftStream};
 use crate::metrics::{Counters, Stage};
 use crate::record::{ModelTag, RetrainRequest, ScoreSample};
@@ -168,14 +168,14 @@ fn observe(
         {
             episode.requests += 1;
             // The receiver hangs up only when the run is torn down.
-            let _ = sender.send(Output::Retrain(RetrainRequest {
+            let _ = sender.send(Output::Data(Data::Retrain(RetrainRequest {
                 template: entry.model.template.clone(),
                 version: entry.model.version.clone(),
                 series: sample.series.clone(),
                 points: std::mem::take(&mut episode.points),
                 scores: std::mem::take(&mut episode.scores),
                 reason: episode.reason.clone(),
-            }));
+            })));
         }
     }
     events

@@ -37,11 +37,12 @@ pub use score::{FINAL_BOUNDARY, ScoreConfig, ScoreStage, SnapshotPlan, boundary_
 
 use crate::config::DriftStageConfig;
 use crate::metrics::Counters;
-use crate::models::watch::ModelWatch;
 use crate::record::{
-    DeadLetter, RawRecord, RetrainRequest, ScoreSample, Scored, SeriesState, SourcePoint,
+    DeadLetter, PartitionId, RawRecord, RetrainRequest, ScoreSample, Scored, SeriesState,
+    SourcePoint,
 };
 use crate::source::SourceControl;
+use aiops_models::watch::ModelWatch;
 
 /// Hashes series keys, which are already uniform 64-bit hashes, with one multiply-xorshift
 /// instead of SipHash. The mix matters: the exchange routes by the key's low bits, so on one
@@ -69,11 +70,22 @@ impl Hasher for KeyHasher {
 /// Per-series state of a stage, by series key.
 pub type SeriesMap<T> = HashMap<u64, T, BuildHasherDefault<KeyHasher>>;
 
-/// What leaves the workers (and the source's threads) for whoever drives the pipeline. From
-/// one thread, messages arrive in the order they were sent, which the checkpoint protocol
-/// relies on: a worker's `Progress` follows the events it covers.
+/// What leaves the workers (and the source's threads) for whoever drives the pipeline: what
+/// the pipeline produced ([`Data`], for the sink) and what keeps it consistent ([`Control`],
+/// the checkpoint protocol and the workers' lifecycle). Both travel on one channel because the
+/// checkpoint protocol relies on its order: from one thread, messages arrive in the order they
+/// were sent, so a worker's `Progress` follows the events it covers.
 #[derive(Debug)]
 pub enum Output {
+    /// What the pipeline produced.
+    Data(Data),
+    /// The checkpoint protocol, partition changes and the workers' lifecycle.
+    Control(Control),
+}
+
+/// What the pipeline produced, for the sink (and, for retraining requests, the retrainer).
+#[derive(Debug)]
+pub enum Data {
     /// Anomaly events.
     Events(Vec<AnomalyEvent>),
     /// Records that failed to parse or validate.
@@ -84,6 +96,11 @@ pub enum Output {
     Samples(Vec<ScoreSample>),
     /// A persisting drift asks for retraining.
     Retrain(RetrainRequest),
+}
+
+/// The checkpoint protocol and the lifecycle of the workers and the source's partitions.
+#[derive(Debug)]
+pub enum Control {
     /// Every event and dead letter of epochs before `frontier` has been sent by this worker
     /// (`u64::MAX`: everything).
     Progress {
@@ -109,7 +126,7 @@ pub enum Output {
         /// The checkpoint boundary.
         boundary: u64,
         /// (partition, next offset) for every partition the worker has fed.
-        offsets: Vec<(u32, i64)>,
+        offsets: Vec<(PartitionId, i64)>,
     },
     /// A message from the source's own threads (partition assignments).
     Source(SourceControl),
@@ -118,6 +135,18 @@ pub enum Output {
         /// The worker.
         worker: usize,
     },
+}
+
+impl From<Data> for Output {
+    fn from(data: Data) -> Output {
+        Output::Data(data)
+    }
+}
+
+impl From<Control> for Output {
+    fn from(control: Control) -> Output {
+        Output::Control(control)
+    }
 }
 
 /// Everything the graph needs besides its inputs.
@@ -189,14 +218,14 @@ pub fn build(
         .map(|_| output.clone());
     let streams = detection_graph(raw, generated, restores, &config, snapshots, retrain);
     let probe = ProbeHandle::new();
-    deliver(streams.events, output.clone(), Output::Events).probe_with(&probe);
+    deliver(streams.events, output.clone(), Data::Events).probe_with(&probe);
     if let Some(drift) = streams.drift {
-        deliver(drift, output.clone(), Output::Drift).probe_with(&probe);
+        deliver(drift, output.clone(), Data::Drift).probe_with(&probe);
     }
     if let Some(samples) = streams.samples {
-        deliver(samples, output.clone(), Output::Samples).probe_with(&probe);
+        deliver(samples, output.clone(), Data::Samples).probe_with(&probe);
     }
-    deliver(streams.dead_letters, output, Output::DeadLetters).probe_with(&probe);
+    deliver(streams.dead_letters, output, Data::DeadLetters).probe_with(&probe);
     GraphHandles {
         raw: raw_handle,
         points: points_handle,
@@ -307,7 +336,7 @@ fn count_generated<'scope>(
 fn deliver<'scope, T: Clone + 'static>(
     stream: Stream<'scope, u64, Vec<T>>,
     output: SyncSender<Output>,
-    wrap: fn(Vec<T>) -> Output,
+    wrap: fn(Vec<T>) -> Data,
 ) -> Stream<'scope, u64, Vec<()>> {
     stream.unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "Deliver", move |_, _| {
         move |input, _output| {
@@ -315,7 +344,7 @@ fn deliver<'scope, T: Clone + 'static>(
                 if !batch.is_empty() {
                     // The receiver only hangs up when the run is being torn down; what is left
                     // then has nowhere to go.
-                    let _ = output.send(wrap(std::mem::take(batch)));
+                    let _ = output.send(Output::Data(wrap(std::mem::take(batch))));
                 }
             });
         }

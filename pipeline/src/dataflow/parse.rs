@@ -10,10 +10,10 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use aiops_schemas::{Format, ParseOptions, SeriesCache, parse_record_cached};
 
 use crate::metrics::{Counters, Stage};
-use crate::record::{DeadLetter, RawRecord, SourcePoint};
+use crate::record::{DeadLetter, PartitionId, RawRecord, SourcePoint};
 
 /// How the records of each topic are parsed. A partition number's high 16 bits are its topic's
-/// index (see `source::kafka::PartitionId`); sources without topics use index 0.
+/// index (see [`PartitionId`]); sources without topics use index 0.
 #[derive(Debug, Clone)]
 pub struct RecordFormats(Arc<Vec<(Format, ParseOptions)>>);
 
@@ -29,8 +29,8 @@ impl RecordFormats {
     }
 
     /// The format of a partition's records.
-    pub fn for_partition(&self, partition: u32) -> &(Format, ParseOptions) {
-        let topic = (partition >> 16) as usize;
+    pub fn for_partition(&self, partition: PartitionId) -> &(Format, ParseOptions) {
+        let topic = partition.topic_index();
         self.0.get(topic).unwrap_or(&self.0[0])
     }
 }

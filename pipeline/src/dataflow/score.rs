@@ -31,10 +31,10 @@ use timely::progress::frontier::MutableAntichain;
 use aiops_operators::{ChainSnapshot, SeriesChain, Template, TemplateSet};
 use aiops_schemas::{Series, Severity};
 
-use super::{Output, SeriesMap};
+use super::{Control, Output, SeriesMap};
 use crate::metrics::{Counters, Stage};
-use crate::models::watch::{ActiveModels, ModelWatch};
-use crate::record::{ModelTag, ScoreSample, Scored, SeriesState, SourcePoint};
+use crate::record::{ModelTag, PartitionId, ScoreSample, Scored, SeriesState, SourcePoint};
+use aiops_models::watch::{ActiveModels, ModelWatch};
 
 /// The boundary of the checkpoint taken when the input ends.
 pub const FINAL_BOUNDARY: u64 = u64::MAX;
@@ -91,7 +91,7 @@ struct SeriesEntry {
     /// Bumped whenever a model swap replaces the chain's state, so the drift stage knows its
     /// reference belongs to an older state.
     generation: u32,
-    partition: u32,
+    partition: PartitionId,
     /// Changed since the last snapshot.
     dirty: bool,
 }
@@ -100,6 +100,131 @@ struct SeriesEntry {
 struct Pending {
     points: Vec<SourcePoint>,
     restores: Vec<SeriesState>,
+}
+
+/// One worker's score stage between activations: every series' chain, the templates with the
+/// active model versions in place, and the checkpoint bookkeeping. The timely operator keeps
+/// the records waiting for their epoch and calls it once an epoch is complete.
+struct ScoreOperator {
+    config: ScoreConfig,
+    worker: usize,
+    /// `None`: no template matches the series; it is counted, not scored.
+    series: SeriesMap<Option<SeriesEntry>>,
+    /// The boundary of the last snapshot sent.
+    last_snapshot: Option<u64>,
+    /// The configured templates with the active model versions in place.
+    templates: Arc<TemplateSet>,
+    /// The tag of each template, by index, for samples.
+    tags: Vec<Arc<ModelTag>>,
+    /// The model watch's publication the templates reflect.
+    publication: u64,
+    active: Arc<ActiveModels>,
+}
+
+impl ScoreOperator {
+    fn new(config: ScoreConfig, worker: usize) -> ScoreOperator {
+        let templates = config.templates.clone();
+        ScoreOperator {
+            tags: model_tags(&templates),
+            templates,
+            config,
+            worker,
+            series: SeriesMap::default(),
+            last_snapshot: None,
+            publication: 0,
+            active: Arc::new(ActiveModels::default()),
+        }
+    }
+
+    /// Everything of one complete epoch: model versions activated since the last epoch are
+    /// swapped in, the series' state at the checkpoint boundary before it is snapshotted,
+    /// restored series come in, then the points are scored in source order.
+    fn epoch(&mut self, epoch: u64, pending: Pending, emit: impl FnMut(Scored)) {
+        let started = Instant::now();
+        self.swap_in_activated_models();
+        if let Some(boundary) = self
+            .config
+            .snapshots
+            .as_ref()
+            .and_then(|plan| boundary_before(epoch, plan.every))
+        {
+            self.snapshot(boundary);
+        }
+        let Pending {
+            mut points,
+            restores,
+        } = pending;
+        restore(
+            &mut self.series,
+            restores,
+            &self.templates,
+            &self.config.counters,
+        );
+        points.sort_by_key(|p| (p.seq, p.partition));
+        let samples = self.config.samples.then_some(self.tags.as_slice());
+        score_epoch(
+            &mut self.series,
+            points,
+            (&self.templates, samples),
+            &self.config.counters,
+            emit,
+        );
+        self.config
+            .counters
+            .time_stage(Stage::Score, Some(self.worker), started.elapsed());
+    }
+
+    fn swap_in_activated_models(&mut self) {
+        let Some(watch) = &self.config.models else {
+            return;
+        };
+        if watch.publication() == self.publication {
+            return;
+        }
+        let next = watch.current();
+        self.publication = next.publication;
+        let swapped = Arc::new(next.apply(&self.config.templates));
+        let moved = swap_models(
+            &mut self.series,
+            (&self.templates, &self.active),
+            (&swapped, &next),
+        );
+        self.active = next;
+        self.config.counters.add_model_swaps(moved);
+        self.templates = swapped;
+        self.tags = model_tags(&self.templates);
+    }
+
+    /// Snapshots the series changed since the last snapshot, once per boundary.
+    fn snapshot(&mut self, boundary: u64) {
+        if let Some(plan) = &self.config.snapshots {
+            snapshot_once(
+                &mut self.series,
+                &mut self.last_snapshot,
+                boundary,
+                plan,
+                &self.templates,
+            );
+        }
+    }
+
+    /// After the complete epochs: the final snapshot once both inputs have ended, or the one
+    /// at the boundary the inputs' frontier passed when no waiting epoch lies before it.
+    fn snapshot_at_frontier(&mut self, frontier: Option<u64>, first_waiting: Option<u64>) {
+        let Some(plan) = &self.config.snapshots else {
+            return;
+        };
+        match frontier {
+            None => self.snapshot(FINAL_BOUNDARY),
+            Some(frontier) => {
+                if let Some(boundary) = boundary_before(frontier, plan.every)
+                    && first_waiting.is_none_or(|epoch| epoch > boundary)
+                {
+                    self.snapshot(boundary);
+                }
+            }
+        }
+    }
 }
 
 impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
@@ -120,15 +245,7 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                 // Records wait here until their epoch is complete, so a series' points are
                 // processed in source order however they were spread over workers.
                 let mut pending: BTreeMap<u64, (Capability<u64>, Pending)> = BTreeMap::new();
-                // `None`: no template matches the series; it is counted, not scored.
-                let mut series: SeriesMap<Option<SeriesEntry>> = SeriesMap::default();
-                let mut last_snapshot: Option<u64> = None;
-                let config = config.clone();
-                // The configured templates with the active model versions in place.
-                let mut templates = config.templates.clone();
-                let mut tags = model_tags(&templates);
-                let mut publication = 0;
-                let mut active = Arc::new(ActiveModels::default());
+                let mut operator = ScoreOperator::new(config.clone(), worker);
                 move |(points_in, points_frontier), (restores_in, restores_frontier), output| {
                     let port = output.output_index();
                     points_in.for_each(|cap, batch| {
@@ -141,85 +258,21 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                             slot.restores.append(batch);
                         }
                     });
-                    let incomplete = |epoch: &u64| {
-                        points_frontier.less_equal(epoch) || restores_frontier.less_equal(epoch)
-                    };
                     while let Some(entry) = pending.first_entry() {
-                        if incomplete(entry.key()) {
+                        let epoch = *entry.key();
+                        if points_frontier.less_equal(&epoch)
+                            || restores_frontier.less_equal(&epoch)
+                        {
                             break;
                         }
-                        let epoch = *entry.key();
-                        let started = Instant::now();
-                        if let Some(watch) = &config.models
-                            && watch.publication() != publication
-                        {
-                            let next = watch.current();
-                            publication = next.publication;
-                            let swapped = Arc::new(next.apply(&config.templates));
-                            let moved =
-                                swap_models(&mut series, (&templates, &active), (&swapped, &next));
-                            active = next;
-                            config.counters.add_model_swaps(moved);
-                            templates = swapped;
-                            tags = model_tags(&templates);
-                        }
-                        if let Some(plan) = &config.snapshots
-                            && let Some(boundary) = boundary_before(epoch, plan.every)
-                        {
-                            snapshot_once(
-                                &mut series,
-                                &mut last_snapshot,
-                                boundary,
-                                plan,
-                                &templates,
-                            );
-                        }
-                        let (
-                            cap,
-                            Pending {
-                                mut points,
-                                restores,
-                            },
-                        ) = entry.remove();
-                        restore(&mut series, restores, &templates, &config.counters);
-                        points.sort_by_key(|p| (p.seq, p.partition));
+                        let (cap, records) = entry.remove();
                         let mut session = output.session(&cap);
-                        let samples = config.samples.then_some(tags.as_slice());
-                        score_epoch(
-                            &mut series,
-                            points,
-                            (&templates, samples),
-                            &config.counters,
-                            |scored| session.give(scored),
-                        );
-                        config
-                            .counters
-                            .time_stage(Stage::Score, Some(worker), started.elapsed());
+                        operator.epoch(epoch, records, |scored| session.give(scored));
                     }
-                    if let Some(plan) = &config.snapshots {
-                        match lowest(points_frontier, restores_frontier) {
-                            None => snapshot_once(
-                                &mut series,
-                                &mut last_snapshot,
-                                FINAL_BOUNDARY,
-                                plan,
-                                &templates,
-                            ),
-                            Some(frontier) => {
-                                if let Some(boundary) = boundary_before(frontier, plan.every)
-                                    && pending.first_key_value().is_none_or(|(e, _)| *e > boundary)
-                                {
-                                    snapshot_once(
-                                        &mut series,
-                                        &mut last_snapshot,
-                                        boundary,
-                                        plan,
-                                        &templates,
-                                    );
-                                }
-                            }
-                        }
-                    }
+                    operator.snapshot_at_frontier(
+                        lowest(points_frontier, restores_frontier),
+                        pending.first_key_value().map(|(epoch, _)| *epoch),
+                    );
                 }
             },
         )
@@ -484,11 +537,11 @@ fn snapshot_once(
         })
         .collect();
     // The receiver hangs up only when the run is torn down.
-    let _ = plan.output.send(Output::Snapshot {
+    let _ = plan.output.send(Output::Control(Control::Snapshot {
         worker: plan.worker,
         boundary,
         series: changed,
-    });
+    }));
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl ModelWatch {
         let mut loaded = self
             .loaded_generation
             .lock()
-            .map_err(|_| crate::Error::ModelStore("model watch poisoned".into()))?;
+            .map_err(|_| crate::Error::model_store_message("model watch poisoned"))?;
         if *loaded == Some(generation) {
             return Ok(false);
         }
@@ -204,9 +204,9 @@ fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::Actor;
-    use crate::models::contract::register_version;
-    use crate::models::sqlite::SqliteStore;
+    use crate::Actor;
+    use crate::contract::register_version;
+    use crate::sqlite::SqliteStore;
     use aiops_operators::{Matcher, Template};
     use aiops_schemas::{Labels, Limits, Series};
 

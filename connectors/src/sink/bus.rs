@@ -13,8 +13,8 @@ use tokio::sync::broadcast;
 
 use aiops_schemas::{AnomalyEvent, anomalies_channel};
 
-use super::Sink;
-use crate::error::Result;
+use aiops_pipeline::Result;
+use aiops_pipeline::sink::Sink;
 
 /// One published message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,13 +13,13 @@ use aiops_schemas::{
     AnomalyEvent, DriftEvent, anomalies_channel, anomalies_log_key, drift_channel,
 };
 
-use super::Sink;
-use crate::config::RedisConfig;
-use crate::error::{Error, Result};
+use aiops_pipeline::config::RedisConfig;
+use aiops_pipeline::sink::Sink;
+use aiops_pipeline::{Error, Result};
 
 /// Whether Redis at `url` answers a `PING` within `timeout` (for readiness probes).
 pub fn ping(url: &str, timeout: Duration) -> Result<()> {
-    let unreachable = |e: redis::RedisError| Error::Redis(format!("{url}: {e}"));
+    let unreachable = |e: redis::RedisError| Error::redis(url, e);
     let client = redis::Client::open(url).map_err(unreachable)?;
     let mut connection = client
         .get_connection_with_timeout(timeout)
@@ -44,7 +44,7 @@ impl RedisSink {
     /// A sink for `config.url`; connects lazily, so a Redis that starts later is fine.
     pub fn new(config: RedisConfig) -> Result<RedisSink> {
         let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| Error::Redis(format!("invalid URL {:?}: {e}", config.url)))?;
+            .map_err(|e| Error::redis(format!("invalid URL {:?}", config.url), e))?;
         Ok(RedisSink {
             client,
             connection: None,
@@ -81,10 +81,13 @@ impl RedisSink {
                 Err(error) => {
                     self.connection = None;
                     if started.elapsed() >= Duration::from_millis(self.config.give_up_after_ms) {
-                        return Err(Error::Redis(format!(
-                            "{}: {error}; gave up after {} ms",
-                            self.config.url, self.config.give_up_after_ms
-                        )));
+                        return Err(Error::redis(
+                            format!(
+                                "{} (gave up after {} ms)",
+                                self.config.url, self.config.give_up_after_ms
+                            ),
+                            error,
+                        ));
                     }
                     if !reported {
                         let url = &self.config.url;

@@ -34,14 +34,16 @@ use rdkafka::types::RDKafkaRespErr;
 
 use aiops_schemas::ParseOptions;
 
-use super::{Batch, Checkpointing, Poll, Source, SourceContext, SourceControl, WorkerSource};
-use crate::checkpoint::StateStore;
-use crate::config::KafkaConfig;
-use crate::dataflow::{Output, RecordFormats};
-use crate::error::{Error, Result};
-use crate::metrics::Counters;
-use crate::record::{RawRecord, SeriesState};
-use crate::runner::system_now;
+use aiops_pipeline::checkpoint::StateStore;
+use aiops_pipeline::config::KafkaConfig;
+use aiops_pipeline::dataflow::{Control, Output, RecordFormats};
+use aiops_pipeline::metrics::Counters;
+use aiops_pipeline::record::{PartitionId, RawRecord, SeriesState};
+use aiops_pipeline::source::{
+    Batch, Checkpointing, Poll, Source, SourceContext, SourceControl, WorkerSource,
+};
+use aiops_pipeline::{Error, Result};
+use aiops_schemas::system_now;
 
 /// The consumer configuration of worker `index`: tunable defaults, then the configuration's
 /// `options`, then the settings the checkpoint protocol relies on, which options cannot change.
@@ -78,28 +80,6 @@ pub fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
-/// A source-wide partition number: the topic's index (in configuration order) in the high 16
-/// bits, the partition in the low 16 (so at most 65,536 partitions per topic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionId(pub u32);
-
-impl PartitionId {
-    /// The id of `partition` of the topic at `topic_index`.
-    pub fn new(topic_index: usize, partition: i32) -> PartitionId {
-        PartitionId(((topic_index as u32) << 16) | (partition as u32 & 0xFFFF))
-    }
-
-    /// The topic's index.
-    pub fn topic_index(self) -> usize {
-        (self.0 >> 16) as usize
-    }
-
-    /// The partition within the topic.
-    pub fn partition(self) -> i32 {
-        (self.0 & 0xFFFF) as i32
-    }
-}
-
 /// Messages a consumer thread hands to its worker.
 enum Feed {
     Records(Vec<RawRecord>),
@@ -117,7 +97,7 @@ struct Shared {
     epoch: Duration,
     started: Instant,
     consumers: Mutex<HashMap<usize, Arc<BaseConsumer<KafkaContext>>>>,
-    owners: Mutex<HashMap<u32, usize>>,
+    owners: Mutex<HashMap<PartitionId, usize>>,
     /// The latest completed checkpoint boundary.
     completed: Mutex<Option<u64>>,
     completed_changed: Condvar,
@@ -261,15 +241,15 @@ impl Source for KafkaSource {
         let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
             .create_with_context(kafka_context)
             .map_err(|e| {
-                Error::Kafka(format!(
-                    "cannot create a consumer for {}: {e}",
-                    self.config.brokers
-                ))
+                Error::kafka(
+                    format!("cannot create a consumer for {}", self.config.brokers),
+                    e,
+                )
             })?;
         let topics: Vec<&str> = self.shared.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
-            .map_err(|e| Error::Kafka(format!("cannot subscribe to {}: {e}", topics.join(","))))?;
+            .map_err(|e| Error::kafka(format!("cannot subscribe to {}", topics.join(",")), e))?;
         let consumer = Arc::new(consumer);
         self.shared
             .consumers
@@ -344,7 +324,7 @@ fn consume(
                     };
                     batch.push(RawRecord {
                         seq: message.offset().max(0) as u64,
-                        partition: PartitionId::new(topic_index, message.partition()).0,
+                        partition: PartitionId::new(topic_index, message.partition()),
                         received: message.timestamp().to_millis().unwrap_or_else(system_now),
                         key: message.key().map(<[u8]>::to_vec),
                         bytes: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
@@ -417,7 +397,7 @@ struct KafkaContext {
     counters: Arc<Counters>,
     /// Where each assigned partition started (by [`PartitionId`]), from its checkpoint: the
     /// read position before any message of it has been polled.
-    starts: Mutex<HashMap<u32, i64>>,
+    starts: Mutex<HashMap<PartitionId, i64>>,
 }
 
 impl ClientContext for KafkaContext {
@@ -448,7 +428,7 @@ impl ClientContext for KafkaContext {
                 continue;
             };
             for (number, partition) in &topic.partitions {
-                let id = PartitionId::new(index, *number).0;
+                let id = PartitionId::new(index, *number);
                 let owned = *number >= 0 && owners.get(&id) == Some(&self.worker);
                 // librdkafka's own consumer_lag counts from the committed offset, which trails
                 // the checkpoint a partition resumes from when its last owner's final commit
@@ -541,10 +521,10 @@ impl KafkaContext {
                     self.starts
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .insert(id.0, checkpoint.next_offset);
+                        .insert(id, checkpoint.next_offset);
                 }
                 restores.extend(checkpoint.series.iter().map(|(key, state)| SeriesState {
-                    partition: id.0,
+                    partition: id,
                     key: aiops_schemas::SeriesKey(*key),
                     state: state.clone(),
                 }));
@@ -553,15 +533,17 @@ impl KafkaContext {
                 .owners
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(id.0, self.worker);
-            assigned.push((id.0, checkpoint));
+                .insert(id, self.worker);
+            assigned.push((id, checkpoint));
             log_ownership("assigned to", &topic, partition, self.worker);
         }
         // The driver learns of the partitions before the worker can report anything about them.
-        let _ = self.output.send(Output::Source(SourceControl::Assigned {
-            worker: self.worker,
-            partitions: assigned,
-        }));
+        let _ = self
+            .output
+            .send(Output::Control(Control::Source(SourceControl::Assigned {
+                worker: self.worker,
+                partitions: assigned,
+            })));
         if !restores.is_empty() {
             let _ = self.feed.send(Feed::Restore(restores));
         }
@@ -572,7 +554,7 @@ impl KafkaContext {
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let named = self.partitions(tpl);
-        let partitions: Vec<u32> = named.iter().map(|(id, _, _)| id.0).collect();
+        let partitions: Vec<PartitionId> = named.iter().map(|(id, _, _)| *id).collect();
         if !self.shared.closing.load(Ordering::Relaxed) {
             let (reply, answer) = sync_channel(1);
             let covered = self
@@ -597,10 +579,12 @@ impl KafkaContext {
                 starts.remove(partition);
             }
         }
-        let _ = self.output.send(Output::Source(SourceControl::Revoked {
-            worker: self.worker,
-            partitions,
-        }));
+        let _ = self
+            .output
+            .send(Output::Control(Control::Source(SourceControl::Revoked {
+                worker: self.worker,
+                partitions,
+            })));
         let _ = consumer.unassign();
         for (_, topic, partition) in named {
             log_ownership("released by", &topic, partition, self.worker);
@@ -622,13 +606,12 @@ impl Checkpointing for KafkaCheckpointing {
         self.shared.store.as_ref()
     }
 
-    fn partition_name(&self, partition: u32) -> Option<(String, i32)> {
-        let id = PartitionId(partition);
+    fn partition_name(&self, id: PartitionId) -> Option<(String, i32)> {
         let topic = self.shared.topics.get(id.topic_index())?;
         Some((topic.clone(), id.partition()))
     }
 
-    fn commit(&self, offsets: &[(u32, i64)]) -> Result<()> {
+    fn commit(&self, offsets: &[(PartitionId, i64)]) -> Result<()> {
         let owners = self
             .shared
             .owners
@@ -655,7 +638,7 @@ impl Checkpointing for KafkaCheckpointing {
             if let Some(consumer) = consumers.get(&worker) {
                 consumer
                     .commit(&list, CommitMode::Sync)
-                    .map_err(|e| Error::Kafka(format!("cannot commit offsets: {e}")))?;
+                    .map_err(|e| Error::kafka("cannot commit offsets", e))?;
             }
         }
         Ok(())
@@ -682,10 +665,10 @@ pub fn ensure_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()>
     use rdkafka::types::RDKafkaErrorCode;
 
     let admin: AdminClient<DefaultClientContext> = client_config(config).create().map_err(|e| {
-        Error::Kafka(format!(
-            "cannot create an admin client for {}: {e}",
-            config.brokers
-        ))
+        Error::kafka(
+            format!("cannot create an admin client for {}", config.brokers),
+            e,
+        )
     })?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
@@ -693,12 +676,12 @@ pub fn ensure_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()>
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = futures_executor::block_on(admin.create_topics(&new_topics, &options))
-        .map_err(|e| Error::Kafka(format!("cannot create topics on {}: {e}", config.brokers)))?;
+        .map_err(|e| Error::kafka(format!("cannot create topics on {}", config.brokers), e))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(Error::Kafka(format!("cannot create topic {topic}: {code}")));
+                return Err(Error::kafka(format!("cannot create topic {topic}"), code));
             }
         }
     }

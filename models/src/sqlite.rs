@@ -16,7 +16,7 @@ use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
 };
 use crate::error::{Error, Result};
-use crate::runner::system_now;
+use aiops_schemas::system_now;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -58,15 +58,15 @@ pub struct SqliteStore {
 }
 
 fn db(e: rusqlite::Error) -> Error {
-    Error::ModelStore(e.to_string())
+    Error::model_store("", e)
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::ModelStore(e.to_string()))
+    serde_json::to_string(value).map_err(|e| Error::model_store("cannot encode a record", e))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::ModelStore(format!("unreadable record: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::model_store("unreadable record", e))
 }
 
 impl SqliteStore {
@@ -78,7 +78,7 @@ impl SqliteStore {
             .map_err(|e| Error::io("cannot create", &artifacts, e))?;
         let path = dir.join("models.db");
         let connection = Connection::open(&path)
-            .map_err(|e| Error::ModelStore(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| Error::model_store(format!("cannot open {}", path.display()), e))?;
         // Another process (the pipeline, the CLI) may hold the write lock for a moment.
         connection
             .busy_timeout(Duration::from_secs(10))
@@ -94,7 +94,7 @@ impl SqliteStore {
         let mut connection = self
             .connection
             .lock()
-            .map_err(|_| Error::ModelStore("a thread using the store panicked".into()))?;
+            .map_err(|_| Error::model_store_message("a thread using the store panicked"))?;
         f(&mut connection)
     }
 
@@ -454,7 +454,7 @@ impl ModelStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::contract::Damage;
+    use crate::contract::Damage;
 
     #[test]
     fn the_embedded_store_keeps_the_contract() {

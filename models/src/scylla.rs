@@ -24,13 +24,13 @@ use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
 };
 use crate::error::{Error, Result};
-use crate::runner::system_now;
+use aiops_schemas::system_now;
 
 /// Attempts at a compare-and-set before giving up (another writer kept winning).
 const CAS_ATTEMPTS: usize = 20;
 
-fn db(e: impl std::fmt::Display) -> Error {
-    Error::ModelStore(format!("scylla: {e}"))
+fn db(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::model_store("scylla", e)
 }
 
 /// What the store keeps per scope.
@@ -213,7 +213,7 @@ impl ScyllaStore {
                 return Ok(out);
             }
         }
-        Err(Error::ModelStore(format!(
+        Err(Error::model_store_message(format!(
             "{scope} kept changing under this writer; try again"
         )))
     }
@@ -241,7 +241,7 @@ impl ScyllaStore {
                 return Ok(current.unwrap_or(0) + 1);
             }
         }
-        Err(Error::ModelStore(format!(
+        Err(Error::model_store_message(format!(
             "counter {name} kept changing under this writer; try again"
         )))
     }

@@ -13,10 +13,11 @@ use aiops_schemas::{
     Format, MetricPoint, ParseOptions, SeriesCache, parse::csv::is_header, parse_record_cached,
 };
 
-use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
-use crate::dataflow::RecordFormats;
-use crate::error::{Error, Result};
-use crate::record::RawRecord;
+use super::single_format;
+use aiops_pipeline::dataflow::RecordFormats;
+use aiops_pipeline::record::{PartitionId, RawRecord};
+use aiops_pipeline::source::{Batch, Poll, Source, SourceContext, WorkerSource};
+use aiops_pipeline::{Error, Result};
 
 /// Lines per batch (and epoch) unless configured.
 pub const DEFAULT_BATCH_LINES: usize = 1024;
@@ -72,7 +73,7 @@ impl FileSource {
         };
         let mut reader = self.worker(0, 1)?;
         let mut cache = SeriesCache::new(4096);
-        let now = crate::runner::system_now();
+        let now = aiops_schemas::system_now();
         let (mut points, mut rejected) = (Vec::new(), 0);
         while reader.read_line()? {
             if reader.is_record() {
@@ -266,12 +267,12 @@ impl Source for DirectorySource {
         peers: usize,
         _context: &SourceContext,
     ) -> Result<Box<dyn WorkerSource>> {
-        let mine: Vec<(u32, FileSource)> = self
+        let mine: Vec<(PartitionId, FileSource)> = self
             .files
             .iter()
             .enumerate()
             .filter(|(i, _)| i % peers.max(1) == index)
-            .map(|(i, f)| ((i as u32) << 16, f.clone()))
+            .map(|(i, f)| (PartitionId::new(i, 0), f.clone()))
             .collect();
         Ok(Box::new(DirectoryWorker {
             files: mine.into_iter().collect(),
@@ -283,8 +284,8 @@ impl Source for DirectorySource {
 
 /// One worker's files, read whole one after the other, with epochs running on across files.
 struct DirectoryWorker {
-    files: std::collections::VecDeque<(u32, FileSource)>,
-    current: Option<(u32, FileWorker)>,
+    files: std::collections::VecDeque<(PartitionId, FileSource)>,
+    current: Option<(PartitionId, FileWorker)>,
     epoch_base: u64,
 }
 
@@ -417,8 +418,8 @@ impl WorkerSource for FileWorker {
                 if mine && self.is_record() {
                     records.push(RawRecord {
                         seq: self.line_number,
-                        partition: 0,
-                        received: crate::runner::system_now(),
+                        partition: PartitionId::default(),
+                        received: aiops_schemas::system_now(),
                         key: None,
                         bytes: self.buffer.clone(),
                     });

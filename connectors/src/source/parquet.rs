@@ -21,10 +21,11 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use aiops_schemas::{Format, ParseOptions};
 
-use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
-use crate::dataflow::RecordFormats;
-use crate::error::{Error, Result};
-use crate::record::RawRecord;
+use super::single_format;
+use aiops_pipeline::dataflow::RecordFormats;
+use aiops_pipeline::record::{PartitionId, RawRecord};
+use aiops_pipeline::source::{Batch, Poll, Source, SourceContext, WorkerSource};
+use aiops_pipeline::{Error, Result};
 
 /// Rows per batch.
 const BATCH_ROWS: usize = 4096;
@@ -240,8 +241,8 @@ fn rows_as_json(batch: &RecordBatch, metric: &str, first_row: u64) -> Vec<RawRec
             }
             RawRecord {
                 seq: first_row + row as u64,
-                partition: 0,
-                received: crate::runner::system_now(),
+                partition: PartitionId::default(),
+                received: aiops_schemas::system_now(),
                 key: None,
                 bytes: serde_json::Value::Object(record).to_string().into_bytes(),
             }

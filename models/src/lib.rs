@@ -17,7 +17,9 @@
 //! - [`contract`] is the behaviour every store must have, run against each implementation.
 
 pub mod artifact;
+pub mod config;
 pub mod contract;
+pub mod error;
 pub mod retrain;
 #[cfg(feature = "scylla")]
 pub mod scylla;
@@ -33,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use aiops_operators::Template;
 use aiops_schemas::TimestampMs;
 
-use crate::error::Result;
+pub use error::{Error, Result};
 
 /// Which series a version applies to: a template, for one tenant or for all of them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -318,7 +320,7 @@ pub trait ModelStore: Send + Sync {
 /// Opens the store the configuration names: ScyllaDB when `[models] scylla` is set (feature
 /// `scylla`), else the embedded store in `dir` (default `aiops-models`).
 pub fn open_store(
-    config: &crate::config::ModelsConfig,
+    config: &config::ModelsConfig,
     dir: Option<&std::path::Path>,
 ) -> Result<std::sync::Arc<dyn ModelStore>> {
     if let Some(nodes) = &config.scylla {

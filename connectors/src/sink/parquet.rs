@@ -34,7 +34,7 @@ use parquet::file::properties::WriterProperties;
 
 use aiops_schemas::AnomalyEvent;
 
-use crate::error::{Error, Result};
+use aiops_pipeline::{Error, Result};
 
 /// Rows per record batch (and row group at most).
 const BATCH_ROWS: usize = 65_536;

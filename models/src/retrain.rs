@@ -14,14 +14,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiops_operators::TemplateSet;
-use aiops_schemas::MetricPoint;
+use aiops_schemas::{MetricPoint, Series, TimestampMs};
 
 use super::artifact::ModelArtifact;
 use super::train::{Evaluation, TrainOptions, evaluate_scores, train};
 use super::{Actor, ModelScope, ModelStore};
 use crate::config::{Activation, RetrainConfig};
 use crate::error::{Error, Result};
-use crate::record::RetrainRequest;
+
+/// A persisting drift asks for its template to be retrained on the drifted series' recent
+/// points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrainRequest {
+    /// The template.
+    pub template: String,
+    /// The version that was scoring when the drift was seen.
+    pub version: String,
+    /// The series that drifted.
+    pub series: Arc<Series>,
+    /// Its points since the drift began, in time order.
+    pub points: Vec<(TimestampMs, f64)>,
+    /// The running version's combined score of each of those points (`None`: warming up):
+    /// how the incumbent actually did, which a new version has to beat.
+    pub scores: Vec<Option<f64>>,
+    /// Which test fired on which stream, in words.
+    pub reason: String,
+}
 
 /// What the retrainer has done, for status lines and tests.
 #[derive(Debug, Default)]
@@ -256,8 +274,8 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::AuditAction;
-    use crate::models::sqlite::SqliteStore;
+    use crate::AuditAction;
+    use crate::sqlite::SqliteStore;
     use aiops_operators::{Registry, Template};
     use aiops_schemas::{Labels, Limits, Series};
 

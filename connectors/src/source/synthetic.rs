@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::{Format, Labels, Limits, MetricPoint, Series, SeriesKey, TimestampMs};
 
-use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
-use crate::dataflow::RecordFormats;
-use crate::error::{Error, Result};
-use crate::record::SourcePoint;
+use super::single_format;
+use aiops_pipeline::dataflow::RecordFormats;
+use aiops_pipeline::record::{PartitionId, SourcePoint};
+use aiops_pipeline::source::{Batch, Poll, Source, SourceContext, WorkerSource};
+use aiops_pipeline::{Error, Result};
 use aiops_schemas::ParseOptions;
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -584,7 +585,7 @@ impl WorkerSource for SyntheticWorker {
                 let value = generator.value(self.tick, timestamp as f64);
                 points.push(SourcePoint {
                     seq: self.tick * series_count + generator.index as u64,
-                    partition: 0,
+                    partition: PartitionId::default(),
                     point: MetricPoint {
                         series: generator.series.clone(),
                         timestamp,

@@ -1,35 +1,19 @@
-//! Sources: where records come from. Each worker gets its own [`WorkerSource`] from a
-//! [`Source`], and the sources decide how the work is split between workers.
+//! What a source of records is to the pipeline: each worker gets its own [`WorkerSource`]
+//! from a [`Source`], and the source decides how the work is split between workers. Sources
+//! with positions worth keeping implement [`Checkpointing`].
 //!
-//! - [`file::FileSource`]: NAB CSV, JSON lines or Influx lines; batches of lines go to the
-//!   workers in turn, so parsing runs on every worker.
-//! - `parquet::ParquetSource` (feature `parquet`): a Parquet file of metrics.
-//! - [`stdin::StdinSource`]: lines from standard input, read by worker 0.
-//! - [`synthetic::SyntheticSource`]: seasonal series with injected anomalies of known kinds and
-//!   times; each worker generates its share of the series.
-//! - `kafka::KafkaSource` (feature `kafka`): one consumer per worker in one consumer group,
-//!   with checkpoints.
-
-pub mod file;
-#[cfg(feature = "kafka")]
-pub mod kafka;
-#[cfg(feature = "kafka")]
-pub mod kafka_range;
-#[cfg(feature = "parquet")]
-pub mod parquet;
-pub mod stdin;
-pub mod synthetic;
+//! The sources themselves (files, stdin, the generator, Kafka) are in `aiops-connectors`.
 
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
-use aiops_schemas::{Format, ParseOptions};
+use aiops_schemas::ParseOptions;
 
 use crate::checkpoint::{PartitionCheckpoint, StateStore};
 use crate::dataflow::{Output, RecordFormats};
 use crate::error::Result;
 use crate::metrics::Counters;
-use crate::record::{RawRecord, SeriesState, SourcePoint};
+use crate::record::{PartitionId, RawRecord, SeriesState, SourcePoint};
 
 /// What a source delivers in one epoch.
 #[derive(Debug)]
@@ -42,7 +26,7 @@ pub enum Batch {
     /// reach the score stage before their next points.
     Restore(Vec<SeriesState>),
     /// Partitions this worker no longer reads.
-    Revoked(Vec<u32>),
+    Revoked(Vec<PartitionId>),
 }
 
 /// The answer to [`WorkerSource::poll`].
@@ -78,14 +62,14 @@ pub enum SourceControl {
         /// The worker.
         worker: usize,
         /// (partition, checkpoint) pairs.
-        partitions: Vec<(u32, Option<PartitionCheckpoint>)>,
+        partitions: Vec<(PartitionId, Option<PartitionCheckpoint>)>,
     },
     /// Partitions taken from a worker, after a checkpoint covering all it read of them.
     Revoked {
         /// The worker.
         worker: usize,
         /// The partitions.
-        partitions: Vec<u32>,
+        partitions: Vec<PartitionId>,
     },
 }
 
@@ -108,11 +92,11 @@ pub trait Checkpointing: Send + Sync {
     fn store(&self) -> &dyn StateStore;
 
     /// The (topic, partition) of a partition number.
-    fn partition_name(&self, partition: u32) -> Option<(String, i32)>;
+    fn partition_name(&self, partition: PartitionId) -> Option<(String, i32)>;
 
     /// Records that everything before these offsets is processed and checkpointed (Kafka:
     /// commits them to the consumer group).
-    fn commit(&self, offsets: &[(u32, i64)]) -> Result<()>;
+    fn commit(&self, offsets: &[(PartitionId, i64)]) -> Result<()>;
 
     /// Tells the source that the checkpoint at `boundary` is complete (revocations wait for
     /// one that covers what they read).
@@ -138,24 +122,5 @@ pub trait Source: Send + Sync {
     /// Checkpoint support, if the source has positions worth checkpointing.
     fn checkpointing(&self) -> Option<Arc<dyn Checkpointing>> {
         None
-    }
-}
-
-/// The format a single-format source parses with.
-pub(crate) fn single_format(format: Format, base: &ParseOptions) -> RecordFormats {
-    RecordFormats::single(format, base.clone())
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A context whose messages nobody reads, for tests of a single source.
-    pub(crate) fn context() -> SourceContext {
-        let (output, _) = std::sync::mpsc::sync_channel(1024);
-        SourceContext {
-            output,
-            counters: Arc::new(Counters::default()),
-        }
     }
 }

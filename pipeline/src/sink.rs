@@ -1,25 +1,14 @@
-//! Sinks: where events and dead letters go once they leave the dataflow.
+//! What a sink is to the pipeline: where events, dead letters, drift events and scored points
+//! go once they leave the dataflow.
 //!
 //! Workers hand their output to the thread that drives the pipeline, which writes it to one
-//! [`Sink`]; [`Fanout`] sends it to several. Sinks here: JSON lines to any writer
-//! ([`JsonLines`]), a dead-letter file ([`DeadLetterFile`]), and the in-process broadcast
-//! [`bus::Bus`], the embedded default the gateway reads from; with features, Redis
-//! (`redis::RedisSink`) and Kafka dead-letter and anomalies topics (`kafka::KafkaSink`); and
-//! Parquet files of events (`parquet::write_events`, feature `parquet`).
-
-pub mod bus;
-#[cfg(feature = "kafka")]
-pub mod kafka;
-#[cfg(feature = "parquet")]
-pub mod parquet;
-#[cfg(feature = "redis")]
-pub mod redis;
-
-use std::io::Write;
+//! [`Sink`]; [`Fanout`] sends it to several, [`Collect`] keeps everything in memory. The sinks
+//! that write somewhere (files, the in-process bus, Redis, Kafka, Parquet) are in
+//! `aiops-connectors`.
 
 use aiops_schemas::{AnomalyEvent, DriftEvent};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::record::{DeadLetter, ScoreSample};
 
 /// A destination for the pipeline's output.
@@ -72,85 +61,6 @@ impl Sink for Fanout<'_> {
 
     fn flush(&mut self) -> Result<()> {
         self.0.iter_mut().try_for_each(|s| s.flush())
-    }
-}
-
-/// Events as JSON lines (one object per line) to a writer: stdout, a file.
-pub struct JsonLines<W: Write> {
-    name: String,
-    writer: W,
-}
-
-impl<W: Write> JsonLines<W> {
-    /// Writes to `writer`; `name` appears in errors (`stdout`, the file's path).
-    pub fn new(name: impl Into<String>, writer: W) -> JsonLines<W> {
-        JsonLines {
-            name: name.into(),
-            writer,
-        }
-    }
-
-    fn fail(&self, source: std::io::Error) -> Error {
-        Error::Sink {
-            sink: self.name.clone(),
-            source,
-        }
-    }
-}
-
-impl<W: Write> Sink for JsonLines<W> {
-    fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
-        for event in events {
-            serde_json::to_writer(&mut self.writer, event).map_err(|e| self.fail(e.into()))?;
-            self.writer.write_all(b"\n").map_err(|e| self.fail(e))?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.writer.flush().map_err(|e| self.fail(e))
-    }
-}
-
-/// Dead letters as JSON lines (`seq`, `format`, `kind`, `reason`, and the record).
-pub struct DeadLetterFile<W: Write> {
-    name: String,
-    writer: W,
-}
-
-impl<W: Write> DeadLetterFile<W> {
-    /// Writes to `writer`; `name` appears in errors.
-    pub fn new(name: impl Into<String>, writer: W) -> DeadLetterFile<W> {
-        DeadLetterFile {
-            name: name.into(),
-            writer,
-        }
-    }
-}
-
-impl<W: Write> Sink for DeadLetterFile<W> {
-    fn events(&mut self, _events: &[AnomalyEvent]) -> Result<()> {
-        Ok(())
-    }
-
-    fn dead_letters(&mut self, letters: &[DeadLetter]) -> Result<()> {
-        let fail = |source| Error::Sink {
-            sink: self.name.clone(),
-            source,
-        };
-        for letter in letters {
-            let line = letter.to_json().to_string();
-            self.writer.write_all(line.as_bytes()).map_err(fail)?;
-            self.writer.write_all(b"\n").map_err(fail)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.writer.flush().map_err(|source| Error::Sink {
-            sink: self.name.clone(),
-            source,
-        })
     }
 }
 

@@ -15,11 +15,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 
 use aiops_schemas::AnomalyEvent;
 
-use super::Sink;
-use crate::config::KafkaConfig;
-use crate::error::{Error, Result};
-use crate::record::DeadLetter;
-use crate::source::kafka::PartitionId;
+use aiops_pipeline::config::KafkaConfig;
+use aiops_pipeline::record::DeadLetter;
+use aiops_pipeline::sink::Sink;
+use aiops_pipeline::{Error, Result};
 
 /// Collects delivery failures reported by librdkafka.
 #[derive(Default, Clone)]
@@ -59,10 +58,10 @@ impl KafkaSink {
             .set("linger.ms", "1")
             .create_with_context(deliveries.clone())
             .map_err(|e| {
-                Error::Kafka(format!(
-                    "cannot create a producer for {}: {e}",
-                    config.brokers
-                ))
+                Error::kafka(
+                    format!("cannot create a producer for {}", config.brokers),
+                    e,
+                )
             })?;
         Ok(KafkaSink {
             producer,
@@ -84,7 +83,7 @@ impl KafkaSink {
                     record = back;
                     self.producer.poll(Duration::from_millis(50));
                 }
-                Err((error, _)) => return Err(Error::Kafka(format!("cannot produce: {error}"))),
+                Err((error, _)) => return Err(Error::kafka("cannot produce", error)),
             }
         }
     }
@@ -95,7 +94,7 @@ impl KafkaSink {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while self.producer.in_flight_count() > 0 {
             if std::time::Instant::now() > deadline {
-                return Err(Error::Kafka(format!(
+                return Err(Error::kafka_message(format!(
                     "{} records not acknowledged within 60 s",
                     self.producer.in_flight_count()
                 )));
@@ -111,7 +110,7 @@ impl KafkaSink {
         );
         match failures.first() {
             None => Ok(()),
-            Some(first) => Err(Error::Kafka(format!(
+            Some(first) => Err(Error::kafka_message(format!(
                 "{} records were not delivered, the first to {first}",
                 failures.len()
             ))),
@@ -138,7 +137,7 @@ impl Sink for KafkaSink {
 
     fn dead_letters(&mut self, letters: &[DeadLetter]) -> Result<()> {
         for letter in letters {
-            let id = PartitionId(letter.partition);
+            let id = letter.partition;
             let source_topic = self
                 .topics
                 .get(id.topic_index())

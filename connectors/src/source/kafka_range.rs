@@ -17,12 +17,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use aiops_schemas::{MetricPoint, ParseOptions, SeriesCache, TimestampMs, parse_record_cached};
 
 use super::kafka::client_config;
-use super::{Batch, Poll, Source, SourceContext, WorkerSource};
-use crate::config::{KafkaConfig, TopicConfig};
-use crate::dataflow::RecordFormats;
-use crate::error::{Error, Result};
-use crate::record::RawRecord;
-use crate::runner::system_now;
+use aiops_pipeline::config::{KafkaConfig, TopicConfig};
+use aiops_pipeline::dataflow::RecordFormats;
+use aiops_pipeline::record::{PartitionId, RawRecord};
+use aiops_pipeline::source::{Batch, Poll, Source, SourceContext, WorkerSource};
+use aiops_pipeline::{Error, Result};
+use aiops_schemas::system_now;
 
 /// What a range read found.
 #[derive(Debug, Default)]
@@ -50,7 +50,7 @@ pub fn read_range(
 ) -> Result<RangeRead> {
     let plan = RangePlan::new(config, topic, from, timeout)?;
     let kafka = |what: &str, e: rdkafka::error::KafkaError| {
-        Error::Kafka(format!("{what} {} on {}: {e}", topic.name, config.brokers))
+        Error::kafka(format!("{what} {} on {}", topic.name, config.brokers), e)
     };
     let consumer = plan.consumer(config)?;
     let ends = &plan.ends;
@@ -85,7 +85,7 @@ pub fn read_range(
     while !remaining.is_empty() {
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             if last_progress.elapsed() > timeout {
-                return Err(Error::Kafka(format!(
+                return Err(Error::kafka_message(format!(
                     "reading {} stalled before the end of the range ({} partitions unfinished)",
                     topic.name,
                     remaining.len()
@@ -139,7 +139,7 @@ impl RangePlan {
         timeout: Duration,
     ) -> Result<RangePlan> {
         let kafka = |what: &str, e: rdkafka::error::KafkaError| {
-            Error::Kafka(format!("{what} {} on {}: {e}", topic.name, config.brokers))
+            Error::kafka(format!("{what} {} on {}", topic.name, config.brokers), e)
         };
         let consumer = throwaway_consumer(config)?;
         let metadata = consumer
@@ -152,7 +152,7 @@ impl RangePlan {
             .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .collect();
         if partitions.is_empty() {
-            return Err(Error::Kafka(format!(
+            return Err(Error::kafka_message(format!(
                 "topic {} has no partitions on {} (does it exist?)",
                 topic.name, config.brokers
             )));
@@ -208,7 +208,7 @@ impl RangePlan {
             let (Some(&low), Some(&high)) =
                 (self.starts.get(&partition), self.ends.get(&partition))
             else {
-                return Err(Error::Kafka(format!(
+                return Err(Error::kafka_message(format!(
                     "topic {} has no partition {partition}",
                     self.topic
                 )));
@@ -250,10 +250,10 @@ fn throwaway_consumer(config: &KafkaConfig) -> Result<BaseConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
     client.create().map_err(|e| {
-        Error::Kafka(format!(
-            "cannot create a consumer for {}: {e}",
-            config.brokers
-        ))
+        Error::kafka(
+            format!("cannot create a consumer for {}", config.brokers),
+            e,
+        )
     })
 }
 
@@ -319,13 +319,13 @@ impl Source for KafkaRangeSource {
             }
             assignment
                 .add_partition_offset(&self.plan.topic, partition, Offset::Offset(start))
-                .map_err(|e| Error::Kafka(format!("cannot assign {}: {e}", self.plan.topic)))?;
+                .map_err(|e| Error::kafka(format!("cannot assign {}", self.plan.topic), e))?;
             remaining.insert(partition, end);
         }
         if !remaining.is_empty() {
             consumer
                 .assign(&assignment)
-                .map_err(|e| Error::Kafka(format!("cannot assign {}: {e}", self.plan.topic)))?;
+                .map_err(|e| Error::kafka(format!("cannot assign {}", self.plan.topic), e))?;
         }
         Ok(Box::new(RangeWorker {
             consumer,
@@ -361,8 +361,7 @@ impl WorkerSource for RangeWorker {
                 break;
             };
             wait = Duration::ZERO;
-            let message =
-                message.map_err(|e| Error::Kafka(format!("cannot read the range: {e}")))?;
+            let message = message.map_err(|e| Error::kafka("cannot read the range", e))?;
             let partition = message.partition();
             let Some(&end) = self.remaining.get(&partition) else {
                 continue;
@@ -376,7 +375,7 @@ impl WorkerSource for RangeWorker {
             }
             records.push(RawRecord {
                 seq: message.offset() as u64,
-                partition: super::kafka::PartitionId::new(0, partition).0,
+                partition: PartitionId::new(0, partition),
                 received: message.timestamp().to_millis().unwrap_or_else(system_now),
                 key: message.key().map(<[u8]>::to_vec),
                 bytes: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
@@ -384,7 +383,7 @@ impl WorkerSource for RangeWorker {
         }
         if records.is_empty() {
             if self.last_progress.elapsed() > RANGE_STALL {
-                return Err(Error::Kafka(format!(
+                return Err(Error::kafka_message(format!(
                     "the range read stalled: {} partitions unfinished",
                     self.remaining.len()
                 )));

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use aiops_schemas::Format;
 
-use super::{Batch, Poll, Source, SourceContext, WorkerSource, single_format};
-use crate::dataflow::RecordFormats;
-use crate::error::Result;
-use crate::record::RawRecord;
+use super::single_format;
+use aiops_pipeline::Result;
+use aiops_pipeline::dataflow::RecordFormats;
+use aiops_pipeline::record::{PartitionId, RawRecord};
+use aiops_pipeline::source::{Batch, Poll, Source, SourceContext, WorkerSource};
 use aiops_schemas::ParseOptions;
 
 /// Lines per epoch at most.
@@ -55,7 +56,7 @@ impl Source for StdinSource {
             .name("aiops-stdin".into())
             .spawn(move || read_lines(std::io::stdin().lock(), sender))
             .map_err(|e| {
-                crate::error::Error::Dataflow(format!("cannot start the stdin reader: {e}"))
+                aiops_pipeline::Error::Dataflow(format!("cannot start the stdin reader: {e}"))
             })?;
         Ok(Box::new(LineReceiver::new(receiver)))
     }
@@ -108,8 +109,8 @@ impl LineReceiver {
         self.seq += 1;
         RawRecord {
             seq: self.seq - 1,
-            partition: 0,
-            received: crate::runner::system_now(),
+            partition: PartitionId::default(),
+            received: aiops_schemas::system_now(),
             key: None,
             bytes,
         }
