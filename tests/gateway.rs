@@ -268,11 +268,11 @@ async fn the_in_memory_broker_serves_live_events_and_resume() {
     let memory = gateway.memory.clone().unwrap();
     let mut client = subscribed_to_anomalies(gateway.address, "acme").await;
     memory.publish(
-        "aiops:{acme}:anomalies",
+        &aiops_schemas::anomalies_channel("acme"),
         &event("acme", "m1", "cpu", "warning"),
     );
     memory.publish(
-        "aiops:{acme}:anomalies",
+        &aiops_schemas::anomalies_channel("acme"),
         &event("acme", "m2", "cpu", "warning"),
     );
     assert_eq!(client.event_ids(SHORT).await, ["m1", "m2"]);
@@ -418,4 +418,120 @@ async fn gateways_sharing_one_redis_serve_the_same_stream_and_resume_across_each
     assert_eq!(moved.event_ids(SHORT).await, ["s6", "s7", "s8"]);
     assert_eq!(on_second.event_ids(SHORT).await, ["s6", "s7", "s8"]);
     second.shutdown(Duration::from_secs(2)).await;
+}
+
+/// This process's resident memory, from `/proc/self/status` (`VmRSS`), in KiB.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumes_from_an_id_not_in_a_long_history_cost_a_page_not_the_stream() {
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
+    let redis = Redis::start();
+    let url = redis.url(0);
+    // 100,000 events of about 200 bytes: a 20 MB stream.
+    {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let padding = "p".repeat(120);
+        for chunk in 0..100 {
+            let mut pipe = redis::pipe();
+            for n in 0..1_000 {
+                let id = format!("h{chunk}-{n}");
+                let payload = json!({"id": id, "tenant": "acme", "padding": padding}).to_string();
+                pipe.cmd("XADD")
+                    .arg(aiops_schemas::anomalies_log_key("acme"))
+                    .arg("*")
+                    .arg("id")
+                    .arg(&id)
+                    .arg("event")
+                    .arg(payload)
+                    .ignore();
+            }
+            pipe.query::<()>(&mut connection).unwrap();
+        }
+    }
+    let gateway = RunningGateway::start(config(Some(url.clone()))).unwrap();
+    let credentials = token("acme", &["anomalies"], 60);
+    let before = resident_kib();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(resident_kib(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let resumes = (0..50).map(|_| {
+        let credentials = credentials.clone();
+        let address = gateway.address;
+        tokio::spawn(async move {
+            let mut client = connect(address, &credentials).await.unwrap();
+            client
+                .send(
+                    json!({"type": "subscribe", "channel": "anomalies", "since": "not-in-history"}),
+                )
+                .await;
+            let mut messages = Vec::new();
+            while messages.len() < 2 {
+                let Some(message) = client.next(Duration::from_secs(30)).await else {
+                    break;
+                };
+                messages.push(message);
+            }
+            (client, messages)
+        })
+    });
+    let mut clients = Vec::new();
+    for resume in resumes.collect::<Vec<_>>() {
+        let (client, messages) = resume.await.unwrap();
+        let kinds: Vec<&str> = messages
+            .iter()
+            .map(|m| m["type"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["subscribed", "gap"],
+            "subscribed, told of the gap, then live: {messages:?}"
+        );
+        clients.push(client);
+    }
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let growth_mib = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before)
+        / 1024;
+    eprintln!(
+        "50 resumes from an id not in 100,000 entries: resident memory grew {growth_mib} MiB"
+    );
+    // Four searches at a time, each keeping one page (1,000 entries of ~200 bytes); reading
+    // the stream into memory would be 50 x 20 MB and more.
+    assert!(growth_mib < 100, "grew {growth_mib} MiB");
+    publish(
+        &url,
+        "acme",
+        "live-1",
+        &event("acme", "live-1", "cpu", "warning"),
+    );
+    for client in &mut clients {
+        let live = client.next(Duration::from_secs(10)).await.unwrap();
+        assert_eq!(live["type"], "event", "{live}");
+        assert_eq!(live["event"]["id"], "live-1", "{live}");
+    }
+    gateway.shutdown(Duration::from_secs(2)).await;
 }

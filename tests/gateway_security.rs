@@ -316,11 +316,11 @@ async fn subscriptions_are_authorized_by_the_token_and_scoped_to_its_tenant() {
         .await;
     assert_eq!(reply["code"], "already_subscribed");
     memory.publish(
-        "aiops:{globex}:anomalies",
+        &aiops_schemas::anomalies_channel("globex"),
         &event("globex", "g1", "cpu", "critical"),
     );
     memory.publish(
-        "aiops:{acme}:anomalies",
+        &aiops_schemas::anomalies_channel("acme"),
         &event("acme", "a1", "cpu", "critical"),
     );
     assert_eq!(client.event_ids(SHORT).await, ["a1"]);
@@ -382,7 +382,7 @@ fn random_subscriptions_with_random_tokens_never_see_another_tenants_events() {
                 for other in tenants {
                     let id = format!("{other}-{case}");
                     memory.publish(
-                        &format!("aiops:{{{other}}}:anomalies"),
+                        &aiops_schemas::anomalies_channel(other),
                         &event(other, &id, "cpu", "critical"),
                     );
                 }
@@ -658,5 +658,289 @@ async fn a_refusal_over_the_rate_closes_the_connection_at_once() {
     .unwrap();
     assert_eq!(statuses, ["200", "200", "429", "429"]);
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+/// A WebSocket connection made by hand: the upgrade request with `authorization` as the
+/// header's value, then the stream positioned after the 101 response's head (returned too).
+fn raw_websocket(address: std::net::SocketAddr, authorization: &str) -> (StdTcpStream, String) {
+    let mut stream = StdTcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: {authorization}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).is_ok() {
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// A client frame (masked, as RFC 6455 requires of clients), payload under 126 bytes.
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Reads server frames until a close frame and returns its code; `None` if the connection
+/// ended without one.
+fn read_close_code(stream: &mut StdTcpStream) -> Option<u16> {
+    loop {
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).ok()?;
+        let length = match header[1] & 0x7f {
+            126 => {
+                let mut extended = [0u8; 2];
+                stream.read_exact(&mut extended).ok()?;
+                u64::from(u16::from_be_bytes(extended))
+            }
+            127 => {
+                let mut extended = [0u8; 8];
+                stream.read_exact(&mut extended).ok()?;
+                u64::from_be_bytes(extended)
+            }
+            short => u64::from(short),
+        };
+        let mut payload = vec![0u8; usize::try_from(length).ok()?];
+        stream.read_exact(&mut payload).ok()?;
+        if header[0] & 0x0f == 0x8 {
+            return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_close_code_gets_1002_and_text_that_is_not_utf8_gets_1007() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let bearer = format!("Bearer {}", token("acme", &["anomalies"], 60));
+    let address = gateway.address;
+    let codes = tokio::task::spawn_blocking(move || {
+        let (mut bad_close, head) = raw_websocket(address, &bearer);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        bad_close
+            .write_all(&client_frame(0x8, &999u16.to_be_bytes()))
+            .unwrap();
+        let (mut bad_text, head) = raw_websocket(address, &bearer);
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        bad_text
+            .write_all(&client_frame(0x1, &[b'{', 0xff, 0xfe, b'}']))
+            .unwrap();
+        (
+            read_close_code(&mut bad_close),
+            read_close_code(&mut bad_text),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(codes, (Some(1002), Some(1007)));
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive_an_audience_list_is_read_and_refusals_say_nosniff() {
+    let mut settings = config(None);
+    settings.auth.audience = Some("aiops".into());
+    let gateway = RunningGateway::start(settings).unwrap();
+    let address = gateway.address;
+    let audience = |aud: Option<aiops_gateway::auth::Audience>| {
+        let mut c = claims("acme", 60);
+        c.aud = aud;
+        sign(hs(None), &c, SECRET.as_bytes())
+    };
+    let listed = audience(Some(aiops_gateway::auth::Audience::Many(vec![
+        "billing".into(),
+        "aiops".into(),
+    ])));
+    let other = audience(Some(aiops_gateway::auth::Audience::Many(vec![
+        "billing".into(),
+    ])));
+    let single = audience(Some("aiops".into()));
+    let heads = tokio::task::spawn_blocking(move || {
+        [
+            raw_websocket(address, &format!("BEARER {single}")).1,
+            raw_websocket(address, &format!("bEaReR {listed}")).1,
+            raw_websocket(address, &format!("Bearer {other}")).1,
+            raw_websocket(address, "Basic YWxhZGRpbjpvcGVuc2VzYW1l").1,
+        ]
+    })
+    .await
+    .unwrap();
+    assert!(heads[0].starts_with("HTTP/1.1 101"), "{}", heads[0]);
+    assert!(heads[1].starts_with("HTTP/1.1 101"), "{}", heads[1]);
+    for refused in &heads[2..] {
+        assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+        assert!(
+            refused
+                .to_ascii_lowercase()
+                .contains("x-content-type-options: nosniff"),
+            "{refused}"
+        );
+    }
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_just_over_8_kib_get_431() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let address = gateway.address;
+    let answers = tokio::task::spawn_blocking(move || {
+        [8_193usize, 8_700, 9_216].map(|size| {
+            let start = "GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Pad: ";
+            let end = "\r\nConnection: close\r\n\r\n";
+            let pad = "a".repeat(size - start.len() - end.len());
+            let request = format!("{start}{pad}{end}");
+            assert_eq!(request.len(), size);
+            raw_request(address, request.as_bytes())
+        })
+    })
+    .await
+    .unwrap();
+    for answer in answers {
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    }
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+/// Waits until the gateway counts `open` connections; false after 5 s.
+async fn open_connections_become(gateway: &RunningGateway, open: u64) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        if gateway.metrics.connections.get() == open {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_whose_exp_is_past_any_horizon_neither_panics_nor_leaks_its_slot() {
+    let mut settings = config(None);
+    settings.limits.max_connections = 2;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let forever = || {
+        let mut c = claims("acme", 60);
+        c.exp = u64::MAX;
+        sign(hs(None), &c, SECRET.as_bytes())
+    };
+    // Twice the limit: a connection whose task died would keep its slot and refuse the rest.
+    for round in 0..4 {
+        let mut client = connect(gateway.address, &forever()).await.unwrap();
+        client.send(json!({"type": "ping", "id": round})).await;
+        assert_eq!(client.next(SHORT * 5).await.unwrap()["type"], "pong");
+        client
+            .send(json!({"type": "refresh", "id": 100 + round, "token": forever()}))
+            .await;
+        assert_eq!(client.next(SHORT * 5).await.unwrap()["type"], "refreshed");
+        client
+            .send(json!({"type": "ping", "id": 200 + round}))
+            .await;
+        assert_eq!(
+            client.next(SHORT * 5).await.unwrap()["type"],
+            "pong",
+            "the connection lives on after the refresh"
+        );
+        drop(client);
+        assert!(
+            open_connections_become(&gateway, 0).await,
+            "round {round}: the slot came back"
+        );
+    }
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_to_fewer_channels_ends_the_subscriptions_it_no_longer_grants() {
+    let gateway = RunningGateway::start(config(None)).unwrap();
+    let memory = gateway.memory.clone().unwrap();
+    let mut client = connect(gateway.address, &token("acme", &["anomalies", "drift"], 60))
+        .await
+        .unwrap();
+    for channel in ["anomalies", "drift"] {
+        let reply = client
+            .subscribe(json!({"type": "subscribe", "channel": channel}))
+            .await;
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+    }
+    client
+        .send(json!({"type": "refresh", "id": 1, "token": token("acme", &["anomalies"], 60)}))
+        .await;
+    let revoked = client.next(SHORT * 5).await.unwrap();
+    assert_eq!(revoked["type"], "unsubscribed", "{revoked}");
+    assert_eq!(revoked["channel"], "drift");
+    assert_eq!(client.next(SHORT * 5).await.unwrap()["type"], "refreshed");
+    memory.publish(
+        &aiops_schemas::drift_channel("acme"),
+        &event("acme", "d1", "cpu", "warning"),
+    );
+    memory.publish(
+        &aiops_schemas::anomalies_channel("acme"),
+        &event("acme", "a1", "cpu", "warning"),
+    );
+    assert_eq!(
+        client.event_ids(SHORT).await,
+        ["a1"],
+        "no drift event after the refresh"
+    );
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_4008_within_the_write_timeout() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut settings = config(None);
+    settings.limits.write_timeout_ms = 500;
+    // A queue deep enough that the write, not the queue, is what notices the stuck client.
+    settings.limits.client_queue = 100_000;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let memory = gateway.memory.clone().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(gateway.address).await.unwrap();
+    let mut request = format!("ws://{}/", gateway.address)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token("acme", &["anomalies"], 60))
+            .parse()
+            .unwrap(),
+    );
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let mut reader = support::ws::Client { ws };
+    let reply = reader
+        .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
+        .await;
+    assert_eq!(reply["type"], "subscribed");
+    // From here on the client reads nothing.
+    let padding = "x".repeat(8 * 1024);
+    let published = tokio::time::Instant::now();
+    for n in 0..2_000 {
+        let event = json!({"id": format!("e{n}"), "tenant": "acme", "padding": padding});
+        memory.publish(
+            &aiops_schemas::anomalies_channel("acme"),
+            &event.to_string(),
+        );
+    }
+    assert!(
+        open_connections_become(&gateway, 0).await,
+        "the stuck client was not closed within 5 s"
+    );
+    assert!(published.elapsed() < Duration::from_secs(5));
+    assert_eq!(gateway.metrics.slow_disconnects.get(), 1);
+    drop(reader);
     gateway.shutdown(Duration::from_secs(2)).await;
 }

@@ -117,7 +117,7 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
         expected.len()
     );
 
-    let live = redis.subscribe(0, &format!("aiops:{{{TENANT}}}:anomalies"));
+    let live = redis.subscribe(0, &aiops_schemas::anomalies_channel(TENANT));
     let config_path = config(&broker, &redis, 0, "main", &dir).write(dir.path(), "run.toml");
     let stderr =
         // Stop once every point is in: an idle timeout alone raced a slow group join (seen in

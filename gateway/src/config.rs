@@ -122,6 +122,9 @@ pub struct LimitsConfig {
     /// Bytes of frames gathered before a write to the socket; a burst of queued frames goes out
     /// in one write instead of one each.
     pub write_buffer_bytes: usize,
+    /// Milliseconds a write to a client may take; a client whose socket accepts nothing for
+    /// this long (it stopped reading) is closed with 4008 like one whose queue overflowed.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -137,6 +140,7 @@ impl Default for LimitsConfig {
             handshake_timeout_ms: 5_000,
             read_buffer_bytes: 1024,
             write_buffer_bytes: 16 * 1024,
+            write_timeout_ms: 10_000,
         }
     }
 }
@@ -174,6 +178,11 @@ impl GatewayConfig {
         if limits.connections_per_ip_per_s == 0 || limits.ping_interval_s == 0 {
             return Err(Error::config(
                 "limits.connections_per_ip_per_s and limits.ping_interval_s must be at least 1",
+            ));
+        }
+        if limits.write_timeout_ms == 0 {
+            return Err(Error::config(
+                "limits.write_timeout_ms must be at least 1: it is how long a stuck client may hold its connection",
             ));
         }
         if limits.idle_timeout_s <= limits.ping_interval_s {

@@ -20,6 +20,7 @@ use aiops_schemas::Channel;
 use crate::auth::{CHANNELS, Claims};
 use crate::broker::{Broker, BrokerError};
 use crate::hub::{ClientHandle, SlowSignal};
+use crate::metrics::Metrics;
 use crate::protocol::{self, ClientMessage, CloseCode, EventHead, Filter, codes};
 use crate::server::Context;
 
@@ -29,9 +30,75 @@ const WRITE_BATCH: usize = 64;
 /// How a connection ends, when the gateway ends it.
 type Closing = Option<CloseCode>;
 
+/// The longest a token keeps a connection open, whatever its `exp` says (a year): the expiry
+/// timer is an `Instant`, which a client-chosen `exp` must not overflow.
+const MAX_TOKEN_HORIZON: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// One of `max_connections` places, held by a connection from admission to its end and given
+/// back when dropped: on a normal end, a failed upgrade, or a panic in the connection's task.
+pub struct Slot {
+    metrics: Arc<Metrics>,
+}
+
+impl Slot {
+    /// Takes a place if fewer than `limit` are taken.
+    pub fn take(metrics: &Arc<Metrics>, limit: u64) -> Option<Slot> {
+        if metrics.connections.inc() >= limit {
+            metrics.connections.dec();
+            return None;
+        }
+        Some(Slot {
+            metrics: metrics.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+    }
+}
+
+/// A write to the client that does not finish within `limit` is a stuck client.
+async fn bounded<T>(
+    limit: Duration,
+    write: impl std::future::Future<Output = Result<T, axum::Error>>,
+) -> Result<T, Stuck> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(_)) => Err(Stuck::Gone),
+        Err(_) => Err(Stuck::TimedOut),
+    }
+}
+
+/// Why a write did not happen.
+enum Stuck {
+    /// The connection is gone.
+    Gone,
+    /// The client accepted nothing within the write timeout.
+    TimedOut,
+}
+
+impl Stuck {
+    fn closing(self) -> Closing {
+        match self {
+            Stuck::Gone => None,
+            Stuck::TimedOut => Some(CloseCode::SlowConsumer),
+        }
+    }
+}
+
 /// Serves one upgraded connection until it ends.
-pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Context<B>>) {
+pub async fn serve<B: Broker>(
+    mut ws: WebSocket,
+    claims: Claims,
+    context: Arc<Context<B>>,
+    slot: Slot,
+) {
+    // Given back when this task ends, however it ends.
+    let _slot = slot;
     let limits = &context.config.limits;
+    let write_limit = Duration::from_millis(limits.write_timeout_ms);
     let (frames, mut queue) = mpsc::channel(limits.client_queue);
     let client = ClientHandle {
         id: context.hub.next_client_id(),
@@ -43,6 +110,7 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
         subscriptions: HashMap::new(),
         client: client.clone(),
         context: context.clone(),
+        write_limit,
     };
     let mut shutdown = context.shutdown.clone();
     let expiry = tokio::time::sleep_until(deadline(connection.claims.exp));
@@ -55,25 +123,24 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
     let closing: Closing = loop {
         tokio::select! {
             biased;
-            _ = client.slow.raised() => {
-                context.metrics.slow_disconnects.inc();
-                tracing::info!(tenant = %connection.claims.tenant, subject = ?connection.claims.sub, "aiops gateway: closing a slow consumer (4008)");
-                break Some(CloseCode::SlowConsumer);
-            }
+            _ = client.slow.raised() => break Some(CloseCode::SlowConsumer),
             _ = shutdown.changed() => break Some(CloseCode::GoingAway),
             _ = &mut expiry => break Some(CloseCode::TokenExpired),
             frame = queue.recv() => {
                 let Some(frame) = frame else { break None };
                 // Whatever else is queued goes out in the same write: one flush per burst.
-                let mut written = ws.feed(Message::Text(frame)).await.is_ok();
-                let mut batch = 1;
-                while written && batch < WRITE_BATCH {
-                    let Ok(frame) = queue.try_recv() else { break };
-                    written = ws.feed(Message::Text(frame)).await.is_ok();
-                    batch += 1;
-                }
-                if !written || ws.flush().await.is_err() {
-                    break None;
+                let burst = async {
+                    ws.feed(Message::Text(frame)).await?;
+                    let mut batch = 1;
+                    while batch < WRITE_BATCH {
+                        let Ok(frame) = queue.try_recv() else { break };
+                        ws.feed(Message::Text(frame)).await?;
+                        batch += 1;
+                    }
+                    ws.flush().await
+                };
+                if let Err(stuck) = bounded(write_limit, burst).await {
+                    break stuck.closing();
                 }
             }
             message = ws.next() => {
@@ -90,11 +157,17 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let reply = protocol::error(None, codes::BINARY_NOT_SUPPORTED, "send JSON text frames");
-                        if ws.send(Message::text(reply)).await.is_err() {
-                            break None;
+                        if let Err(stuck) = bounded(write_limit, ws.send(Message::text(reply))).await {
+                            break stuck.closing();
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // The WebSocket layer has queued its answer (the client's code, or
+                        // 1002 for a code no one may send): send it before going.
+                        let _ = bounded(write_limit, ws.flush()).await;
+                        break None;
+                    }
+                    None => break None,
                     Some(Ok(_)) => {}
                     Some(Err(error)) => break closing_for(error),
                 }
@@ -103,12 +176,16 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
                 if last_heard.elapsed() >= idle {
                     break Some(CloseCode::IdleTimeout);
                 }
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
-                    break None;
+                if let Err(stuck) = bounded(write_limit, ws.send(Message::Ping(Default::default()))).await {
+                    break stuck.closing();
                 }
             }
         }
     };
+    if closing == Some(CloseCode::SlowConsumer) {
+        context.metrics.slow_disconnects.inc();
+        tracing::info!(tenant = %connection.claims.tenant, subject = ?connection.claims.sub, "aiops gateway: closing a slow consumer (4008)");
+    }
     if let Some(code) = closing {
         let frame = CloseFrame {
             code: code.code(),
@@ -120,8 +197,7 @@ pub async fn serve<B: Broker>(mut ws: WebSocket, claims: Claims, context: Arc<Co
         };
         let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
     }
-    connection.leave_all();
-    context.metrics.connections.dec();
+    // Dropping `connection` leaves its subscriptions, and `_slot` gives back its place.
 }
 
 /// How to close after a read error: 1009 for a frame over the limit, 1002 for a protocol
@@ -130,6 +206,7 @@ fn closing_for(error: axum::Error) -> Closing {
     match error.into_inner().downcast::<WsError>().map(|e| *e) {
         Ok(WsError::Capacity(_)) => Some(CloseCode::MessageTooBig),
         Ok(WsError::Protocol(_)) => Some(CloseCode::ProtocolError),
+        Ok(WsError::Utf8(_)) => Some(CloseCode::InvalidPayload),
         _ => None,
     }
 }
@@ -139,7 +216,9 @@ fn deadline(exp: u64) -> Instant {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+    let left = Duration::from_secs(exp.saturating_sub(now)).min(MAX_TOKEN_HORIZON);
+    let start = Instant::now();
+    start.checked_add(left).unwrap_or(start)
 }
 
 #[derive(Default)]
@@ -154,6 +233,15 @@ struct Connection<B: Broker> {
     subscriptions: HashMap<String, String>,
     client: ClientHandle,
     context: Arc<Context<B>>,
+    /// How long a write to the client may take.
+    write_limit: Duration,
+}
+
+impl<B: Broker> Drop for Connection<B> {
+    /// However the connection's task ends (a panic included), its subscriptions end with it.
+    fn drop(&mut self) {
+        self.leave_all();
+    }
 }
 
 impl<B: Broker> Connection<B> {
@@ -191,6 +279,22 @@ impl<B: Broker> Connection<B> {
                 Ok(claims) if claims.tenant == self.claims.tenant => {
                     let exp = claims.exp;
                     self.claims = claims;
+                    // Authorization follows the current token: what it no longer grants ends.
+                    let revoked: Vec<String> = self
+                        .subscriptions
+                        .keys()
+                        .filter(|channel| !self.claims.allows(channel))
+                        .cloned()
+                        .collect();
+                    for channel in revoked {
+                        if let Some(full) = self.subscriptions.remove(&channel) {
+                            self.leave(&full);
+                        }
+                        let outcome = self.reply(ws, protocol::unsubscribed(None, &channel)).await;
+                        if outcome.closing.is_some() {
+                            return outcome;
+                        }
+                    }
                     let mut outcome = self.reply(ws, protocol::refreshed(id, exp)).await;
                     outcome.refreshed = Some(exp);
                     outcome
@@ -215,13 +319,17 @@ impl<B: Broker> Connection<B> {
     }
 
     async fn reply(&self, ws: &mut WebSocket, text: String) -> Outcome {
-        if ws.send(Message::text(text)).await.is_err() {
-            return Outcome {
+        match bounded(self.write_limit, ws.send(Message::text(text))).await {
+            Ok(()) => Outcome::default(),
+            Err(Stuck::TimedOut) => Outcome {
+                closing: Some(CloseCode::SlowConsumer),
+                refreshed: None,
+            },
+            Err(Stuck::Gone) => Outcome {
                 closing: Some(CloseCode::InternalError),
                 refreshed: None,
-            };
+            },
         }
-        Outcome::default()
     }
 
     async fn subscribe(
@@ -323,13 +431,17 @@ impl<B: Broker> Connection<B> {
             if outcome.closing.is_some() {
                 return outcome;
             }
-            if ws
-                .send(Message::Text(Utf8Bytes::from(frame)))
-                .await
-                .is_err()
+            if let Err(stuck) = bounded(
+                self.write_limit,
+                ws.send(Message::Text(Utf8Bytes::from(frame))),
+            )
+            .await
             {
                 return Outcome {
-                    closing: Some(CloseCode::InternalError),
+                    closing: match stuck {
+                        Stuck::TimedOut => Some(CloseCode::SlowConsumer),
+                        Stuck::Gone => Some(CloseCode::InternalError),
+                    },
                     refreshed: None,
                 };
             }
@@ -339,7 +451,7 @@ impl<B: Broker> Connection<B> {
             .hub
             .finish_resume(&full, self.client.id, &replayed)
         {
-            metrics.slow_disconnects.inc();
+            // Counted where the connection closes.
             return Outcome {
                 closing: Some(CloseCode::SlowConsumer),
                 refreshed: None,
@@ -364,5 +476,45 @@ impl<B: Broker> Connection<B> {
         for full in subscriptions.values() {
             self.leave(full);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_connection_task_gives_its_slot_back() {
+        let metrics = Arc::new(Metrics::default());
+        let first = Slot::take(&metrics, 2).unwrap();
+        let _second = Slot::take(&metrics, 2).unwrap();
+        assert!(Slot::take(&metrics, 2).is_none(), "the limit holds");
+        let task = tokio::spawn(async move {
+            let _slot = first;
+            panic!("a bug in a connection task");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!(metrics.connections.get(), 1);
+        assert!(
+            Slot::take(&metrics, 2).is_some(),
+            "the panicked task's slot is free"
+        );
+    }
+
+    #[test]
+    fn an_exp_past_any_horizon_is_a_deadline_a_year_away_at_most() {
+        let now = Instant::now();
+        for exp in [u64::MAX, 1 << 63, u64::MAX / 2] {
+            let at = deadline(exp);
+            assert!(
+                at > now + MAX_TOKEN_HORIZON - Duration::from_secs(5),
+                "{exp}"
+            );
+            assert!(at <= Instant::now() + MAX_TOKEN_HORIZON, "{exp}");
+        }
+        assert!(
+            deadline(0) <= Instant::now(),
+            "an expired token's deadline has passed"
+        );
     }
 }

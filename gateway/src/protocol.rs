@@ -149,8 +149,10 @@ pub mod codes {
 pub enum CloseCode {
     /// 1001: the gateway is shutting down; reconnect (to another instance).
     GoingAway,
-    /// 1002: the client broke the WebSocket protocol.
+    /// 1002: the client broke the WebSocket protocol (an invalid close code among others).
     ProtocolError,
+    /// 1007: a text frame was not valid UTF-8.
+    InvalidPayload,
     /// 1009: a frame or message over the size limit.
     MessageTooBig,
     /// 1011: the gateway could not go on with the connection (a write failed).
@@ -169,6 +171,7 @@ impl CloseCode {
         match self {
             CloseCode::GoingAway => 1001,
             CloseCode::ProtocolError => 1002,
+            CloseCode::InvalidPayload => 1007,
             CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::TokenExpired => 4001,
@@ -182,6 +185,7 @@ impl CloseCode {
         match self {
             CloseCode::GoingAway => "gateway shutting down",
             CloseCode::ProtocolError => "protocol error",
+            CloseCode::InvalidPayload => "invalid UTF-8",
             CloseCode::MessageTooBig => "frame too large",
             CloseCode::InternalError => "cannot write",
             CloseCode::TokenExpired => "token expired",
@@ -352,6 +356,7 @@ mod tests {
         for code in [
             CloseCode::GoingAway,
             CloseCode::ProtocolError,
+            CloseCode::InvalidPayload,
             CloseCode::MessageTooBig,
             CloseCode::TokenExpired,
             CloseCode::SlowConsumer,

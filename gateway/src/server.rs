@@ -300,6 +300,14 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// The token of an `Authorization: Bearer <token>` header; the scheme's case does not matter
+/// (RFC 7235).
+fn bearer_token(value: &str) -> Option<String> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
 /// `GET /`: a WebSocket upgrade (token checked first), else the dashboard's page.
 async fn root<B: Broker>(
     State(context): State<Arc<Context<B>>>,
@@ -327,11 +335,7 @@ async fn root<B: Broker>(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
+        .and_then(bearer_token)
         .or_else(|| query.ok().and_then(|Query(q)| q.token));
     let claims = match token
         .ok_or(AuthError::Missing)
@@ -352,26 +356,22 @@ async fn root<B: Broker>(
         );
     }
     let limit = context.config.limits.max_connections as u64;
-    if context.metrics.connections.inc() >= limit {
-        context.metrics.connections.dec();
+    let Some(slot) = crate::connection::Slot::take(&context.metrics, limit) else {
         context.metrics.rejected_capacity.inc();
         return json_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
             "the gateway is at its connection limit",
         );
-    }
+    };
     context.metrics.connections_total.inc();
     let limits = &context.config.limits;
-    let release = context.clone();
     upgrade
         .read_buffer_size(limits.read_buffer_bytes)
         // Frames are fed in bursts and flushed once; the buffer only holds a burst.
         .write_buffer_size(limits.write_buffer_bytes)
         .max_message_size(limits.max_frame_bytes)
         .max_frame_size(limits.max_frame_bytes)
-        .on_failed_upgrade(move |_| {
-            release.metrics.connections.dec();
-        })
-        .on_upgrade(move |socket| crate::connection::serve(socket, claims, context))
+        // A failed upgrade drops the callback, and with it the slot.
+        .on_upgrade(move |socket| crate::connection::serve(socket, claims, context, slot))
 }

@@ -133,7 +133,7 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
         exp: now + args.ttl.as_secs(),
         nbf: None,
         sub: args.sub,
-        aud: config.auth.audience.clone(),
+        aud: config.auth.audience.clone().map(Into::into),
         iss: config.auth.issuer.clone(),
     };
     aiops_schemas::Limits::default()

@@ -44,7 +44,17 @@ pub fn router(render: Render, ready: Readiness) -> Router {
 /// A JSON answer `{"code": ..., "message": ...}` with `status`.
 pub fn json_status(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({ "code": code, "message": message }).to_string();
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    // nosniff: a body can quote what the caller sent (a token's `kid`); no browser may read it
+    // as anything but JSON.
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {

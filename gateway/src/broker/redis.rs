@@ -23,6 +23,25 @@ use crate::metrics::Metrics;
 const PAGE: usize = 1_000;
 /// History entries a resume may replay at most; further back counts as not found.
 const MAX_REPLAY: usize = 100_000;
+/// One page of the search for an event id in a stream, run by Redis: `{"found", entry id}`,
+/// `{"next", oldest entry id of the page}` to go on from, or `{"end"}`.
+/// KEYS[1]: the stream; ARGV: the event id, the entry to start before (`+`: the newest), the
+/// page size.
+const SEARCH_PAGE: &str = r#"
+local entries = redis.call('XREVRANGE', KEYS[1], ARGV[2], '-', 'COUNT', tonumber(ARGV[3]))
+if #entries == 0 then return {'end'} end
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'id' and fields[i + 1] == ARGV[1] then return {'found', entry[1]} end
+  end
+end
+return {'next', entries[#entries][1]}
+"#;
+/// History reads at once; more resumes wait their turn, so memory is a few pages however many
+/// clients resume together, and no read waits behind the others on the shared connection
+/// long enough to time out.
+const CONCURRENT_HISTORY_READS: usize = 4;
 
 enum Command {
     Subscribe(
@@ -37,6 +56,8 @@ pub struct RedisBroker {
     client: redis::Client,
     commands: mpsc::UnboundedSender<Command>,
     history: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// Permits for history reads.
+    history_reads: tokio::sync::Semaphore,
     ready: Arc<AtomicBool>,
 }
 
@@ -53,6 +74,7 @@ impl RedisBroker {
             client: client.clone(),
             commands,
             history: Mutex::new(None),
+            history_reads: tokio::sync::Semaphore::new(CONCURRENT_HISTORY_READS),
             ready: Arc::new(AtomicBool::new(false)),
         });
         tokio::spawn(pubsub_task(
@@ -82,52 +104,79 @@ impl RedisBroker {
         Ok(connection)
     }
 
+    /// The events after `since` in the stream `key`, in two passes so that memory is bounded
+    /// by what is replayed, never by the stream: first Redis searches the stream newest first
+    /// for `since`, a page per call (a Lua script, so entries are compared where they are and
+    /// only a cursor comes back; at most `MAX_REPLAY` entries back, further counts as not
+    /// found); then what follows it is read oldest first.
     async fn read_history(
         &self,
         key: &str,
         since: &str,
     ) -> std::result::Result<History, BrokerError> {
         type Entry = (String, Vec<(String, String)>);
+        fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
         let mut connection = self.history_connection().await?;
-        let mut newest_first: Vec<(String, String)> = Vec::new();
         let mut end = "+".to_owned();
-        loop {
-            let page: Vec<Entry> = redis::cmd("XREVRANGE")
+        let mut searched = 0usize;
+        let start = loop {
+            let step: Vec<String> = redis::cmd("EVAL")
+                .arg(SEARCH_PAGE)
+                .arg(1)
                 .arg(key)
+                .arg(since)
                 .arg(&end)
-                .arg("-")
+                .arg(PAGE)
+                .query_async(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            match step.as_slice() {
+                [found, entry] if found == "found" => break entry.clone(),
+                [next, oldest] if next == "next" => end = format!("({oldest}"),
+                _ => return Ok(History::default()),
+            }
+            searched += PAGE;
+            if searched > MAX_REPLAY {
+                return Ok(History::default());
+            }
+        };
+        let mut entries = Vec::new();
+        let mut after = format!("({start}");
+        loop {
+            let page: Vec<Entry> = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(&after)
+                .arg("+")
                 .arg("COUNT")
                 .arg(PAGE)
                 .query_async(&mut connection)
                 .await
-                .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
-            let Some((last_entry, _)) = page.last() else {
-                return Ok(History::default());
+                .map_err(unavailable)?;
+            let Some((newest, _)) = page.last() else {
+                break;
             };
-            end = format!("({last_entry}");
-            for (_, fields) in page {
-                let field = |name: &str| {
-                    fields
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                };
-                let id = field("id").unwrap_or_default();
-                if id == since {
-                    newest_first.reverse();
-                    return Ok(History {
-                        found: true,
-                        entries: newest_first,
-                    });
-                }
-                if let Some(event) = field("event") {
-                    newest_first.push((id, event));
+            after = format!("({newest}");
+            for (_, fields) in &page {
+                if let Some(event) = field(fields, "event") {
+                    let id = field(fields, "id").unwrap_or_default();
+                    entries.push((id.to_owned(), event.to_owned()));
                 }
             }
-            if newest_first.len() > MAX_REPLAY {
+            if entries.len() > MAX_REPLAY {
+                // More arrived after `since` than a resume replays: as if not found.
                 return Ok(History::default());
             }
         }
+        Ok(History {
+            found: true,
+            entries,
+        })
     }
 }
 
@@ -162,6 +211,8 @@ impl Broker for RedisBroker {
         since: &str,
     ) -> std::result::Result<History, BrokerError> {
         let key = history_key(channel).ok_or_else(|| BrokerError::NoHistory(channel.to_owned()))?;
+        // The semaphore is never closed; without a permit, read anyway rather than fail.
+        let _permit = self.history_reads.acquire().await.ok();
         let result = self.read_history(&key, since).await;
         if result.is_err() {
             // The connection may be dead; the next read opens a new one.
