@@ -4,7 +4,10 @@
 //! connection.
 //!
 //! `cargo bench --bench gateway_load -- [--connections 10000] [--tenants 100] [--rate 1000]
-//! [--seconds 20] [--parallel 16]`. It starts its own redis-server and an `aiops gateway` process (so the
+//! [--seconds 20] [--parallel 16] [--stuck 0] [--pad 0]`. With `--stuck N`, N of the connections (spread
+//! over the tenants) subscribe and then never read, with a 4 KiB receive buffer: the gateway
+//! must close them (4008) and keep delivering to the others. `--pad B` adds B bytes to each
+//! event, so that non-readers fill their socket buffers sooner. It starts its own redis-server and an `aiops gateway` process (so the
 //! gateway's memory is measured alone); each event fans out to connections / tenants clients.
 
 use std::collections::HashMap;
@@ -29,6 +32,8 @@ struct Options {
     tenants: usize,
     rate: u64,
     seconds: u64,
+    stuck: usize,
+    pad: usize,
 }
 
 fn options() -> Options {
@@ -46,6 +51,8 @@ fn options() -> Options {
         tenants: value("--tenants", 100).max(1) as usize,
         rate: value("--rate", 1_000).max(1),
         seconds: value("--seconds", 20),
+        stuck: value("--stuck", 0) as usize,
+        pad: value("--pad", 0) as usize,
     }
 }
 
@@ -103,7 +110,7 @@ fn main() {
     let options = options();
     let dir = std::env::temp_dir().join(format!("aiops-gateway-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (redis_port, gateway_port) = (free_port(), free_port());
+    let (redis_port, gateway_port, admin_port) = (free_port(), free_port(), free_port());
     let redis = Command::new("redis-server")
         .args([
             "--port",
@@ -125,7 +132,7 @@ fn main() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:{gateway_port}\"\nadmin_listen = \"127.0.0.1:0\"\n[broker]\nredis_url = \"{redis_url}\"\n\
+            "listen = \"127.0.0.1:{gateway_port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
              [[auth.keys]]\nkid = \"load\"\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n\
              [limits]\nmax_connections = {}\nconnections_per_ip_per_s = 1000000\n",
             options.connections + 100
@@ -172,6 +179,15 @@ fn main() {
         })
         .collect();
 
+    // Every `every`-th connection is stuck: it never reads after subscribing.
+    let every = options
+        .connections
+        .checked_div(options.stuck)
+        .unwrap_or(0)
+        .max(1);
+    let is_stuck = |i: usize| options.stuck > 0 && i % every == 0 && i / every < options.stuck;
+    let stuck_held: Arc<std::sync::Mutex<Vec<tokio_tungstenite::WebSocketStream<TcpStream>>>> =
+        Arc::default();
     let latencies: Arc<std::sync::Mutex<Vec<f64>>> = Arc::default();
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -184,6 +200,8 @@ fn main() {
             let permit = semaphore.clone().acquire_owned().await.unwrap();
             let token = tokens[i % options.tenants].clone();
             let (latencies, received, stop) = (latencies.clone(), received.clone(), stop.clone());
+            let stuck = is_stuck(i);
+            let stuck_held = stuck_held.clone();
             handles.push(tokio::spawn(async move {
                 let started = Instant::now();
                 let mut request = format!("ws://127.0.0.1:{gateway_port}/")
@@ -192,7 +210,14 @@ fn main() {
                 request
                     .headers_mut()
                     .insert("authorization", format!("Bearer {token}").parse().unwrap());
-                let stream = TcpStream::connect(("127.0.0.1", gateway_port)).await.ok()?;
+                let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                if stuck {
+                    socket.set_recv_buffer_size(4096).ok()?;
+                }
+                let stream = socket
+                    .connect(std::net::SocketAddr::from(([127, 0, 0, 1], gateway_port)))
+                    .await
+                    .ok()?;
                 let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
                     .await
                     .ok()?;
@@ -204,6 +229,10 @@ fn main() {
                 .ok()?;
                 let _subscribed = ws.next().await?;
                 drop(permit);
+                if stuck {
+                    stuck_held.lock().unwrap().push(ws);
+                    return Some(connect);
+                }
                 tokio::spawn(async move {
                     let mut mine = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
@@ -251,6 +280,7 @@ fn main() {
     let total = options.rate * options.seconds;
     let started = Instant::now();
     let mut per_tenant: HashMap<usize, u64> = HashMap::new();
+    let padding = "p".repeat(options.pad);
     for n in 0..total {
         let due = Duration::from_secs_f64(n as f64 / options.rate as f64);
         if let Some(wait) = due.checked_sub(started.elapsed()) {
@@ -259,7 +289,7 @@ fn main() {
         let tenant = n as usize % options.tenants;
         *per_tenant.entry(tenant).or_default() += 1;
         let payload = format!(
-            r#"{{"schema_version":1,"id":"load-{n}","tenant":"tenant{tenant}","series":{{"key":"00000000000000ff","name":"cpu","labels":{{}}}},"severity":"warning","sent_us":{}}}"#,
+            r#"{{"schema_version":1,"id":"load-{n}","tenant":"tenant{tenant}","series":{{"key":"00000000000000ff","name":"cpu","labels":{{}}}},"severity":"warning","padding":"{padding}","sent_us":{}}}"#,
             now_us()
         );
         redis::pipe()
@@ -282,6 +312,7 @@ fn main() {
             .unwrap();
     }
     let publish_seconds = started.elapsed().as_secs_f64();
+    let slow_closed_by_end = scrape_counter(admin_port, "aiops_gateway_slow_disconnects_total");
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(800));
@@ -297,7 +328,7 @@ fn main() {
         .map(|(t, events)| {
             events
                 * (0..options.connections)
-                    .filter(|i| i % options.tenants == *t)
+                    .filter(|i| i % options.tenants == *t && !is_stuck(*i))
                     .count() as u64
         })
         .sum();
@@ -327,5 +358,26 @@ fn main() {
     println!(
         "gateway resident memory: {rss_before} KiB idle, {rss_after} KiB with {connected} subscribed connections: {per_connection_kib:.1} KiB per connection"
     );
+    if options.stuck > 0 {
+        println!(
+            "stuck clients: {} that never read; closed as slow (4008) by the end of publishing: {slow_closed_by_end}; resident memory at the end: {} KiB",
+            stuck_held.lock().unwrap().len(),
+            rss_kib(gateway_pid)
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A counter's value on the gateway's admin endpoint.
+fn scrape_counter(port: u16, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    let mut page = String::new();
+    let _ = stream.read_to_string(&mut page);
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }
