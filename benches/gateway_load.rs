@@ -185,7 +185,8 @@ fn main() {
         .checked_div(options.stuck)
         .unwrap_or(0)
         .max(1);
-    let is_stuck = |i: usize| options.stuck > 0 && i % every == 0 && i / every < options.stuck;
+    let is_stuck =
+        |i: usize| options.stuck > 0 && i.is_multiple_of(every) && i / every < options.stuck;
     let stuck_held: Arc<std::sync::Mutex<Vec<tokio_tungstenite::WebSocketStream<TcpStream>>>> =
         Arc::default();
     let latencies: Arc<std::sync::Mutex<Vec<f64>>> = Arc::default();
