@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -427,23 +427,13 @@ impl<B: Broker> Connection<B> {
         if let Some(notice) = notice {
             outcome = self.reply(ws, notice).await;
         }
+        if outcome.closing.is_some() {
+            return outcome;
+        }
         for frame in frames {
+            outcome = self.reply(ws, frame).await;
             if outcome.closing.is_some() {
                 return outcome;
-            }
-            if let Err(stuck) = bounded(
-                self.write_limit,
-                ws.send(Message::Text(Utf8Bytes::from(frame))),
-            )
-            .await
-            {
-                return Outcome {
-                    closing: match stuck {
-                        Stuck::TimedOut => Some(CloseCode::SlowConsumer),
-                        Stuck::Gone => Some(CloseCode::InternalError),
-                    },
-                    refreshed: None,
-                };
             }
         }
         if !self
