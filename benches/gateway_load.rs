@@ -4,11 +4,18 @@
 //! connection.
 //!
 //! `cargo bench --bench gateway_load -- [--connections 10000] [--tenants 100] [--rate 1000]
-//! [--seconds 20] [--parallel 16] [--stuck 0] [--pad 0]`. With `--stuck N`, N of the connections (spread
-//! over the tenants) subscribe and then never read, with a 4 KiB receive buffer: the gateway
-//! must close them (4008) and keep delivering to the others. `--pad B` adds B bytes to each
-//! event, so that non-readers fill their socket buffers sooner. It starts its own redis-server and an `aiops gateway` process (so the
-//! gateway's memory is measured alone); each event fans out to connections / tenants clients.
+//! [--seconds 20] [--parallel 16] [--stuck 0] [--pad 0] [--send-buffer 131072] [--check --max-rss-mib M --close-within-s S]`.
+//! `--send-buffer` is the gateway's `limits.send_buffer_bytes` (0: the kernel's autotuning).
+//! With `--stuck N`, N of the connections (spread over the tenants) subscribe and then never
+//! read, with a 4 KiB receive buffer: the gateway must close them (4008) and keep delivering to
+//! the others; the closes are timed by sampling the gateway's slow-disconnect counter every
+//! 100 ms, and afterwards each non-reader reads what it was sent to see whether its last frame
+//! is the 4008 close. `--pad B` adds B bytes to each event, so that non-readers fill their socket
+//! buffers sooner. `--check` makes the run a test: it exits 1 unless every reader got every
+//! event, every non-reader was closed within S seconds of the start of publishing, and the
+//! gateway's resident memory never went above M MiB. It starts its own redis-server and an
+//! `aiops gateway` process (so the gateway's memory is measured alone); each event fans out to
+//! connections / tenants clients.
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -34,6 +41,10 @@ struct Options {
     seconds: u64,
     stuck: usize,
     pad: usize,
+    check: bool,
+    max_rss_mib: u64,
+    close_within_s: u64,
+    send_buffer: u64,
 }
 
 fn options() -> Options {
@@ -53,6 +64,10 @@ fn options() -> Options {
         seconds: value("--seconds", 20),
         stuck: value("--stuck", 0) as usize,
         pad: value("--pad", 0) as usize,
+        check: args.iter().any(|a| a == "--check"),
+        max_rss_mib: value("--max-rss-mib", 256),
+        close_within_s: value("--close-within-s", 30),
+        send_buffer: value("--send-buffer", 128 * 1024),
     }
 }
 
@@ -134,8 +149,9 @@ fn main() {
         format!(
             "listen = \"127.0.0.1:{gateway_port}\"\nadmin_listen = \"127.0.0.1:{admin_port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
              [[auth.keys]]\nkid = \"load\"\nalgorithm = \"HS256\"\nsecret = \"{SECRET}\"\n\
-             [limits]\nmax_connections = {}\nconnections_per_ip_per_s = 1000000\n",
-            options.connections + 100
+             [limits]\nmax_connections = {}\nconnections_per_ip_per_s = 1000000\nsend_buffer_bytes = {}\n",
+            options.connections + 100,
+            options.send_buffer
         ),
     )
     .unwrap();
@@ -280,6 +296,24 @@ fn main() {
     let mut connection = client.get_connection().unwrap();
     let total = options.rate * options.seconds;
     let started = Instant::now();
+    // Every 100 ms: the gateway's resident memory and its count of slow consumers closed, so
+    // each close is timed to within 100 ms of the start of publishing.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let (mut peak_rss, mut closes, mut seen) = (0u64, Vec::new(), 0u64);
+            while sampling.load(Ordering::Relaxed) {
+                peak_rss = peak_rss.max(rss_kib(gateway_pid));
+                let count = scrape_counter(admin_port, "aiops_gateway_slow_disconnects_total");
+                let at = started.elapsed().as_secs_f64();
+                closes.extend(std::iter::repeat_n(at, count.saturating_sub(seen) as usize));
+                seen = seen.max(count);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (peak_rss, closes)
+        })
+    };
     let mut per_tenant: HashMap<usize, u64> = HashMap::new();
     let padding = "p".repeat(options.pad);
     for n in 0..total {
@@ -315,8 +349,33 @@ fn main() {
     let publish_seconds = started.elapsed().as_secs_f64();
     let slow_closed_by_end = scrape_counter(admin_port, "aiops_gateway_slow_disconnects_total");
     std::thread::sleep(Duration::from_secs(2));
+    sampling.store(false, Ordering::Relaxed);
+    let (peak_rss, closes) = sampler.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(800));
+    // Each non-reader now reads what it was sent: does it end with the 4008 close frame?
+    let held = std::mem::take(&mut *stuck_held.lock().unwrap());
+    let stuck_count = held.len();
+    let ends = runtime.block_on(async {
+        let drains = held.into_iter().map(|mut ws| async move {
+            let drained = async {
+                while let Some(message) = ws.next().await {
+                    match message {
+                        Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                        Ok(_) => {}
+                        Err(_) => return None,
+                    }
+                }
+                None
+            };
+            tokio::time::timeout(Duration::from_secs(10), drained)
+                .await
+                .ok()
+                .flatten()
+        });
+        futures_util::future::join_all(drains).await
+    });
+    let got_4008 = ends.iter().filter(|code| **code == Some(4008)).count();
     drop(runtime);
 
     let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
@@ -359,14 +418,62 @@ fn main() {
     println!(
         "gateway resident memory: {rss_before} KiB idle, {rss_after} KiB with {connected} subscribed connections: {per_connection_kib:.1} KiB per connection"
     );
+    let last_close = closes.last().copied();
     if options.stuck > 0 {
         println!(
-            "stuck clients: {} that never read; closed as slow (4008) by the end of publishing: {slow_closed_by_end}; resident memory at the end: {} KiB",
-            stuck_held.lock().unwrap().len(),
-            rss_kib(gateway_pid)
+            "stuck clients: {stuck_count} that never read; closed as slow (4008) by the end of publishing: {slow_closed_by_end}, {} in all; closes at {} s after publishing started (first, median, last); {got_4008} found the 4008 close frame when they read at last",
+            closes.len(),
+            match (closes.first(), last_close) {
+                (Some(first), Some(last)) =>
+                    format!("{first:.1}, {:.1}, {last:.1}", closes[closes.len() / 2]),
+                _ => "-".into(),
+            },
         );
     }
+    println!(
+        "gateway peak resident memory while publishing: {} KiB",
+        peak_rss
+    );
     let _ = std::fs::remove_dir_all(&dir);
+    if options.check {
+        let mut failed = Vec::new();
+        if received.load(Ordering::Relaxed) < expected {
+            failed.push(format!(
+                "readers got {} of {expected} deliveries",
+                received.load(Ordering::Relaxed)
+            ));
+        }
+        if closes.len() < stuck_count {
+            failed.push(format!(
+                "{} of {stuck_count} non-readers closed as slow",
+                closes.len()
+            ));
+        }
+        if last_close.is_some_and(|at| at > options.close_within_s as f64) {
+            failed.push(format!(
+                "the last non-reader was closed {:.1} s after publishing started (limit {} s)",
+                last_close.unwrap_or_default(),
+                options.close_within_s
+            ));
+        }
+        if peak_rss > options.max_rss_mib * 1024 {
+            failed.push(format!(
+                "peak resident memory {peak_rss} KiB above {} MiB",
+                options.max_rss_mib
+            ));
+        }
+        if failures > 0 {
+            failed.push(format!("{failures} connections failed"));
+        }
+        if failed.is_empty() {
+            println!("check: passed");
+        } else {
+            println!("check: FAILED: {}", failed.join("; "));
+            // `exit` runs no destructors: stop redis-server and the gateway first.
+            drop(reaper);
+            std::process::exit(1);
+        }
+    }
 }
 
 /// A counter's value on the gateway's admin endpoint.

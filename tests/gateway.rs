@@ -519,9 +519,10 @@ async fn resumes_from_an_id_not_in_a_long_history_cost_a_page_not_the_stream() {
     eprintln!(
         "50 resumes from an id not in 100,000 entries: resident memory grew {growth_mib} MiB"
     );
-    // Four searches at a time, each keeping one page (1,000 entries of ~200 bytes); reading
-    // the stream into memory would be 50 x 20 MB and more.
-    assert!(growth_mib < 100, "grew {growth_mib} MiB");
+    // Four searches at a time, each keeping one page (1,000 entries of ~200 bytes: 0.2 MB),
+    // plus 50 connections on both sides; reading the stream into memory would be 50 x 20 MB.
+    // Measured: 8 MiB (debug build); the bound leaves room for allocator noise.
+    assert!(growth_mib < 40, "grew {growth_mib} MiB");
     publish(
         &url,
         "acme",

@@ -7,6 +7,7 @@ use support::Service;
 
 use std::io::{Read, Write};
 use std::net::TcpStream as StdTcpStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aiops_gateway::RunningGateway;
@@ -895,16 +896,16 @@ async fn a_refresh_to_fewer_channels_ends_the_subscriptions_it_no_longer_grants(
     gateway.shutdown(Duration::from_secs(2)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_closed_with_4008_within_the_write_timeout() {
+/// A client of tenant `acme` subscribed to anomalies with a 4 KiB receive buffer, which the
+/// caller never reads; and the in-memory broker to publish into.
+async fn a_client_that_never_reads(
+    gateway: &RunningGateway,
+) -> (
+    support::ws::Client,
+    Arc<aiops_gateway::broker::memory::MemoryBroker>,
+) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-    let mut settings = config(None);
-    settings.limits.write_timeout_ms = 500;
-    // A queue deep enough that the write, not the queue, is what notices the stuck client.
-    settings.limits.client_queue = 100_000;
-    let gateway = RunningGateway::start(settings).unwrap();
-    let memory = gateway.memory.clone().unwrap();
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(gateway.address).await.unwrap();
@@ -925,22 +926,66 @@ async fn a_client_that_stops_reading_is_closed_with_4008_within_the_write_timeou
         .subscribe(json!({"type": "subscribe", "channel": "anomalies"}))
         .await;
     assert_eq!(reply["type"], "subscribed");
-    // From here on the client reads nothing.
+    (reader, gateway.memory.clone().unwrap())
+}
+
+/// Publishes `count` events of 8 KiB to tenant `acme`'s anomalies.
+fn publish_large_events(memory: &aiops_gateway::broker::memory::MemoryBroker, count: usize) {
     let padding = "x".repeat(8 * 1024);
-    let published = tokio::time::Instant::now();
-    for n in 0..2_000 {
+    for n in 0..count {
         let event = json!({"id": format!("e{n}"), "tenant": "acme", "padding": padding});
         memory.publish(
             &aiops_schemas::anomalies_channel("acme"),
             &event.to_string(),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_with_4008_within_the_write_timeout() {
+    let mut settings = config(None);
+    settings.limits.write_timeout_ms = 500;
+    // A queue deep enough that the write, not the queue, is what notices the stuck client.
+    settings.limits.client_queue = 100_000;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let (reader, memory) = a_client_that_never_reads(&gateway).await;
+    // From here on the client reads nothing.
+    let published = tokio::time::Instant::now();
+    publish_large_events(&memory, 2_000);
     assert!(
         open_connections_become(&gateway, 0).await,
         "the stuck client was not closed within 5 s"
     );
     assert!(published.elapsed() < Duration::from_secs(5));
     assert_eq!(gateway.metrics.slow_disconnects.get(), 1);
+    drop(reader);
+    gateway.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_overflow_while_a_write_is_stuck_closes_at_once_not_after_the_write_timeout() {
+    let mut settings = config(None);
+    // A write timeout far beyond the test's patience: only the overflowed queue can close it.
+    settings.limits.write_timeout_ms = 120_000;
+    settings.limits.client_queue = 64;
+    let gateway = RunningGateway::start(settings).unwrap();
+    let (reader, memory) = a_client_that_never_reads(&gateway).await;
+    // From here on the client reads nothing; 2,000 events of 8 KiB overflow any socket buffer
+    // and then the 64-frame queue while the gateway's write waits on the full socket.
+    let published = tokio::time::Instant::now();
+    publish_large_events(&memory, 2_000);
+    // Closed as slow at once (its close frame may then wait up to the write timeout behind
+    // the bytes it has not read, which is why the slot is not what this test watches).
+    while gateway.metrics.slow_disconnects.get() == 0
+        && published.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        gateway.metrics.slow_disconnects.get(),
+        1,
+        "the client whose queue overflowed was not closed as slow within 5 s"
+    );
     drop(reader);
     gateway.shutdown(Duration::from_secs(2)).await;
 }

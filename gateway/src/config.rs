@@ -125,6 +125,11 @@ pub struct LimitsConfig {
     /// Milliseconds a write to a client may take; a client whose socket accepts nothing for
     /// this long (it stopped reading) is closed with 4008 like one whose queue overflowed.
     pub write_timeout_ms: u64,
+    /// Bytes of kernel send buffer per connection (Linux doubles it for its bookkeeping); 0
+    /// leaves it to the kernel, which grows it up to `net.ipv4.tcp_wmem` (often 4 MiB). A
+    /// bounded buffer bounds how much a client that stopped reading holds, and how long the
+    /// gateway takes to notice it: the write timeout starts once this buffer is full.
+    pub send_buffer_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -141,6 +146,7 @@ impl Default for LimitsConfig {
             read_buffer_bytes: 1024,
             write_buffer_bytes: 16 * 1024,
             write_timeout_ms: 10_000,
+            send_buffer_bytes: 128 * 1024,
         }
     }
 }

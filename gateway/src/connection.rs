@@ -59,15 +59,21 @@ impl Drop for Slot {
     }
 }
 
-/// A write to the client that does not finish within `limit` is a stuck client.
+/// A write to the client that does not finish within `limit` is a stuck client; so is one whose
+/// queue overflowed while the write waited (the hub has dropped it already: no need to wait on).
 async fn bounded<T>(
     limit: Duration,
+    slow: &SlowSignal,
     write: impl std::future::Future<Output = Result<T, axum::Error>>,
 ) -> Result<T, Stuck> {
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(_)) => Err(Stuck::Gone),
-        Err(_) => Err(Stuck::TimedOut),
+    tokio::select! {
+        biased;
+        written = tokio::time::timeout(limit, write) => match written {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(Stuck::Gone),
+            Err(_) => Err(Stuck::TimedOut),
+        },
+        _ = slow.raised() => Err(Stuck::TimedOut),
     }
 }
 
@@ -139,7 +145,7 @@ pub async fn serve<B: Broker>(
                     }
                     ws.flush().await
                 };
-                if let Err(stuck) = bounded(write_limit, burst).await {
+                if let Err(stuck) = bounded(write_limit, &client.slow, burst).await {
                     break stuck.closing();
                 }
             }
@@ -157,14 +163,14 @@ pub async fn serve<B: Broker>(
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let reply = protocol::error(None, codes::BINARY_NOT_SUPPORTED, "send JSON text frames");
-                        if let Err(stuck) = bounded(write_limit, ws.send(Message::text(reply))).await {
+                        if let Err(stuck) = bounded(write_limit, &client.slow, ws.send(Message::text(reply))).await {
                             break stuck.closing();
                         }
                     }
                     Some(Ok(Message::Close(_))) => {
                         // The WebSocket layer has queued its answer (the client's code, or
                         // 1002 for a code no one may send): send it before going.
-                        let _ = bounded(write_limit, ws.flush()).await;
+                        let _ = bounded(write_limit, &client.slow, ws.flush()).await;
                         break None;
                     }
                     None => break None,
@@ -176,7 +182,7 @@ pub async fn serve<B: Broker>(
                 if last_heard.elapsed() >= idle {
                     break Some(CloseCode::IdleTimeout);
                 }
-                if let Err(stuck) = bounded(write_limit, ws.send(Message::Ping(Default::default()))).await {
+                if let Err(stuck) = bounded(write_limit, &client.slow, ws.send(Message::Ping(Default::default()))).await {
                     break stuck.closing();
                 }
             }
@@ -195,7 +201,14 @@ pub async fn serve<B: Broker>(
             ws.send(Message::Close(Some(frame))).await?;
             ws.close().await
         };
-        let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
+        // A slow consumer's close frame waits behind what it has not read yet: give it as long
+        // as any other write, so a client that reads again within that time learns why.
+        let patience = if code == CloseCode::SlowConsumer {
+            write_limit
+        } else {
+            Duration::from_secs(1)
+        };
+        let _ = tokio::time::timeout(patience, closed).await;
     }
     // Dropping `connection` leaves its subscriptions, and `_slot` gives back its place.
 }
@@ -319,7 +332,13 @@ impl<B: Broker> Connection<B> {
     }
 
     async fn reply(&self, ws: &mut WebSocket, text: String) -> Outcome {
-        match bounded(self.write_limit, ws.send(Message::text(text))).await {
+        match bounded(
+            self.write_limit,
+            &self.client.slow,
+            ws.send(Message::text(text)),
+        )
+        .await
+        {
             Ok(()) => Outcome::default(),
             Err(Stuck::TimedOut) => Outcome {
                 closing: Some(CloseCode::SlowConsumer),

@@ -165,6 +165,11 @@ pub async fn serve<B: Broker>(listener: TcpListener, context: Arc<Context<B>>) {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                let send_buffer = context.config.limits.send_buffer_bytes;
+                if send_buffer > 0 {
+                    // Best effort: a kernel that refuses keeps its own size.
+                    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(send_buffer);
+                }
                 let admitted = context.admit(peer.ip());
                 if !admitted {
                     context.metrics.rejected_rate.inc();
