@@ -1,4 +1,4 @@
-//! The behaviour every [`ModelStore`] must have, as one function each implementation's tests
+//! The behaviour every [`ModelStore`] (and every [`ConfigStore`]) must have, as one function each implementation's tests
 //! call (the embedded store in its unit tests; the Scylla store where a Scylla is reachable).
 
 use std::sync::Arc;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aiops_operators::{Registry, Template};
 use aiops_schemas::{Labels, Limits, MetricPoint, Series};
 
+use super::detectors::{ConfigChange, ConfigStore};
 use super::train::{TrainOptions, train};
 use super::{Actor, AuditAction, ModelScope, ModelStore, ModelVersion};
 use crate::error::Error;
@@ -182,4 +183,137 @@ pub fn check_store(store: &dyn ModelStore, damage: &dyn Fn(&str, Damage)) {
     );
     assert_eq!(audit[4].previous.as_deref(), Some("web-v1"));
     assert_eq!(audit[5].why, "v2 too noisy");
+}
+
+/// Runs the configuration contract against a store without configurations: versions,
+/// expected-version checks, deletes and re-creates, reverts, tenants kept apart, the audit
+/// log's contents, the generation, and two writers racing on one version.
+pub fn check_config_store(store: &(dyn ConfigStore + Sync)) {
+    use crate::detectors::{ConfigAction, Expected, presets};
+
+    let alice = Actor::new("alice", "first cut");
+    let bob = Actor::new("bob", "quieter");
+    let change = |tenant: &str, expected, document: Option<usize>| ConfigChange {
+        tenant: tenant.to_owned(),
+        name: "web".to_owned(),
+        expected,
+        document: document.map(|i| presets()[i].config.clone()),
+        reverted_to: None,
+    };
+    assert!(store.configs(Some("acme")).unwrap().is_empty());
+    assert_eq!(store.config("acme", "web").unwrap(), None);
+    let generation = store.config_generation().unwrap();
+
+    // Create, then update at the version read.
+    let v1 = store
+        .change_config(&change("acme", Expected::Absent, Some(0)), &alice)
+        .unwrap();
+    assert_eq!((v1.version, v1.updated_by.as_str()), (1, "alice"));
+    assert_eq!(v1.document.as_ref(), Some(&presets()[0].config));
+    assert!(store.config_generation().unwrap() > generation);
+    let v2 = store
+        .change_config(&change("acme", Expected::Version(1), Some(1)), &bob)
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(store.config("acme", "web").unwrap(), Some(v2.clone()));
+
+    // Stale writers and a second create conflict, naming the current version; nothing is
+    // written by a refused change.
+    for refused in [
+        change("acme", Expected::Version(1), Some(2)),
+        change("acme", Expected::Absent, Some(2)),
+    ] {
+        match store.change_config(&refused, &alice) {
+            Err(Error::ConfigConflict { current, .. }) => {
+                assert_eq!(current.map(|c| c.version), Some(2));
+            }
+            other => panic!("{refused:?} gave {other:?}"),
+        }
+    }
+    assert_eq!(store.config_versions("acme", "web").unwrap().len(), 2);
+
+    // Another tenant's configuration of the same name is its own.
+    assert!(matches!(
+        store.change_config(&change("globex", Expected::Version(2), Some(3)), &alice),
+        Err(Error::ConfigNotFound { .. })
+    ));
+    let theirs = store
+        .change_config(&change("globex", Expected::Absent, Some(3)), &alice)
+        .unwrap();
+    assert_eq!(theirs.version, 1);
+    assert_eq!(store.configs(Some("acme")).unwrap(), vec![v2.clone()]);
+    assert_eq!(store.configs(Some("globex")).unwrap(), vec![theirs.clone()]);
+    assert_eq!(store.configs(None).unwrap().len(), 2);
+
+    // Revert to version 1's content: a new version.
+    let reverted = store
+        .change_config(
+            &ConfigChange {
+                reverted_to: Some(1),
+                ..change("acme", Expected::Version(2), Some(0))
+            },
+            &bob,
+        )
+        .unwrap();
+    assert_eq!(reverted.version, 3);
+    assert_eq!(reverted.document, v1.document);
+
+    // Delete: gone from the list, its version kept; a re-create numbers on.
+    let deleted = store
+        .change_config(&change("acme", Expected::Version(3), None), &alice)
+        .unwrap();
+    assert_eq!((deleted.version, deleted.document.as_ref()), (4, None));
+    assert!(store.configs(Some("acme")).unwrap().is_empty());
+    assert!(matches!(
+        store.change_config(&change("acme", Expected::Version(4), None), &alice),
+        Err(Error::ConfigNotFound { .. })
+    ));
+    let again = store
+        .change_config(&change("acme", Expected::Absent, Some(4)), &alice)
+        .unwrap();
+    assert_eq!(again.version, 5);
+
+    // The audit log: every change, who, why, what it did, the diff.
+    let audit = store.config_audit("acme", "web").unwrap();
+    let actions: Vec<(u64, ConfigAction, &str)> = audit
+        .iter()
+        .map(|e| (e.version, e.action, e.who.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (1, ConfigAction::Create, "alice"),
+            (2, ConfigAction::Update, "bob"),
+            (3, ConfigAction::Revert, "bob"),
+            (4, ConfigAction::Delete, "alice"),
+            (5, ConfigAction::Create, "alice"),
+        ]
+    );
+    assert_eq!(audit[1].why, "quieter");
+    assert_eq!(audit[2].reverted_to, Some(1));
+    assert!(audit.iter().all(|e| !e.diff.is_empty()), "{audit:#?}");
+    assert!(audit.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(
+        audit[1].diff.iter().any(|c| c.path == "/preset"),
+        "{:?}",
+        audit[1].diff
+    );
+    assert_eq!(store.config_audit("globex", "web").unwrap().len(), 1);
+
+    // Two writers with the same version: exactly one succeeds.
+    let outcomes: Vec<bool> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..2)
+            .map(|i| {
+                let (attempt, alice) = (change("acme", Expected::Version(5), Some(i)), &alice);
+                scope.spawn(move || store.change_config(&attempt, alice).is_ok())
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(
+        outcomes.iter().filter(|won| **won).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(store.config("acme", "web").unwrap().unwrap().version, 6);
 }

@@ -56,6 +56,25 @@ pub enum Error {
     /// version, rolling back with no earlier version).
     #[error("{0}")]
     ModelConflict(String),
+    /// A configuration changed since the writer read it (or exists when it meant to create
+    /// it).
+    #[error("detector configuration {name:?} of tenant {tenant:?} is at {}; read it again and reapply your change", match current { Some(c) => format!("version {}", c.version), None => "no version (deleted)".to_owned() })]
+    ConfigConflict {
+        /// The tenant.
+        tenant: String,
+        /// The configuration.
+        name: String,
+        /// Its current version, when it has a live one.
+        current: Option<Box<crate::detectors::StoredConfig>>,
+    },
+    /// No such configuration (or it was deleted).
+    #[error("tenant {tenant:?} has no detector configuration {name:?}")]
+    ConfigNotFound {
+        /// The tenant.
+        tenant: String,
+        /// The name asked for.
+        name: String,
+    },
 }
 
 /// "context: cause", either part left out when there is none.

@@ -14,11 +14,14 @@
 //! - [`train`] replays points through a template's chains to make a version and evaluates it.
 //! - [`retrain`] retrains a template when the drift stage sees a drift persist.
 //! - [`watch::ModelWatch`] is how the running pipeline notices a newly activated version.
+//! - [`detectors`] is the other resource the store keeps: a tenant's detector configurations,
+//!   versioned, with their own append-only audit log ([`detectors::ConfigStore`]).
 //! - [`contract`] is the behaviour every store must have, run against each implementation.
 
 pub mod artifact;
 pub mod config;
 pub mod contract;
+pub mod detectors;
 pub mod error;
 pub mod retrain;
 #[cfg(feature = "scylla")]
@@ -352,45 +355,63 @@ pub fn diff_parameters(left: &Template, right: &Template) -> Vec<(String, String
     let left = serde_json::to_value(left).unwrap_or_default();
     let right = serde_json::to_value(right).unwrap_or_default();
     let mut out = Vec::new();
-    diff_values("", &left, &right, &mut out);
+    diff_values(&mut Vec::new(), &left, &right, &mut |path, a, b| {
+        out.push((path.join("."), a, b));
+    });
     // The version stamp is not a parameter.
     out.retain(|(path, _, _)| path != "version");
     out
 }
 
-fn diff_values(
-    path: &str,
+/// Differences between two JSON documents as `(JSON pointer, left, right)`, values as JSON
+/// (`null` where absent).
+pub fn json_changes(
     left: &serde_json::Value,
     right: &serde_json::Value,
-    out: &mut Vec<(String, String, String)>,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    diff_values(&mut Vec::new(), left, right, &mut |path, a, b| {
+        let pointer: String = path
+            .iter()
+            .map(|segment| format!("/{}", detectors::pointer_segment(segment)))
+            .collect();
+        out.push((pointer, a, b));
+    });
+    out
+}
+
+/// Calls `found` with the path to each differing leaf (arrays of different lengths are one
+/// leaf).
+fn diff_values(
+    path: &mut Vec<String>,
+    left: &serde_json::Value,
+    right: &serde_json::Value,
+    found: &mut dyn FnMut(&[String], String, String),
 ) {
     use serde_json::Value;
-    let join = |key: &str| {
-        if path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{path}.{key}")
-        }
-    };
     match (left, right) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for key in keys {
                 let missing = Value::Null;
+                path.push(key.clone());
                 diff_values(
-                    &join(key),
+                    path,
                     a.get(key).unwrap_or(&missing),
                     b.get(key).unwrap_or(&missing),
-                    out,
+                    found,
                 );
+                path.pop();
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff_values(&join(&i.to_string()), x, y, out);
+                path.push(i.to_string());
+                diff_values(path, x, y, found);
+                path.pop();
             }
         }
-        (a, b) if a != b => out.push((path.to_owned(), a.to_string(), b.to_string())),
+        (a, b) if a != b => found(path, a.to_string(), b.to_string()),
         _ => {}
     }
 }

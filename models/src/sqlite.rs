@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::detectors::{ConfigAuditEntry, ConfigChange, ConfigStore, StoredConfig};
 use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
 };
@@ -45,6 +46,28 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS detector_versions (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (tenant, name, version)
+);
+CREATE TABLE IF NOT EXISTS detector_audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS detector_audit_by_name ON detector_audit (tenant, name, seq);
+CREATE TRIGGER IF NOT EXISTS detector_versions_no_update BEFORE UPDATE ON detector_versions
+    BEGIN SELECT RAISE(ABORT, 'configuration versions are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS detector_versions_no_delete BEFORE DELETE ON detector_versions
+    BEGIN SELECT RAISE(ABORT, 'configuration versions are immutable'); END;
+CREATE TRIGGER IF NOT EXISTS detector_audit_no_update BEFORE UPDATE ON detector_audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS detector_audit_no_delete BEFORE DELETE ON detector_audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -451,6 +474,135 @@ impl ModelStore for SqliteStore {
     }
 }
 
+/// The newest version of a configuration, inside `connection`'s transaction if it is one.
+fn newest_config(
+    connection: &Connection,
+    tenant: &str,
+    name: &str,
+) -> Result<Option<StoredConfig>> {
+    let record: Option<String> = connection
+        .query_row(
+            "SELECT record FROM detector_versions WHERE tenant = ?1 AND name = ?2
+             ORDER BY version DESC LIMIT 1",
+            params![tenant, name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    record.map(|r| parse(&r)).transpose()
+}
+
+impl ConfigStore for SqliteStore {
+    fn change_config(&self, change: &ConfigChange, actor: &Actor) -> Result<StoredConfig> {
+        self.with(|connection| {
+            // Immediate: the write lock is taken before the read, so the version checked is
+            // the version replaced, whichever process writes at the same moment.
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let current = newest_config(&tx, &change.tenant, &change.name)?;
+            let seq: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM detector_audit",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let (stored, entry) =
+                change.apply(current.as_ref(), actor, system_now(), seq as u64)?;
+            tx.execute(
+                "INSERT INTO detector_versions (tenant, name, version, record) VALUES (?1, ?2, ?3, ?4)",
+                params![stored.tenant, stored.name, stored.version as i64, json(&stored)?],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "INSERT INTO detector_audit (seq, tenant, name, record) VALUES (?1, ?2, ?3, ?4)",
+                params![seq, stored.tenant, stored.name, json(&entry)?],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('detector_generation', 1)
+                 ON CONFLICT (key) DO UPDATE SET value = value + 1",
+                [],
+            )
+            .map_err(db)?;
+            tx.commit().map_err(db)?;
+            Ok(stored)
+        })
+    }
+
+    fn config(&self, tenant: &str, name: &str) -> Result<Option<StoredConfig>> {
+        self.with(|connection| newest_config(connection, tenant, name))
+    }
+
+    fn configs(&self, tenant: Option<&str>) -> Result<Vec<StoredConfig>> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT v.record FROM detector_versions v
+                     WHERE (?1 IS NULL OR v.tenant = ?1) AND v.version = (
+                         SELECT MAX(version) FROM detector_versions
+                         WHERE tenant = v.tenant AND name = v.name)
+                     ORDER BY v.tenant, v.name",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![tenant], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let stored: StoredConfig = parse(&row.map_err(db)?)?;
+                if stored.document.is_some() {
+                    out.push(stored);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn config_versions(&self, tenant: &str, name: &str) -> Result<Vec<StoredConfig>> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT record FROM detector_versions WHERE tenant = ?1 AND name = ?2
+                     ORDER BY version",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![tenant, name], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            rows.map(|row| parse(&row.map_err(db)?)).collect()
+        })
+    }
+
+    fn config_audit(&self, tenant: &str, name: &str) -> Result<Vec<ConfigAuditEntry>> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT record FROM detector_audit WHERE tenant = ?1 AND name = ?2 ORDER BY seq",
+                )
+                .map_err(db)?;
+            let rows = statement
+                .query_map(params![tenant, name], |r| r.get::<_, String>(0))
+                .map_err(db)?;
+            rows.map(|row| parse(&row.map_err(db)?)).collect()
+        })
+    }
+
+    fn config_generation(&self) -> Result<u64> {
+        self.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'detector_generation'), 0)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|generation| generation as u64)
+                .map_err(db)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,6 +625,35 @@ mod tests {
                 Damage::Remove => std::fs::remove_file(&path).unwrap(),
             }
         });
+    }
+
+    #[test]
+    fn the_embedded_store_keeps_the_configuration_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        super::super::contract::check_config_store(&store);
+        // Reopened, it still has everything.
+        drop(store);
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert!(!store.config_audit("acme", "web").unwrap().is_empty());
+    }
+
+    #[test]
+    fn configuration_versions_and_their_audit_log_cannot_be_rewritten_through_sql() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        super::super::contract::check_config_store(&store);
+        let connection = Connection::open(dir.path().join("models.db")).unwrap();
+        for statement in [
+            "UPDATE detector_audit SET record = 'x'",
+            "DELETE FROM detector_audit",
+            "UPDATE detector_versions SET record = 'x'",
+            "DELETE FROM detector_versions",
+        ] {
+            let refused = connection.execute(statement, []);
+            assert!(refused.is_err(), "{statement} was allowed");
+        }
+        assert!(!store.config_audit("acme", "web").unwrap().is_empty());
     }
 
     #[test]
