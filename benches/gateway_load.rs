@@ -190,6 +190,7 @@ fn main() {
                 sub: None,
                 aud: None,
                 iss: None,
+                scope: None,
             };
             mint(&key, &claims).unwrap()
         })

@@ -337,6 +337,7 @@ fn a_bad_token_is_refused_and_the_page_says_so() {
             sub: None,
             aud: None,
             iss: None,
+            scope: None,
         },
     )
     .unwrap();

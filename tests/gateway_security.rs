@@ -32,6 +32,7 @@ fn claims(tenant: &str, exp_in: i64) -> Claims {
         sub: None,
         aud: None,
         iss: None,
+        scope: None,
     }
 }
 
@@ -138,6 +139,7 @@ async fn every_bad_token_is_refused_before_the_upgrade_with_its_code() {
     };
     let wrong_issuer = Claims {
         iss: Some("https://evil.example".into()),
+        scope: None,
         ..good()
     };
     let bad_tenant = Claims {

@@ -47,6 +47,10 @@ pub struct Claims {
     /// The issuer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// What the holder may do through the HTTP API, space-separated as OAuth 2.0 writes scopes
+    /// (`"detectors:read detectors:write"`); none: nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// A token's `aud`: one audience or a list of them.
@@ -72,6 +76,13 @@ impl From<String> for Audience {
 }
 
 impl Claims {
+    /// Whether the token grants `scope` (one of the space-separated words of its `scope`).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|granted| granted.split_ascii_whitespace().any(|s| s == scope))
+    }
+
     /// Whether the token lets its holder subscribe to `channel`.
     pub fn allows(&self, channel: &str) -> bool {
         self.channels
@@ -405,6 +416,7 @@ mod tests {
             sub: Some("dashboard".into()),
             aud: None,
             iss: None,
+            scope: None,
         }
     }
 

@@ -307,7 +307,7 @@ struct TokenQuery {
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme's case does not matter
 /// (RFC 7235).
-fn bearer_token(value: &str) -> Option<String> {
+pub fn bearer_token(value: &str) -> Option<String> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())

@@ -293,6 +293,7 @@ fn serve(
         sub: Some("demo".into()),
         aud: None,
         iss: None,
+        scope: None,
     };
     let token = mint(&key, &claims)?;
     note!("aiops demo: dashboard on http://{address}/#token={token}");

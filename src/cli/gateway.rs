@@ -49,9 +49,14 @@ pub struct TokenArgs {
     #[arg(long)]
     kid: Option<String>,
 
-    /// The subject claim (who the token is for).
+    /// The subject claim (who the token is for; the configuration API's audit log names it).
     #[arg(long)]
     sub: Option<String>,
+
+    /// What the token may do through the HTTP API, comma-separated
+    /// (`detectors:read,detectors:write`); none by default.
+    #[arg(long, value_delimiter = ',')]
+    scopes: Vec<String>,
 }
 
 pub fn run_gateway(args: GatewayArgs) -> Result<()> {
@@ -130,11 +135,13 @@ pub fn run_token(args: TokenArgs) -> Result<()> {
     let claims = Claims {
         tenant: args.tenant,
         channels: args.channels,
-        exp: now + args.ttl.as_secs(),
+        // Saturating: a lifetime past 2^64 s is "forever" (the gateway clamps it), not a panic.
+        exp: now.saturating_add(args.ttl.as_secs()),
         nbf: None,
         sub: args.sub,
         aud: config.auth.audience.clone().map(Into::into),
         iss: config.auth.issuer.clone(),
+        scope: (!args.scopes.is_empty()).then(|| args.scopes.join(" ")),
     };
     aiops_schemas::Limits::default()
         .check_tenant(&claims.tenant)

@@ -725,6 +725,7 @@ pub mod ws {
                 sub: Some("test".into()),
                 aud: None,
                 iss: None,
+                scope: None,
             },
         )
         .unwrap()
