@@ -25,6 +25,17 @@ pub struct GatewayConfig {
     pub limits: LimitsConfig,
     /// Serve the live dashboard at `/` (it only ever shows what the user's token grants).
     pub dashboard: bool,
+    /// The configuration API (`/api/v1/`), mounted by the `aiops gateway` command.
+    pub api: ApiConfig,
+}
+
+/// Where the configuration API keeps detector configurations. The gateway itself only carries
+/// this; the command that starts it mounts the API (crate `aiops-control`) when it is set.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// The model store directory (the one `aiops run` reads with `--models`); unset: no API.
+    pub store: Option<PathBuf>,
 }
 
 impl Default for GatewayConfig {
@@ -36,6 +47,7 @@ impl Default for GatewayConfig {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             dashboard: true,
+            api: ApiConfig::default(),
         }
     }
 }

@@ -58,6 +58,16 @@ impl RunningGateway {
     /// Starts a gateway on the current tokio runtime: Redis when `config.broker.redis_url` is
     /// set, else the in-memory broker.
     pub fn start(config: GatewayConfig) -> Result<RunningGateway> {
+        RunningGateway::start_with_routes(config, axum::Router::new())
+    }
+
+    /// Starts a gateway that also serves `routes` on its client port, beside the WebSocket and
+    /// the dashboard (how `aiops gateway` mounts the configuration API). Requests to them go
+    /// through the same connection limits, rate limit and handshake timeout.
+    pub fn start_with_routes(
+        config: GatewayConfig,
+        routes: axum::Router,
+    ) -> Result<RunningGateway> {
         config.validate()?;
         let auth = Authenticator::from_config(&config.auth)?;
         let metrics = Arc::new(Metrics::default());
@@ -85,7 +95,11 @@ impl RunningGateway {
                     stopped,
                 ));
                 let admin = start_admin(admin_listen, &context)?;
-                (tokio::spawn(server::serve(listener, context)), None, admin)
+                (
+                    tokio::spawn(server::serve(listener, context, routes)),
+                    None,
+                    admin,
+                )
             }
             None => {
                 let broker = Arc::new(MemoryBroker::new(hub.clone(), config.broker.memory_history));
@@ -99,7 +113,7 @@ impl RunningGateway {
                 ));
                 let admin = start_admin(admin_listen, &context)?;
                 (
-                    tokio::spawn(server::serve(listener, context)),
+                    tokio::spawn(server::serve(listener, context, routes)),
                     Some(broker),
                     admin,
                 )

@@ -150,11 +150,11 @@ pub fn router<B: Broker>(context: Arc<Context<B>>) -> Router {
         .with_state(context)
 }
 
-/// Accepts connections until shutdown; each is served by [`router`], one request per
-/// connection (an upgrade keeps it).
-pub async fn serve<B: Broker>(listener: TcpListener, context: Arc<Context<B>>) {
+/// Accepts connections until shutdown; each is served by [`router`] with `routes` merged in,
+/// one request per connection (an upgrade keeps it).
+pub async fn serve<B: Broker>(listener: TcpListener, context: Arc<Context<B>>, routes: Router) {
     let mut shutdown = context.shutdown.clone();
-    let router = router(context.clone());
+    let router = router(context.clone()).merge(routes);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,

@@ -259,6 +259,9 @@ fn serve(
         ..GatewayConfig::default()
     };
     config.auth.keys = vec![key.clone()];
+    // The configuration API on an embedded store of its own, for trying it with curl.
+    let store = std::env::temp_dir().join(format!("aiops-demo-{}", std::process::id()));
+    config.api.store = Some(store);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -267,7 +270,8 @@ fn serve(
             what: "the async runtime",
             source,
         })?;
-    let gateway = runtime.block_on(async { RunningGateway::start(config) })?;
+    let routes = super::gateway::configuration_api(&config)?;
+    let gateway = runtime.block_on(async { RunningGateway::start_with_routes(config, routes) })?;
     let memory = gateway
         .memory
         .clone()
@@ -293,11 +297,14 @@ fn serve(
         sub: Some("demo".into()),
         aud: None,
         iss: None,
-        scope: None,
+        scope: Some("detectors:read detectors:write".into()),
     };
     let token = mint(&key, &claims)?;
     note!("aiops demo: dashboard on http://{address}/#token={token}");
     note!("aiops demo: events on ws://{address}/?token={token}");
+    note!(
+        "aiops demo: detector configurations: curl -H 'Authorization: Bearer {token}' http://{address}/api/v1/presets"
+    );
     note!(
         r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: docs/protocol.md)"#
     );

@@ -75,7 +75,8 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
             source,
         })?;
     runtime.block_on(async {
-        let gateway = RunningGateway::start(config.clone())?;
+        let gateway =
+            RunningGateway::start_with_routes(config.clone(), configuration_api(&config)?)?;
         note!(
             "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz; admin endpoint {}",
             gateway.address,
@@ -93,6 +94,25 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
         gateway.shutdown(Duration::from_secs(5)).await;
         Ok::<(), Error>(())
     })
+}
+
+/// The configuration API's routes when `[api] store` is set (none otherwise), verifying tokens
+/// with the gateway's keys.
+pub fn configuration_api(config: &GatewayConfig) -> Result<axum::Router> {
+    let Some(dir) = &config.api.store else {
+        return Ok(axum::Router::new());
+    };
+    let store = aiops_models::sqlite::SqliteStore::open(dir)?;
+    let state = aiops_control::ApiState {
+        store: std::sync::Arc::new(store),
+        auth: aiops_gateway::Authenticator::from_config(&config.auth)?,
+        registry: aiops_operators::Registry::builtin(),
+    };
+    note!(
+        "aiops gateway: configuration API on /api/v1/ (store {})",
+        dir.display()
+    );
+    Ok(aiops_control::router(std::sync::Arc::new(state)))
 }
 
 async fn wait_for_signal() {
