@@ -379,7 +379,11 @@ pub fn mint(key: &KeyConfig, claims: &Claims) -> Result<String> {
 }
 
 /// The channel names a gateway serves: a token's `channels` globs are matched against these.
-pub const CHANNELS: [&str; Channel::ALL.len()] = [Channel::Anomalies.name(), Channel::Drift.name()];
+pub const CHANNELS: [&str; Channel::ALL.len()] = [
+    Channel::Anomalies.name(),
+    Channel::Drift.name(),
+    Channel::Config.name(),
+];
 
 /// The distinct channels a token grants, for messages.
 pub fn granted(claims: &Claims) -> BTreeSet<&'static str> {

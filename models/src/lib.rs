@@ -318,6 +318,11 @@ pub trait ModelStore: Send + Sync {
 
     /// A number that changes whenever the set of active versions changes, cheap to poll.
     fn generation(&self) -> Result<u64>;
+
+    /// The detector configurations kept beside the versions, when this store keeps them.
+    fn config_store(&self) -> Option<&dyn detectors::ConfigStore> {
+        None
+    }
 }
 
 /// Opens the store the configuration names: ScyllaDB when `[models] scylla` is set (feature

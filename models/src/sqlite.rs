@@ -460,6 +460,10 @@ impl ModelStore for SqliteStore {
         })
     }
 
+    fn config_store(&self) -> Option<&dyn ConfigStore> {
+        Some(self)
+    }
+
     fn generation(&self) -> Result<u64> {
         self.with(|connection| {
             connection

@@ -1,4 +1,5 @@
-//! How the running pipeline learns that the active versions changed: [`ModelWatch::refresh`]
+//! How the running pipeline learns that the active versions (or the tenants' detector
+//! configurations) changed: [`ModelWatch::refresh`]
 //! (called by a polling thread, [`ModelWatch::spawn_poller`]) compares the store's generation
 //! with the one it loaded, loads the active versions and their trained state, and publishes
 //! them; the score stage checks [`ModelWatch::publication`] between two epochs and swaps.
@@ -15,6 +16,7 @@ use std::time::Duration;
 use aiops_operators::{Registry, Template, TemplateSet};
 
 use super::artifact::ModelArtifact;
+use super::detectors::{ConfigStore, StoredConfig};
 use super::{ModelScope, ModelStore, ModelVersion};
 use crate::error::Result;
 
@@ -29,13 +31,23 @@ pub struct LoadedModel {
     pub state: Arc<ModelArtifact>,
 }
 
-/// The active versions as last published.
+/// A tenant's configuration, by tenant and name.
+pub type ConfigKey = (String, String);
+
+/// The active versions and detector configurations as last published.
 #[derive(Debug, Clone, Default)]
 pub struct ActiveModels {
     /// Publication number, from 1 (0: nothing published yet).
     pub publication: u64,
     /// Loaded versions by scope.
     pub models: BTreeMap<ModelScope, LoadedModel>,
+    /// The live detector configurations this build can run, each as the template it runs.
+    pub configs: BTreeMap<ConfigKey, (StoredConfig, Template)>,
+    /// Configurations deleted since the watch started, with the version that deleted them.
+    pub deleted: BTreeMap<ConfigKey, u64>,
+    /// Live configuration versions this build cannot run, and why (the previous version of
+    /// the configuration, if it had one that runs, keeps running).
+    pub rejected: BTreeMap<ConfigKey, (u64, String)>,
 }
 
 impl ActiveModels {
@@ -48,7 +60,15 @@ impl ActiveModels {
     /// for every tenant runs that version's parameters; a tenant's own version runs, for that
     /// tenant only, just before it in match order.
     pub fn apply(&self, base: &TemplateSet) -> TemplateSet {
-        let mut templates = Vec::with_capacity(base.templates().len() + self.models.len());
+        let mut templates =
+            Vec::with_capacity(base.templates().len() + self.models.len() + self.configs.len());
+        // A tenant's own configurations come first, in name order: they apply to that tenant
+        // only (tenant names have no glob characters, so the glob is an exact match).
+        for ((tenant, _), (_, template)) in &self.configs {
+            let mut template = template.clone();
+            template.matcher.tenant = Some(tenant.clone());
+            templates.push(template);
+        }
         for template in base.templates() {
             for (scope, model) in &self.models {
                 let Some(tenant) = &scope.tenant else {
@@ -84,7 +104,8 @@ impl ActiveModels {
 pub struct ModelWatch {
     current: RwLock<Arc<ActiveModels>>,
     publication: AtomicU64,
-    loaded_generation: Mutex<Option<u64>>,
+    /// The store's model and configuration generations last loaded.
+    loaded_generation: Mutex<Option<(u64, u64)>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -115,7 +136,11 @@ impl ModelWatch {
     /// Loads and publishes the active versions if the store's generation moved. Returns
     /// whether something new was published.
     pub fn refresh(&self, store: &dyn ModelStore) -> Result<bool> {
-        let generation = store.generation()?;
+        let configs = store.config_store();
+        let generation = (
+            store.generation()?,
+            configs.map_or(Ok(0), |c| c.config_generation())?,
+        );
         let mut loaded = self
             .loaded_generation
             .lock()
@@ -148,6 +173,10 @@ impl ModelWatch {
                 }
             }
         }
+        let (configs, deleted, rejected) = match configs {
+            Some(store) => load_configs(store, &previous, &registry)?,
+            None => Default::default(),
+        };
         *loaded = Some(generation);
         if let Ok(mut last) = self.last_error.lock() {
             *last = failure;
@@ -156,6 +185,9 @@ impl ModelWatch {
         let active = Arc::new(ActiveModels {
             publication,
             models,
+            configs,
+            deleted,
+            rejected,
         });
         match self.current.write() {
             Ok(mut current) => *current = active,
@@ -185,6 +217,54 @@ impl ModelWatch {
                 }
             })
     }
+}
+
+/// What [`load_configs`] finds: the configurations that run, the deleted ones, the refused ones.
+type LoadedConfigs = (
+    BTreeMap<ConfigKey, (StoredConfig, Template)>,
+    BTreeMap<ConfigKey, u64>,
+    BTreeMap<ConfigKey, (u64, String)>,
+);
+
+/// The live configurations as templates this build can run; one it cannot (a detector kind it
+/// was built without) is refused, and the version of it that ran before keeps running.
+fn load_configs(
+    store: &dyn ConfigStore,
+    previous: &ActiveModels,
+    registry: &Registry,
+) -> Result<LoadedConfigs> {
+    let mut configs = BTreeMap::new();
+    let mut rejected = BTreeMap::new();
+    for stored in store.configs(None)? {
+        let key = (stored.tenant.clone(), stored.name.clone());
+        let Some(document) = &stored.document else {
+            continue;
+        };
+        let template = document.template(&stored.tenant, &stored.name, stored.version);
+        match template.validate(registry) {
+            Ok(()) => {
+                configs.insert(key, (stored, template));
+            }
+            Err(error) => {
+                rejected.insert(key.clone(), (stored.version, error.to_string()));
+                if let Some(running) = previous.configs.get(&key) {
+                    configs.insert(key, running.clone());
+                }
+            }
+        }
+    }
+    let mut deleted = previous.deleted.clone();
+    for key in previous.configs.keys() {
+        if configs.contains_key(key) || rejected.contains_key(key) {
+            continue;
+        }
+        if let Some(gone) = store.config(&key.0, &key.1)? {
+            deleted.insert(key.clone(), gone.version);
+        }
+    }
+    // A configuration created again after a delete is live, not deleted.
+    deleted.retain(|key, _| !configs.contains_key(key));
+    Ok((configs, deleted, rejected))
 }
 
 fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedModel> {

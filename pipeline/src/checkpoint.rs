@@ -195,8 +195,8 @@ impl Checkpointer {
             Control::Source(SourceControl::Revoked { partitions, .. }) => {
                 self.on_revoked(&partitions)
             }
-            // The driver counts finished workers itself.
-            Control::WorkerDone { .. } => {}
+            // The driver counts finished workers and confirms applied configurations itself.
+            Control::WorkerDone { .. } | Control::Applied { .. } => {}
         }
     }
 

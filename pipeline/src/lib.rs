@@ -18,6 +18,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod confirm;
 pub mod dataflow;
 pub mod error;
 pub mod metrics;

@@ -23,6 +23,7 @@ use aiops_schemas::ParseOptions;
 
 use crate::checkpoint::Checkpointer;
 use crate::config::DriftStageConfig;
+use crate::confirm::Confirmations;
 use crate::dataflow::{
     Control, Data, FINAL_BOUNDARY, GraphConfig, GraphHandles, Output, boundary_before, build,
 };
@@ -62,6 +63,8 @@ pub struct RunOptions {
     /// Run as one process of a timely cluster (`workers` threads here, the same in every
     /// process); `None` runs every worker in this process.
     pub cluster: Option<Cluster>,
+    /// This process's name in configuration notices (see [`crate::confirm`]).
+    pub instance: String,
 }
 
 /// This process's place in a timely cluster: every process runs the same dataflow, each reads
@@ -122,6 +125,7 @@ impl RunOptions {
             retrain: None,
             counters: Arc::new(Counters::default()),
             cluster: None,
+            instance: crate::confirm::instance_name(),
         }
     }
 }
@@ -206,6 +210,7 @@ pub fn run(
         checkpointing.map(|c| Checkpointer::new(c, counters.clone(), options.workers));
     let mut failure = None;
     let mut last_progress = Instant::now();
+    let mut confirmations = Confirmations::new(options.instance.clone(), options.workers);
     // The channel never disconnects while a source's own threads hold senders, so the loop
     // ends when every worker has said it is done and what it sent has been read.
     let mut running = options.workers;
@@ -215,6 +220,13 @@ pub fn run(
                 running -= 1;
                 None
             }
+            Ok(Output::Control(Control::Applied {
+                worker,
+                publication,
+            })) => options.models.as_ref().and_then(|watch| {
+                let notices = confirmations.on_applied(worker, publication, watch, system_now());
+                (!notices.is_empty()).then_some(Output::Data(Data::Config(notices)))
+            }),
             Ok(output) => Some(output),
             Err(RecvTimeoutError::Timeout) if running == 0 => break,
             Err(RecvTimeoutError::Timeout) => None,
@@ -300,6 +312,7 @@ fn deliver(
     match data {
         Data::Events(events) => sink.events(&events),
         Data::Drift(events) => sink.drift(&events),
+        Data::Config(notices) => sink.config(&notices),
         Data::Samples(samples) => sink.samples(&samples),
         Data::Retrain(request) => {
             counters.add_retrain_requests(1);

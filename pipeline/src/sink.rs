@@ -6,7 +6,7 @@
 //! that write somewhere (files, the in-process bus, Redis, Kafka, Parquet) are in
 //! `aiops-connectors`.
 
-use aiops_schemas::{AnomalyEvent, DriftEvent};
+use aiops_schemas::{AnomalyEvent, ConfigNotice, DriftEvent};
 
 use crate::error::Result;
 use crate::record::{DeadLetter, ScoreSample};
@@ -29,6 +29,12 @@ pub trait Sink {
     /// Takes a batch of scored points (only with `RunOptions::samples`); the default ignores
     /// them.
     fn samples(&mut self, _samples: &[ScoreSample]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Takes notices about detector configurations (applied or refused by this instance); the
+    /// default ignores them.
+    fn config(&mut self, _notices: &[ConfigNotice]) -> Result<()> {
         Ok(())
     }
 
@@ -59,6 +65,10 @@ impl Sink for Fanout<'_> {
         self.0.iter_mut().try_for_each(|s| s.samples(samples))
     }
 
+    fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
+        self.0.iter_mut().try_for_each(|s| s.config(notices))
+    }
+
     fn flush(&mut self) -> Result<()> {
         self.0.iter_mut().try_for_each(|s| s.flush())
     }
@@ -75,6 +85,8 @@ pub struct Collect {
     pub drift: Vec<DriftEvent>,
     /// The scored points, in arrival order (only with `RunOptions::samples`).
     pub samples: Vec<ScoreSample>,
+    /// The configuration notices, in arrival order.
+    pub config: Vec<ConfigNotice>,
 }
 
 impl Sink for Collect {
@@ -97,6 +109,11 @@ impl Sink for Collect {
         self.samples.extend_from_slice(samples);
         Ok(())
     }
+
+    fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
+        self.config.extend_from_slice(notices);
+        Ok(())
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for &mut S {
@@ -114,6 +131,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn samples(&mut self, samples: &[ScoreSample]) -> Result<()> {
         (**self).samples(samples)
+    }
+
+    fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
+        (**self).config(notices)
     }
 
     fn flush(&mut self) -> Result<()> {

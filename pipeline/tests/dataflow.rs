@@ -135,7 +135,7 @@ fn captured_graph_output_matches_expectations() {
             let (raw_handle, raw) = scope.new_input::<Vec<RawRecord>>();
             let (points_handle, points) = scope.new_input::<Vec<SourcePoint>>();
             let (restores_handle, restores) = scope.new_input::<Vec<SeriesState>>();
-            let streams = detection_graph(raw, points, restores, &config, None, None);
+            let streams = detection_graph(raw, points, restores, &config, (None, None), None);
             let (events, dead) = (streams.events, streams.dead_letters);
             let events =
                 events.map(|e| format!("event {} {} {}", e.series.name, e.timestamp, e.severity));

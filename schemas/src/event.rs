@@ -166,6 +166,72 @@ pub struct DriftEvent {
     pub model_version: String,
 }
 
+/// What a pipeline says about a detector configuration version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigNoticeKind {
+    /// The version is live in this pipeline instance: every point scored after it used it.
+    ConfigApplied,
+    /// The instance cannot run the version (the previous one, if any, keeps running).
+    ConfigRejected,
+}
+
+/// A pipeline instance's notice about a configuration version, on the tenant's `config`
+/// channel: what the UI's optimistic update waits for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigNotice {
+    /// Format version of this record; see [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `<tenant>.<name>@<version>/<instance>/<applied|rejected>`: one per instance and version.
+    pub id: String,
+    /// Applied or rejected.
+    #[serde(rename = "type")]
+    pub kind: ConfigNoticeKind,
+    /// The tenant.
+    pub tenant: String,
+    /// The configuration's name.
+    pub name: String,
+    /// Its version.
+    pub version: u64,
+    /// True when the version is a delete: the configuration no longer runs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// The pipeline instance (host and process) that applied or refused it.
+    pub instance: String,
+    /// When, milliseconds since the Unix epoch (wall clock of the instance).
+    pub at: TimestampMs,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ConfigNotice {
+    /// A notice with its id.
+    pub fn new(
+        kind: ConfigNoticeKind,
+        (tenant, name, version): (&str, &str, u64),
+        instance: &str,
+        at: TimestampMs,
+    ) -> ConfigNotice {
+        let outcome = match kind {
+            ConfigNoticeKind::ConfigApplied => "applied",
+            ConfigNoticeKind::ConfigRejected => "rejected",
+        };
+        ConfigNotice {
+            schema_version: SCHEMA_VERSION,
+            id: format!("{tenant}.{name}@{version}/{instance}/{outcome}"),
+            kind,
+            tenant: tenant.to_owned(),
+            name: name.to_owned(),
+            version,
+            deleted: false,
+            instance: instance.to_owned(),
+            at,
+            reason: None,
+        }
+    }
+}
+
 /// The id of an anomaly event: 32 hex digits of XXH3-128 over the series' canonical form, the
 /// point's timestamp, the detector and the model version. The same point scored by the same
 /// model always gets the same id, in any process and after any restart.

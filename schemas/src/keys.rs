@@ -14,17 +14,21 @@ pub enum Channel {
     Anomalies,
     /// Drift events; live only.
     Drift,
+    /// Detector configuration notices (`config_applied`, `config_rejected`); kept in a capped
+    /// stream for resume.
+    Config,
 }
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 2] = [Channel::Anomalies, Channel::Drift];
+    pub const ALL: [Channel; 3] = [Channel::Anomalies, Channel::Drift, Channel::Config];
 
     /// The short name (`anomalies`, `drift`), as clients and tokens write it.
     pub const fn name(self) -> &'static str {
         match self {
             Channel::Anomalies => "anomalies",
             Channel::Drift => "drift",
+            Channel::Config => "config",
         }
     }
 
@@ -37,7 +41,7 @@ impl Channel {
 
     /// Whether the channel's events are kept in a stream a client can resume from.
     pub fn keeps_history(self) -> bool {
-        matches!(self, Channel::Anomalies)
+        matches!(self, Channel::Anomalies | Channel::Config)
     }
 
     /// The Redis pub/sub channel of `tenant`'s events on this channel.
@@ -79,7 +83,7 @@ impl<'a> ChannelKey<'a> {
     pub fn history_key(self) -> Option<String> {
         self.channel
             .keeps_history()
-            .then(|| anomalies_log_key(self.tenant))
+            .then(|| format!("{}:log", self.channel.key(self.tenant)))
     }
 }
 
@@ -92,6 +96,17 @@ pub fn anomalies_channel(tenant: &str) -> String {
 /// `aiops:{tenant}:anomalies:log`.
 pub fn anomalies_log_key(tenant: &str) -> String {
     format!("{}:log", anomalies_channel(tenant))
+}
+
+/// Redis pub/sub channel of a tenant's configuration notices: `aiops:{tenant}:config`.
+pub fn config_channel(tenant: &str) -> String {
+    Channel::Config.key(tenant)
+}
+
+/// Capped Redis stream holding a tenant's recent configuration notices, for resume:
+/// `aiops:{tenant}:config:log`.
+pub fn config_log_key(tenant: &str) -> String {
+    format!("{}:log", config_channel(tenant))
 }
 
 /// Redis pub/sub channel of a tenant's drift events: `aiops:{tenant}:drift`.

@@ -23,10 +23,13 @@ pub mod time;
 
 pub use error::{Error, Field, Format, Result};
 pub use event::{
-    AnomalyEvent, Band, Contribution, DriftEvent, DriftTest, SeriesRef, Severity, TimeRange,
-    anomaly_id, drift_id,
+    AnomalyEvent, Band, ConfigNotice, ConfigNoticeKind, Contribution, DriftEvent, DriftTest,
+    SeriesRef, Severity, TimeRange, anomaly_id, drift_id,
 };
-pub use keys::{Channel, ChannelKey, anomalies_channel, anomalies_log_key, drift_channel};
+pub use keys::{
+    Channel, ChannelKey, anomalies_channel, anomalies_log_key, config_channel, config_log_key,
+    drift_channel,
+};
 pub use limits::Limits;
 pub use parse::{ParseOptions, SeriesCache, parse_record, parse_record_cached};
 pub use point::MetricPoint;

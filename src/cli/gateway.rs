@@ -38,7 +38,7 @@ pub struct TokenArgs {
     tenant: String,
 
     /// Channels (or globs) the token may subscribe to, comma-separated.
-    #[arg(long, default_value = "anomalies,drift", value_delimiter = ',')]
+    #[arg(long, default_value = "anomalies,drift,config", value_delimiter = ',')]
     channels: Vec<String>,
 
     /// Lifetime (30m, 12h, ...).

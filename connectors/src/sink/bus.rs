@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
-use aiops_schemas::{AnomalyEvent, anomalies_channel};
+use aiops_schemas::{AnomalyEvent, ConfigNotice, anomalies_channel, config_channel};
 
 use aiops_pipeline::Result;
 use aiops_pipeline::sink::Sink;
@@ -63,6 +63,17 @@ impl Sink for Bus {
             let payload = serde_json::to_vec(event).unwrap_or_default();
             self.publish(BusMessage {
                 channel: anomalies_channel(&event.tenant).into(),
+                payload: payload.into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
+        for notice in notices {
+            let payload = serde_json::to_vec(notice).unwrap_or_default();
+            self.publish(BusMessage {
+                channel: config_channel(&notice.tenant).into(),
                 payload: payload.into(),
             });
         }

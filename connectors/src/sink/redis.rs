@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use aiops_schemas::{
-    AnomalyEvent, DriftEvent, anomalies_channel, anomalies_log_key, drift_channel,
+    AnomalyEvent, ConfigNotice, DriftEvent, anomalies_channel, anomalies_log_key, config_channel,
+    config_log_key, drift_channel,
 };
 
 use aiops_pipeline::config::RedisConfig;
@@ -126,6 +127,34 @@ impl Sink for RedisSink {
                 .ignore();
             pipe.cmd("PUBLISH")
                 .arg(anomalies_channel(&event.tenant))
+                .arg(&payload)
+                .ignore();
+        }
+        self.execute(&pipe)
+    }
+
+    fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for notice in notices {
+            let payload = serde_json::to_vec(notice).unwrap_or_default();
+            // Logged before published, as anomaly events are, so a UI that resumes its
+            // `config` subscription misses no confirmation.
+            pipe.cmd("XADD")
+                .arg(config_log_key(&notice.tenant))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.config.stream_maxlen)
+                .arg("*")
+                .arg("id")
+                .arg(&notice.id)
+                .arg("event")
+                .arg(&payload)
+                .ignore();
+            pipe.cmd("PUBLISH")
+                .arg(config_channel(&notice.tenant))
                 .arg(&payload)
                 .ignore();
         }

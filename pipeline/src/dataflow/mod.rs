@@ -96,6 +96,9 @@ pub enum Data {
     Samples(Vec<ScoreSample>),
     /// A persisting drift asks for retraining.
     Retrain(RetrainRequest),
+    /// Detector configurations this instance now runs (or refused), made by the runner from
+    /// the workers' [`Control::Applied`] reports.
+    Config(Vec<aiops_schemas::ConfigNotice>),
 }
 
 /// The checkpoint protocol and the lifecycle of the workers and the source's partitions.
@@ -130,6 +133,14 @@ pub enum Control {
     },
     /// A message from the source's own threads (partition assignments).
     Source(SourceControl),
+    /// A worker's score stage runs the model versions and configurations of a publication of
+    /// the model watch (from the next point it scores on).
+    Applied {
+        /// The worker.
+        worker: usize,
+        /// The watch's publication.
+        publication: u64,
+    },
     /// The worker has finished: its inputs are closed and everything it sent is delivered.
     WorkerDone {
         /// The worker.
@@ -216,7 +227,16 @@ pub fn build(
         .as_ref()
         .filter(|d| d.retrain.enabled)
         .map(|_| output.clone());
-    let streams = detection_graph(raw, generated, restores, &config, snapshots, retrain);
+    // Each swap of model versions or configurations is reported, for the confirmations.
+    let applied = config.models.as_ref().map(|_| output.clone());
+    let streams = detection_graph(
+        raw,
+        generated,
+        restores,
+        &config,
+        (snapshots, applied),
+        retrain,
+    );
     let probe = ProbeHandle::new();
     deliver(streams.events, output.clone(), Data::Events).probe_with(&probe);
     if let Some(drift) = streams.drift {
@@ -254,7 +274,7 @@ pub fn detection_graph<'scope>(
     generated: Stream<'scope, u64, Vec<SourcePoint>>,
     restores: Stream<'scope, u64, Vec<SeriesState>>,
     config: &GraphConfig,
-    snapshots: Option<SnapshotPlan>,
+    (snapshots, applied): (Option<SnapshotPlan>, Option<SyncSender<Output>>),
     retrain: Option<SyncSender<Output>>,
 ) -> DetectionStreams<'scope> {
     let (parsed, dead_letters) = raw.parse_records(config.formats.clone(), config.counters.clone());
@@ -267,6 +287,7 @@ pub fn detection_graph<'scope>(
                 counters: config.counters.clone(),
                 snapshots,
                 models: config.models.clone(),
+                applied,
                 samples: config.drift.is_some() || config.samples,
             },
         );

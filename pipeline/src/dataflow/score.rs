@@ -6,11 +6,15 @@
 //! one lookup per point, and one snapshot per series at a checkpoint. Checkpointed state comes
 //! back in on a second input and replaces a series' state before any later point of it.
 //!
-//! Model versions: with a [`ModelWatch`], before each epoch the operator checks whether new
-//! versions were published and, if so, moves every series of a changed template to the new
-//! version: its trained state for the series if it has one, else the series' own state if only
-//! the version stamp changed, else a fresh chain. Each point is scored once, by the version
-//! current when its epoch is processed, and its event names that version.
+//! Model versions and detector configurations: with a [`ModelWatch`], before each epoch (and
+//! between epochs when nothing waits) the operator checks whether new versions or tenant
+//! configurations were published and, if so, moves every series to the template it now
+//! selects: the version's trained state for the series if it has one, else the series' own
+//! state if the chain is built alike (same features, detectors with the same parameters, same
+//! ensemble: a change of alert thresholds, matcher or name keeps it), else a fresh chain. Each
+//! point is scored once, by the version current when its epoch is processed, and its event
+//! names that version (`model_version`: a model id, or `<tenant>.<config>@<version>`). Each
+//! swap is reported ([`Control::Applied`]) so the runner can confirm configurations.
 //!
 //! Checkpoints: with a [`SnapshotPlan`], when the operator has processed every epoch up to a
 //! boundary (every `every` epochs) it sends the state of the series that changed since its last
@@ -68,6 +72,8 @@ pub struct ScoreConfig {
     pub snapshots: Option<SnapshotPlan>,
     /// Active model versions, when a model store is configured.
     pub models: Option<Arc<ModelWatch>>,
+    /// Where each swap to a new publication of `models` is reported ([`Control::Applied`]).
+    pub applied: Option<SyncSender<Output>>,
     /// Emit a [`ScoreSample`] per scored point, for the drift stage.
     pub samples: bool,
 }
@@ -193,6 +199,13 @@ impl ScoreOperator {
         self.config.counters.add_model_swaps(moved);
         self.templates = swapped;
         self.tags = model_tags(&self.templates);
+        if let Some(applied) = &self.config.applied {
+            // The receiver hangs up only when the run is torn down.
+            let _ = applied.send(Output::Control(Control::Applied {
+                worker: self.worker,
+                publication: self.publication,
+            }));
+        }
     }
 
     /// Snapshots the series changed since the last snapshot, once per boundary.
@@ -268,6 +281,11 @@ impl<'scope> ScoreStage<'scope> for Stream<'scope, u64, Vec<SourcePoint>> {
                         let (cap, records) = entry.remove();
                         let mut session = output.session(&cap);
                         operator.epoch(epoch, records, |scored| session.give(scored));
+                    }
+                    if pending.is_empty() {
+                        // Between epochs with nothing waiting: a worker that has no points
+                        // for a while still takes (and confirms) new versions.
+                        operator.swap_in_activated_models();
                     }
                     operator.snapshot_at_frontier(
                         lowest(points_frontier, restores_frontier),
@@ -428,14 +446,12 @@ fn restore(
     }
 }
 
-/// Whether two templates run the same chain (everything but the version stamp is equal), so
-/// a series' state carries over from one to the other.
-fn same_parameters(a: &Template, b: &Template) -> bool {
-    a.name == b.name
-        && a.features == b.features
-        && a.detectors == b.detectors
-        && a.ensemble == b.ensemble
-        && a.alert == b.alert
+/// Whether a series' live state carries over from one template to the other: their chains
+/// are built alike (features, detectors with their parameters, ensemble). The alert policy's
+/// thresholds, the matcher, the name and the version stamp are read at each step, so a change
+/// of only those keeps everything the series learnt (and an open incident stays open).
+fn same_chain(a: &Template, b: &Template) -> bool {
+    a.features == b.features && a.detectors == b.detectors && a.ensemble == b.ensemble
 }
 
 /// Moves every series to the template it now selects in `new` (see the module docs); returns
@@ -493,7 +509,7 @@ fn swap_models(
             .and_then(|restored| restored.ok());
         let replacement = match from_model {
             Some(chain) => Some(chain),
-            None if same_parameters(before, after) => None,
+            None if same_chain(before, after) => None,
             None => match SeriesChain::new(after, new.registry()) {
                 Ok(chain) => Some(chain),
                 Err(_) => return false,

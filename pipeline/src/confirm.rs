@@ -1,0 +1,215 @@
+//! Confirmations of detector configurations: once every worker of this process scores with a
+//! publication of the model watch, each configuration version in it that was not confirmed yet
+//! gets a `config_applied` notice (a delete too, marked `deleted`), and each version this build
+//! refused a `config_rejected` with the reason. The runner sends the notices to the sink, which
+//! publishes them on the tenant's `config` channel.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aiops_models::watch::{ConfigKey, ModelWatch};
+use aiops_schemas::{ConfigNotice, ConfigNoticeKind, TimestampMs};
+
+/// What this instance has confirmed so far.
+#[derive(Debug)]
+pub struct Confirmations {
+    instance: String,
+    workers: usize,
+    /// The newest publication each worker reported running.
+    applied: HashMap<usize, u64>,
+    /// The publication last confirmed.
+    confirmed_publication: u64,
+    /// The version confirmed per configuration, and whether it was a delete.
+    confirmed: BTreeMap<ConfigKey, (u64, bool)>,
+    /// The refused version told per configuration.
+    refused: BTreeMap<ConfigKey, u64>,
+}
+
+impl Confirmations {
+    /// Confirmations for `instance` once all `workers` of this process report a publication.
+    pub fn new(instance: impl Into<String>, workers: usize) -> Confirmations {
+        Confirmations {
+            instance: instance.into(),
+            workers: workers.max(1),
+            applied: HashMap::new(),
+            confirmed_publication: 0,
+            confirmed: BTreeMap::new(),
+            refused: BTreeMap::new(),
+        }
+    }
+
+    /// This instance's name, as notices carry it.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Worker `worker` runs `publication` now; the notices that makes due.
+    pub fn on_applied(
+        &mut self,
+        worker: usize,
+        publication: u64,
+        watch: &ModelWatch,
+        now: TimestampMs,
+    ) -> Vec<ConfigNotice> {
+        let newest = self.applied.entry(worker).or_default();
+        *newest = (*newest).max(publication);
+        if self.applied.len() < self.workers {
+            return Vec::new();
+        }
+        let Some(everywhere) = self.applied.values().min().copied() else {
+            return Vec::new();
+        };
+        if everywhere <= self.confirmed_publication {
+            return Vec::new();
+        }
+        let current = watch.current();
+        if current.publication > everywhere {
+            // A newer publication is on its way to the workers: confirm what it holds once
+            // they all run it (a version replaced meanwhile was never live everywhere).
+            return Vec::new();
+        }
+        self.confirmed_publication = everywhere;
+        let mut notices = Vec::new();
+        let notice = |kind, (tenant, name): &ConfigKey, version| {
+            ConfigNotice::new(kind, (tenant, name, version), &self.instance, now)
+        };
+        for (key, (stored, _)) in &current.configs {
+            if self.confirmed.get(key) != Some(&(stored.version, false)) {
+                notices.push(notice(ConfigNoticeKind::ConfigApplied, key, stored.version));
+            }
+        }
+        for (key, version) in &current.deleted {
+            if self.confirmed.get(key) != Some(&(*version, true)) {
+                let mut deleted = notice(ConfigNoticeKind::ConfigApplied, key, *version);
+                deleted.deleted = true;
+                notices.push(deleted);
+            }
+        }
+        for (key, (version, reason)) in &current.rejected {
+            if self.refused.get(key) != Some(version) {
+                let mut refused = notice(ConfigNoticeKind::ConfigRejected, key, *version);
+                refused.reason = Some(reason.clone());
+                notices.push(refused);
+            }
+        }
+        for notice in &notices {
+            let key = (notice.tenant.clone(), notice.name.clone());
+            match notice.kind {
+                ConfigNoticeKind::ConfigApplied => {
+                    self.confirmed.insert(key, (notice.version, notice.deleted));
+                }
+                ConfigNoticeKind::ConfigRejected => {
+                    self.refused.insert(key, notice.version);
+                }
+            }
+        }
+        notices
+    }
+}
+
+/// This process's name for notices: the host name (a pod's name under Kubernetes) and the
+/// process id.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aiops_models::Actor;
+    use aiops_models::ModelStore;
+    use aiops_models::detectors::{ConfigChange, ConfigStore, Expected, presets};
+    use aiops_models::sqlite::SqliteStore;
+
+    fn change(store: &SqliteStore, name: &str, expected: Expected, preset: Option<usize>) {
+        store
+            .change_config(
+                &ConfigChange {
+                    tenant: "acme".into(),
+                    name: name.into(),
+                    expected,
+                    document: preset.map(|p| presets()[p].config.clone()),
+                    reverted_to: None,
+                },
+                &Actor::new("test", "test"),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn each_version_is_confirmed_once_every_worker_runs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let watch = ModelWatch::new();
+        change(&store, "web", Expected::Absent, Some(0));
+        assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
+        let mut confirmations = Confirmations::new("host:1", 2);
+        // One of two workers is not enough.
+        assert!(confirmations.on_applied(0, 1, &watch, 10).is_empty());
+        let notices = confirmations.on_applied(1, 1, &watch, 11);
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].kind, ConfigNoticeKind::ConfigApplied);
+        assert_eq!((notices[0].name.as_str(), notices[0].version), ("web", 1));
+        assert_eq!(notices[0].id, "acme.web@1/host:1/applied");
+        // Reported again: nothing new.
+        assert!(confirmations.on_applied(0, 1, &watch, 12).is_empty());
+
+        // An update and a second configuration: only what changed is confirmed.
+        change(&store, "web", Expected::Version(1), Some(1));
+        change(&store, "db", Expected::Absent, Some(2));
+        assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
+        assert!(confirmations.on_applied(0, 2, &watch, 13).is_empty());
+        let mut told: Vec<(String, u64)> = confirmations
+            .on_applied(1, 2, &watch, 14)
+            .into_iter()
+            .map(|n| (n.name, n.version))
+            .collect();
+        told.sort();
+        assert_eq!(told, [("db".to_owned(), 1), ("web".to_owned(), 2)]);
+
+        // A delete is confirmed as such.
+        change(&store, "db", Expected::Version(1), None);
+        assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
+        confirmations.on_applied(0, 3, &watch, 15);
+        let notices = confirmations.on_applied(1, 3, &watch, 16);
+        assert_eq!(notices.len(), 1);
+        assert!(notices[0].deleted);
+        assert_eq!((notices[0].name.as_str(), notices[0].version), ("db", 2));
+    }
+
+    #[test]
+    fn a_publication_the_workers_do_not_run_yet_is_not_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let watch = ModelWatch::new();
+        change(&store, "web", Expected::Absent, Some(0));
+        watch.refresh(&store as &dyn ModelStore).unwrap();
+        change(&store, "web", Expected::Version(1), Some(1));
+        watch.refresh(&store as &dyn ModelStore).unwrap();
+        let mut confirmations = Confirmations::new("host:1", 1);
+        // The worker reports publication 1 while 2 is out: version 2 is not live yet.
+        assert!(confirmations.on_applied(0, 1, &watch, 10).is_empty());
+        let notices = confirmations.on_applied(0, 2, &watch, 11);
+        assert_eq!(notices.len(), 1);
+        assert_eq!(notices[0].version, 2);
+    }
+
+    #[test]
+    fn the_instance_name_has_a_host_and_a_process() {
+        let name = instance_name();
+        assert!(
+            name.ends_with(&format!(":{}", std::process::id())),
+            "{name}"
+        );
+        assert!(name.len() > 2);
+    }
+}
