@@ -121,6 +121,9 @@ fn document(min_duration: u32) -> Value {
     })
 }
 
+/// What the WebSocket client received, each message with when.
+type Seen = [(Instant, Value)];
+
 /// Whether a WebSocket message is the `config_applied` of version `version` of `checkout`.
 fn is_applied(message: &Value, version: u64) -> bool {
     message["channel"] == "config"
@@ -198,7 +201,7 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
     let wait_for = |client: &mut support::ws::Client,
                     received: &mut Vec<(Instant, Value)>,
                     timeout: Duration,
-                    done: &dyn Fn(&[(Instant, Value)]) -> bool| {
+                    done: &dyn Fn(&Seen) -> bool| {
         let deadline = Instant::now() + timeout;
         while !done(received) && Instant::now() < deadline {
             if let Some(message) =
@@ -209,9 +212,8 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
         }
         done(received)
     };
-    let applied = |version: u64| {
-        move |seen: &[(Instant, Value)]| seen.iter().any(|(_, m)| is_applied(m, version))
-    };
+    let applied =
+        |version: u64| move |seen: &Seen| seen.iter().any(|(_, m)| is_applied(m, version));
 
     // Version 1 before the pipeline starts: it loads it with the store.
     let (status, etag, created) = http(
@@ -241,7 +243,7 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
     .write(dir.path(), "run.toml");
     let pipeline = Pipeline::start(&run_config, &["--exit-when-idle", "12s"]);
     let spikes_one: BTreeSet<u64> = (150..1000).filter(|i| i % 100 == 50).collect();
-    let caught_phase_one = |seen: &[(Instant, Value)]| {
+    let caught_phase_one = |seen: &Seen| {
         let events: BTreeSet<u64> = seen
             .iter()
             .filter(|(_, m)| m["channel"] == "anomalies")
@@ -297,7 +299,7 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
     let phase_two = points(1000, 2000, true);
     produce(&broker, &phase_two);
     let shifts: Vec<u64> = (1000..2000).filter(|i| i % 200 == 120).collect();
-    let caught_shifts = |seen: &[(Instant, Value)]| {
+    let caught_shifts = |seen: &Seen| {
         shifts.iter().all(|start| {
             seen.iter().any(|(_, m)| {
                 m["channel"] == "anomalies" && (*start..start + 6).contains(&index(&m["event"]))
