@@ -532,6 +532,6 @@ mod tests {
         let mut c = claims(60);
         assert!(c.allows("anomalies") && !c.allows("drift"));
         c.channels = vec!["*".into()];
-        assert_eq!(granted(&c).len(), 2);
+        assert_eq!(granted(&c).len(), 3, "anomalies, drift and config");
     }
 }
