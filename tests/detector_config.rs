@@ -7,8 +7,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,62 +16,11 @@ use serde_json::{Value, json};
 
 use aiops_gateway::RunningGateway;
 use aiops_gateway::auth::{Claims, mint};
+use support::http::{noise, request as http};
 use support::{Broker, Pipeline, Redis, RunConfig, Service, serial};
 
 const TENANT: &str = "shop";
 const BASE_MS: i64 = 1_700_000_000_000;
-
-/// A plain HTTP/1.1 request on a fresh connection (the gateway answers one per connection);
-/// the status, the `ETag` and the JSON body.
-fn http(
-    address: SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> (u16, Option<String>, Value) {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(&body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let etag = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("etag")
-            .then(|| value.trim().to_owned())
-    });
-    // A body may come chunked; the JSON object is between the first `{` and the last `}`.
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(start), Some(end)) if start < end => {
-            serde_json::from_str(&body[start..=end]).unwrap_or(Value::Null)
-        }
-        _ => Value::Null,
-    };
-    (status, etag, json)
-}
-
-/// Noise with standard deviation 1 around 100, the same for every run.
-fn noise(i: u64) -> f64 {
-    let mixed = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ 0x5851_F42D_4C95_7F2D;
-    let unit = (mixed >> 11) as f64 / (1u64 << 53) as f64;
-    100.0 + (unit - 0.5) * 2.0 * 3f64.sqrt()
-}
 
 /// Points `from..to` of one series: a single-point spike of +15 at every i % 100 == 50 (from
 /// 150), and, when `shifts`, six points raised by 15 from every i % 200 == 120.
@@ -164,11 +111,11 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
         .unwrap();
     let mut settings = support::ws::config(Some(redis.url(0)));
     settings.api.store = Some(store_dir.clone());
-    let api = aiops_control::router(Arc::new(aiops_control::ApiState {
-        store: Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir).unwrap()),
-        auth: aiops_gateway::Authenticator::from_config(&settings.auth).unwrap(),
-        registry: aiops_operators::Registry::builtin(),
-    }));
+    let api = aiops_control::router(Arc::new(aiops_control::ApiState::new(
+        Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir).unwrap()),
+        aiops_gateway::Authenticator::from_config(&settings.auth).unwrap(),
+        aiops_operators::Registry::builtin(),
+    )));
     let gateway = runtime
         .block_on(async { RunningGateway::start_with_routes(settings, api) })
         .unwrap();

@@ -99,6 +99,25 @@ impl ApiError {
         )
     }
 
+    /// 501: the gateway was not given what the request needs.
+    pub fn unavailable(message: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_configured", message)
+    }
+
+    /// 429: too many expensive requests at once.
+    pub fn busy(message: &str) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", message)
+    }
+
+    /// 502: the preview could not read its data or run.
+    pub fn preview_failed(message: String) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "preview_failed",
+            format!("the preview could not run: {message}"),
+        )
+    }
+
     /// 500: the store failed.
     pub fn store(source: aiops_models::Error) -> ApiError {
         ApiError {

@@ -436,6 +436,117 @@ pub async fn revert(
     Ok(answer(StatusCode::OK, &stored))
 }
 
+/// A time in a body: milliseconds since the Unix epoch, or RFC 3339 text.
+fn time_field(
+    object: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<aiops_schemas::TimestampMs> {
+    let parsed = match object.get(field) {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(text)) => {
+            aiops_schemas::parse_timestamp(text, aiops_schemas::Precision::Milliseconds).ok()
+        }
+        _ => None,
+    };
+    if parsed.is_none() {
+        errors.push(FieldError {
+            pointer: format!("/{field}"),
+            message: "a time: milliseconds since the Unix epoch, or RFC 3339                       (2026-12-01T00:00:00Z)"
+                .to_owned(),
+        });
+    }
+    parsed
+}
+
+/// `POST /api/v1/detectors/{name}/preview`
+pub async fn preview(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use crate::preview::{DEFAULT_WARMUP_MS, MAX_RANGE_MS, Range};
+
+    caller.require(READ_SCOPE)?;
+    let name = checked_name(&name)?.to_owned();
+    let Some(data) = state.preview.clone() else {
+        return Err(ApiError::unavailable(
+            "previews are not configured on this gateway ([api] preview_input or preview_topic)",
+        ));
+    };
+    let object = body_object(&body, &["config", "from", "to", "warmup_ms"])?;
+    let mut errors = Vec::new();
+    let from = time_field(&object, "from", &mut errors);
+    let to = time_field(&object, "to", &mut errors);
+    let warmup_ms = match object.get("warmup_ms") {
+        None => Some(DEFAULT_WARMUP_MS),
+        Some(value) => value.as_i64().filter(|w| (0..=MAX_RANGE_MS).contains(w)),
+    };
+    if warmup_ms.is_none() {
+        errors.push(FieldError {
+            pointer: "/warmup_ms".to_owned(),
+            message: format!("milliseconds of history before `from`, 0 to {MAX_RANGE_MS}"),
+        });
+    }
+    if let (Some(from), Some(to)) = (from, to)
+        && (to < from || to.saturating_sub(from) > MAX_RANGE_MS)
+    {
+        errors.push(FieldError {
+            pointer: "/to".to_owned(),
+            message: format!("after `from`, and at most {MAX_RANGE_MS} ms (7 days) later"),
+        });
+    }
+    let document = match document_and_reason(&state, &object) {
+        Ok((document, _)) => Some(document),
+        Err(error) => {
+            errors.extend(field_errors(error)?);
+            None
+        }
+    };
+    let (Some(from), Some(to), Some(warmup_ms), Some(document), true) =
+        (from, to, warmup_ms, document, errors.is_empty())
+    else {
+        return Err(ApiError::invalid(errors));
+    };
+    let tenant = caller.tenant().to_owned();
+    let mut draft = document.template(&tenant, &name, 0);
+    draft.version = format!("{tenant}.{name}@draft");
+    let current = live(&state, &caller, &name).await.ok();
+    let live_template = current.and_then(|stored| {
+        let document = stored.document.as_ref()?;
+        Some((
+            stored.version,
+            document.template(&tenant, &name, stored.version),
+        ))
+    });
+    let Ok(_permit) = state.previews.try_acquire() else {
+        return Err(ApiError::busy(
+            "previews are running already; try again in a few seconds",
+        ));
+    };
+    let registry = state.registry.clone();
+    let range = Range {
+        from,
+        to,
+        warmup_ms,
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        crate::preview::preview(
+            data.as_ref(),
+            &registry,
+            &tenant,
+            draft,
+            live_template,
+            range,
+        )
+    })
+    .await
+    .map_err(|_| ApiError::preview_failed("the preview panicked".to_owned()))?
+    .map_err(ApiError::preview_failed)?;
+    Ok(Json(answer).into_response())
+}
+
 /// `GET /api/v1/presets`
 pub async fn presets(caller: Caller) -> Result<Response, ApiError> {
     caller.require(READ_SCOPE)?;

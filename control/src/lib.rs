@@ -17,6 +17,7 @@
 //! | `DELETE /api/v1/detectors/{name}` | `detectors:write` | delete; `If-Match` required |
 //! | `GET /api/v1/detectors/{name}/history` | `detectors:read` | every version and audit entry |
 //! | `POST /api/v1/detectors/{name}/revert` | `detectors:write` | an earlier version's content as a new version; `If-Match` required |
+//! | `POST /api/v1/detectors/{name}/preview` | `detectors:read` | what a draft would have raised over a range, beside the live version |
 //! | `GET /api/v1/presets` | `detectors:read` | the built-in presets |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3 document of all this |
 //!
@@ -32,6 +33,7 @@ mod caller;
 mod error;
 mod handlers;
 pub mod openapi;
+pub mod preview;
 
 use std::sync::Arc;
 
@@ -44,6 +46,7 @@ use aiops_operators::Registry;
 
 pub use caller::Caller;
 pub use error::ApiError;
+pub use preview::PreviewData;
 
 /// The scope that lets a token read configurations.
 pub const READ_SCOPE: &str = "detectors:read";
@@ -51,6 +54,9 @@ pub const READ_SCOPE: &str = "detectors:read";
 pub const WRITE_SCOPE: &str = "detectors:write";
 /// Largest request body accepted (a configuration is a few KiB).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Previews running at once (each takes a core while it runs).
+pub const MAX_PREVIEWS: usize = 2;
 
 /// What the handlers share.
 pub struct ApiState {
@@ -60,6 +66,31 @@ pub struct ApiState {
     pub auth: Authenticator,
     /// The detectors a configuration may name.
     pub registry: Registry,
+    /// Where previews read points; `None`: previews answer 501.
+    pub preview: Option<Arc<dyn PreviewData>>,
+    /// Permits for previews running at once.
+    previews: tokio::sync::Semaphore,
+}
+
+impl ApiState {
+    /// The API over `store`, verifying tokens with `auth`, without previews.
+    pub fn new(store: Arc<dyn ConfigStore>, auth: Authenticator, registry: Registry) -> ApiState {
+        ApiState {
+            store,
+            auth,
+            registry,
+            preview: None,
+            previews: tokio::sync::Semaphore::new(MAX_PREVIEWS),
+        }
+    }
+
+    /// Previews read their points from `data`.
+    pub fn with_preview(self, data: Arc<dyn PreviewData>) -> ApiState {
+        ApiState {
+            preview: Some(data),
+            ..self
+        }
+    }
 }
 
 /// The API's routes, ready to merge into the gateway's router.
@@ -77,6 +108,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/detectors/{name}/history", get(handlers::history))
         .route("/api/v1/detectors/{name}/revert", post(handlers::revert))
+        .route("/api/v1/detectors/{name}/preview", post(handlers::preview))
         .route("/api/v1/presets", get(handlers::presets))
         .route("/api/v1/openapi.json", get(handlers::openapi))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -163,6 +163,25 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/api/v1/detectors/{name}/preview": {
+                "parameters": [name],
+                "post": {
+                    "operationId": "previewDetector",
+                    "summary": "What a draft would have raised over a range of the tenant's data, beside the live version (scope detectors:read)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PreviewRequest"}}}},
+                    "responses": {
+                        "200": {"description": "the draft's and the live version's events in the range",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Preview"}}}},
+                        "400": error_response("the body is not a JSON object"),
+                        "401": error_response("no valid token"),
+                        "403": error_response("the token lacks detectors:read"),
+                        "422": error_response("invalid fields; `errors` points at each"),
+                        "429": error_response("previews are running already"),
+                        "501": error_response("this gateway has no preview data configured"),
+                        "502": error_response("the preview could not read its data")
+                    }
+                }
+            },
             "/api/v1/presets": {
                 "get": {
                     "operationId": "listPresets",
@@ -255,6 +274,32 @@ pub fn document() -> Value {
                             "who": {"type": "string"}, "why": {"type": "string"}, "reverted_to": {"type": "integer"},
                             "diff": {"type": "array", "items": {"type": "object", "properties": {
                                 "path": {"type": "string"}, "before": {"type": "string"}, "after": {"type": "string"}}}}}}}
+                    }
+                },
+                "PreviewRequest": {
+                    "type": "object", "required": ["config", "from", "to"], "additionalProperties": false,
+                    "properties": {
+                        "config": {"$ref": "#/components/schemas/Document"},
+                        "from": {"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}]},
+                        "to": {"oneOf": [{"type": "integer"}, {"type": "string", "format": "date-time"}], "description": "at most 7 days after from"},
+                        "warmup_ms": {"type": "integer", "minimum": 0, "description": "history before from read to warm up (default one day)"}
+                    }
+                },
+                "Raised": {
+                    "type": "object",
+                    "properties": {
+                        "version": {"type": "string"}, "count": {"type": "integer"},
+                        "events": {"type": "array", "items": {"type": "object"}},
+                        "truncated": {"type": "boolean"}, "points_scored": {"type": "integer"}
+                    }
+                },
+                "Preview": {
+                    "type": "object",
+                    "properties": {
+                        "data": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"},
+                        "draft": {"$ref": "#/components/schemas/Raised"},
+                        "live": {"oneOf": [{"$ref": "#/components/schemas/Raised"}, {"type": "null"}]},
+                        "elapsed_ms": {"type": "integer"}
                     }
                 },
                 "Preset": {

@@ -36,6 +36,12 @@ pub struct GatewayConfig {
 pub struct ApiConfig {
     /// The model store directory (the one `aiops run` reads with `--models`); unset: no API.
     pub store: Option<PathBuf>,
+    /// Previews read this file or directory of points (JSON lines or CSV; the embedded mode).
+    pub preview_input: Option<PathBuf>,
+    /// Previews read a time range of this topic (with `preview_brokers`).
+    pub preview_topic: Option<String>,
+    /// The Kafka bootstrap servers of `preview_topic`.
+    pub preview_brokers: Option<String>,
 }
 
 impl Default for GatewayConfig {

@@ -243,6 +243,15 @@ impl TemplateSet {
         }
     }
 
+    /// Exactly these already-valid templates, no `default` after them: a series none matches
+    /// is not scored (how a preview runs one tenant's draft and nothing else).
+    pub fn only(templates: Vec<Template>, registry: Registry) -> TemplateSet {
+        TemplateSet {
+            templates,
+            registry,
+        }
+    }
+
     /// The built-in default alone.
     pub fn builtin() -> TemplateSet {
         TemplateSet {

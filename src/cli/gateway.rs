@@ -103,16 +103,109 @@ pub fn configuration_api(config: &GatewayConfig) -> Result<axum::Router> {
         return Ok(axum::Router::new());
     };
     let store = aiops_models::sqlite::SqliteStore::open(dir)?;
-    let state = aiops_control::ApiState {
-        store: std::sync::Arc::new(store),
-        auth: aiops_gateway::Authenticator::from_config(&config.auth)?,
-        registry: aiops_operators::Registry::builtin(),
-    };
+    let mut state = aiops_control::ApiState::new(
+        std::sync::Arc::new(store),
+        aiops_gateway::Authenticator::from_config(&config.auth)?,
+        aiops_operators::Registry::builtin(),
+    );
+    let api = &config.api;
+    let preview: Option<std::sync::Arc<dyn aiops_control::PreviewData>> =
+        match (&api.preview_input, &api.preview_topic, &api.preview_brokers) {
+            (Some(input), _, _) => Some(std::sync::Arc::new(FilePreview(input.clone()))),
+            (None, Some(topic), Some(brokers)) => Some(topic_preview(topic, brokers)?),
+            (None, Some(_), None) => {
+                return Err(Error::Usage(
+                    "[api] preview_topic needs preview_brokers".into(),
+                ));
+            }
+            (None, None, _) => None,
+        };
+    let previews = preview.as_ref().map_or("off".to_owned(), |p| p.describe());
+    if let Some(preview) = preview {
+        state = state.with_preview(preview);
+    }
     note!(
-        "aiops gateway: configuration API on /api/v1/ (store {})",
+        "aiops gateway: configuration API on /api/v1/ (store {}; previews from {previews})",
         dir.display()
     );
     Ok(aiops_control::router(std::sync::Arc::new(state)))
+}
+
+/// Previews over a file or directory of points (the embedded mode): read whole, as
+/// `aiops replay --input` reads it.
+struct FilePreview(std::path::PathBuf);
+
+impl aiops_control::PreviewData for FilePreview {
+    fn source(
+        &self,
+        _read_from: Option<aiops_schemas::TimestampMs>,
+    ) -> std::result::Result<std::sync::Arc<dyn aiops_pipeline::source::Source>, String> {
+        use aiops_connectors::source::file::{DirectorySource, FileSource};
+        let source: std::sync::Arc<dyn aiops_pipeline::source::Source> = if self.0.is_dir() {
+            std::sync::Arc::new(DirectorySource::new(&self.0, None).map_err(|e| e.to_string())?)
+        } else {
+            std::sync::Arc::new(FileSource::new(&self.0, None).map_err(|e| e.to_string())?)
+        };
+        Ok(source)
+    }
+
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// Previews over a time range of a topic, as `aiops replay --topic --from --warmup` reads it.
+#[cfg(feature = "kafka")]
+fn topic_preview(
+    topic: &str,
+    brokers: &str,
+) -> Result<std::sync::Arc<dyn aiops_control::PreviewData>> {
+    use aiops_pipeline::config::{KafkaConfig, TopicConfig};
+    struct TopicPreview {
+        kafka: KafkaConfig,
+        topic: TopicConfig,
+    }
+    impl aiops_control::PreviewData for TopicPreview {
+        fn source(
+            &self,
+            read_from: Option<aiops_schemas::TimestampMs>,
+        ) -> std::result::Result<std::sync::Arc<dyn aiops_pipeline::source::Source>, String>
+        {
+            use aiops_connectors::source::kafka_range::{KafkaRangeSource, RangePlan};
+            let plan = RangePlan::new(&self.kafka, &self.topic, read_from, Duration::from_secs(30))
+                .map_err(|e| e.to_string())?;
+            Ok(std::sync::Arc::new(KafkaRangeSource::new(
+                self.kafka.clone(),
+                self.topic.clone(),
+                plan,
+            )))
+        }
+
+        fn describe(&self) -> String {
+            format!("kafka:{}", self.topic.name)
+        }
+    }
+    Ok(std::sync::Arc::new(TopicPreview {
+        kafka: KafkaConfig {
+            brokers: brokers.to_owned(),
+            group: "aiops-preview".into(),
+            topics: Vec::new(),
+            dead_letter_suffix: ".dlq".into(),
+            anomalies_topic: None,
+            options: Default::default(),
+        },
+        topic: TopicConfig {
+            name: topic.to_owned(),
+            format: aiops_schemas::Format::Json,
+            tenant: None,
+            precision: None,
+        },
+    }))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn topic_preview(_: &str, _: &str) -> Result<std::sync::Arc<dyn aiops_control::PreviewData>> {
+    super::history::no_kafka()
 }
 
 async fn wait_for_signal() {

@@ -669,6 +669,8 @@ pub fn log(path: &Path, line: &str) {
 }
 
 /// WebSocket clients and gateways for the gateway tests.
+pub mod http;
+
 pub mod ws {
     use std::net::SocketAddr;
     use std::time::Duration;

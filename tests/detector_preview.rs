@@ -1,0 +1,218 @@
+//! Preview through the `aiops gateway` binary's configuration API over a file of points (the
+//! embedded mode): the draft's events equal what `aiops replay` gives once the draft is the
+//! configuration, the live version's events come beside them, and another tenant's series in
+//! the same data never show.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use aiops_gateway::auth::{Claims, mint};
+use support::http::{points, request};
+
+const START_MS: i64 = 1_700_006_400_000;
+const DAY_MS: i64 = 24 * 3_600_000;
+
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn token() -> String {
+    mint(
+        &support::ws::key(),
+        &Claims {
+            tenant: "shop".into(),
+            channels: vec!["config".into()],
+            exp: support::ws::now() + 600,
+            nbf: None,
+            sub: Some("alice".into()),
+            aud: None,
+            iss: None,
+            scope: Some("detectors:read detectors:write".into()),
+        },
+    )
+    .unwrap()
+}
+
+fn document(warning: f64) -> Value {
+    let mut document = serde_json::to_value(
+        &aiops_models::detectors::presets()
+            .into_iter()
+            .find(|p| p.name == "request-latency")
+            .unwrap()
+            .config,
+    )
+    .unwrap();
+    document["match"] = json!({"metric": "latency"});
+    document["alert"]["warning"] = json!(warning);
+    document
+}
+
+/// (series, timestamp, severity, score) of each event: what two runs of the same chain share
+/// whatever version they were stamped with.
+fn outcomes<'a>(
+    events: impl Iterator<Item = &'a Value>,
+) -> BTreeSet<(String, i64, String, String)> {
+    events
+        .map(|e| {
+            (
+                e["series"]["key"].as_str().unwrap().to_owned(),
+                e["timestamp"].as_i64().unwrap(),
+                e["severity"].as_str().unwrap().to_owned(),
+                e["score"].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_preview_equals_a_replay_of_the_draft_and_shows_the_live_version_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("points.jsonl");
+    let mut text = points("shop", 12, 1_440, START_MS);
+    text.push_str(&points("rival", 4, 1_440, START_MS));
+    std::fs::write(&data, text).unwrap();
+    let store = dir.path().join("models");
+    let port = support::free_port();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\n\
+             [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n\
+             [api]\nstore = \"{}\"\npreview_input = \"{}\"\n",
+            support::ws::SECRET,
+            store.display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let _gateway = Gateway(
+        Command::new(env!("CARGO_BIN_EXE_aiops"))
+            .args(["gateway", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_for_port(port, "aiops gateway");
+    let address = format!("127.0.0.1:{port}").parse().unwrap();
+    let token = token();
+
+    let (status, _, live) = request(
+        address,
+        "POST",
+        "/api/v1/detectors",
+        &token,
+        &[],
+        Some(&json!({"name": "latency", "config": document(2.0)})),
+    );
+    assert_eq!(status, 201, "{live}");
+    let (from, to) = (START_MS + DAY_MS / 2, START_MS + DAY_MS);
+    let (status, _, preview) = request(
+        address,
+        "POST",
+        "/api/v1/detectors/latency/preview",
+        &token,
+        &[],
+        Some(&json!({"config": document(3.0), "from": from, "to": to})),
+    );
+    assert_eq!(status, 200, "{preview}");
+    let draft = preview["draft"]["events"].as_array().unwrap();
+    let live_events = preview["live"]["events"].as_array().unwrap();
+    assert_eq!(preview["live"]["version"], "1");
+    assert!(!draft.is_empty() && !live_events.is_empty(), "{preview}");
+    assert!(
+        draft.len() < live_events.len(),
+        "a higher warning threshold raises less: {} vs {}",
+        draft.len(),
+        live_events.len()
+    );
+    for event in draft.iter().chain(live_events) {
+        assert_eq!(
+            event["tenant"], "shop",
+            "another tenant's series in a preview"
+        );
+        let at = event["timestamp"].as_i64().unwrap();
+        assert!((from..=to).contains(&at));
+    }
+    assert_eq!(preview["draft"]["count"], draft.len());
+
+    // The draft becomes version 2; a replay of the same data and range gives its events.
+    let (status, _, _) = request(
+        address,
+        "PUT",
+        "/api/v1/detectors/latency",
+        &token,
+        &[("If-Match", "\"1\"")],
+        Some(&json!({"config": document(3.0)})),
+    );
+    assert_eq!(status, 200);
+    let run_config = dir.path().join("run.toml");
+    std::fs::write(&run_config, support::LIGHT_DEFAULT_TEMPLATE).unwrap();
+    let replayed = dir.path().join("replayed.jsonl");
+    let output = support::aiops()
+        .args(["replay", "--quiet", "--input"])
+        .arg(&data)
+        .arg("--store")
+        .arg(&store)
+        .arg("--config")
+        .arg(&run_config)
+        .args(["--from", &from.to_string(), "--to", &to.to_string(), "-o"])
+        .arg(&replayed)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let replay: Vec<Value> = std::fs::read_to_string(&replayed)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of_the_configuration: Vec<&Value> = replay
+        .iter()
+        .filter(|e| e["template"] == "latency")
+        .collect();
+    assert!(
+        of_the_configuration
+            .iter()
+            .all(|e| e["model_version"] == "shop.latency@2")
+    );
+    assert_eq!(
+        outcomes(of_the_configuration.into_iter()),
+        outcomes(draft.iter()),
+        "preview and replay of the same draft"
+    );
+
+    // Bad ranges and drafts get 422 at the field.
+    let (status, _, refused) = request(
+        address,
+        "POST",
+        "/api/v1/detectors/latency/preview",
+        &token,
+        &[],
+        Some(&json!({"config": {"detectors": []}, "from": to, "to": from})),
+    );
+    assert_eq!(status, 422, "{refused}");
+    let pointers: Vec<&str> = refused["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains(&"/to") && pointers.contains(&"/config/detectors"),
+        "{pointers:?}"
+    );
+}
