@@ -3,6 +3,8 @@
 //! and the WebSocket. A client changes a configuration over HTTP; a WebSocket client on the
 //! `config` channel receives `config_applied` for that version; the events after it carry the
 //! new version and follow the new parameters; no point is lost or scored twice; no restart.
+//! The pipeline polls the store only every minute: the change reaches it as the API's
+//! notification over Redis.
 
 mod support;
 
@@ -111,11 +113,24 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
         .unwrap();
     let mut settings = support::ws::config(Some(redis.url(0)));
     settings.api.store = Some(store_dir.clone());
-    let api = aiops_control::router(Arc::new(aiops_control::ApiState::new(
-        Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir).unwrap()),
-        aiops_gateway::Authenticator::from_config(&settings.auth).unwrap(),
-        aiops_operators::Registry::builtin(),
-    )));
+    // As `aiops gateway` mounts it with a Redis broker: each change is also announced over
+    // Redis, which is how the pipeline (polling the store only every minute here) learns of it.
+    let notifier = aiops_connectors::changes::ChangeNotifier::new(&redis.url(0)).unwrap();
+    let api = aiops_control::router(Arc::new(
+        aiops_control::ApiState::new(
+            Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir).unwrap()),
+            aiops_gateway::Authenticator::from_config(&settings.auth).unwrap(),
+            aiops_operators::Registry::builtin(),
+        )
+        .with_change_hook(Arc::new(move |stored| {
+            notifier
+                .notify(&format!(
+                    "{}/{}@{}",
+                    stored.tenant, stored.name, stored.version
+                ))
+                .unwrap();
+        })),
+    ));
     let gateway = runtime
         .block_on(async { RunningGateway::start_with_routes(settings, api) })
         .unwrap();
@@ -183,7 +198,7 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
         checkpoint_dir: dir.path().join("state"),
         workers: 2,
         extra: format!(
-            "[models]\ndir = \"{}\"\npoll_ms = 200\n",
+            "[models]\ndir = \"{}\"\npoll_ms = 60000\n",
             store_dir.display()
         ),
     }

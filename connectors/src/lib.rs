@@ -7,6 +7,8 @@
 //! - [`sink`]: JSON lines and dead-letter files, the in-process bus the embedded gateway reads,
 //!   Redis pub/sub and streams (feature `redis`), Kafka topics (feature `kafka`) and Parquet
 //!   files of events (feature `parquet`).
+//! - [`changes`] (feature `redis`): notifications over Redis that a detector configuration
+//!   changed, from the configuration API to the pipelines' model watches.
 //!
 //! Failures are the pipeline's [`aiops_pipeline::Error`]: a source or sink that fails stops
 //! the run that drives it, and the runner reports it.
@@ -14,5 +16,7 @@
 //! [`Source`]: aiops_pipeline::source::Source
 //! [`Sink`]: aiops_pipeline::sink::Sink
 
+#[cfg(feature = "redis")]
+pub mod changes;
 pub mod sink;
 pub mod source;

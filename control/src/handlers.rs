@@ -252,6 +252,7 @@ pub async fn create(
     };
     let actor = caller.actor(&reason);
     let stored = with_store(&state, move |store| store.change_config(&change, &actor)).await?;
+    state.changed(&stored);
     Ok(answer(StatusCode::CREATED, &stored))
 }
 
@@ -316,6 +317,7 @@ pub async fn replace(
     };
     let actor = caller.actor(&reason);
     let stored = with_store(&state, move |store| store.change_config(&change, &actor)).await?;
+    state.changed(&stored);
     let status = if stored.version == 1 || expected == Expected::Absent {
         StatusCode::CREATED
     } else {
@@ -351,6 +353,7 @@ pub async fn delete(
             .unwrap_or(""),
     );
     let stored = with_store(&state, move |store| store.change_config(&change, &actor)).await?;
+    state.changed(&stored);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
@@ -433,6 +436,7 @@ pub async fn revert(
     };
     let actor = caller.actor(&reason);
     let stored = with_store(&state, move |store| store.change_config(&change, &actor)).await?;
+    state.changed(&stored);
     Ok(answer(StatusCode::OK, &stored))
 }
 

@@ -41,7 +41,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use aiops_gateway::Authenticator;
-use aiops_models::detectors::ConfigStore;
+use aiops_models::detectors::{ConfigStore, StoredConfig};
 use aiops_operators::Registry;
 
 pub use caller::Caller;
@@ -70,7 +70,13 @@ pub struct ApiState {
     pub preview: Option<Arc<dyn PreviewData>>,
     /// Permits for previews running at once.
     previews: tokio::sync::Semaphore,
+    /// Called (on a blocking thread) after each change is stored: how pipelines learn of it
+    /// before their next poll.
+    on_change: Option<ChangeHook>,
 }
+
+/// What [`ApiState::with_change_hook`] takes.
+pub type ChangeHook = Arc<dyn Fn(&StoredConfig) + Send + Sync>;
 
 impl ApiState {
     /// The API over `store`, verifying tokens with `auth`, without previews.
@@ -81,6 +87,23 @@ impl ApiState {
             registry,
             preview: None,
             previews: tokio::sync::Semaphore::new(MAX_PREVIEWS),
+            on_change: None,
+        }
+    }
+
+    /// Calls `hook` after each stored change (e.g. to notify the pipelines over Redis).
+    pub fn with_change_hook(self, hook: ChangeHook) -> ApiState {
+        ApiState {
+            on_change: Some(hook),
+            ..self
+        }
+    }
+
+    /// Tells the hook, if any, about `stored`, without making the caller wait.
+    fn changed(&self, stored: &StoredConfig) {
+        if let Some(hook) = self.on_change.clone() {
+            let stored = stored.clone();
+            tokio::task::spawn_blocking(move || hook(&stored));
         }
     }
 

@@ -106,6 +106,8 @@ pub struct ModelWatch {
     publication: AtomicU64,
     /// The store's model and configuration generations last loaded.
     loaded_generation: Mutex<Option<(u64, u64)>>,
+    /// Set (and signalled) by [`ModelWatch::wake`].
+    wakeup: (Mutex<bool>, std::sync::Condvar),
     last_error: Mutex<Option<String>>,
 }
 
@@ -197,7 +199,31 @@ impl ModelWatch {
         Ok(true)
     }
 
-    /// Polls `store` every `interval` until `stop` is set.
+    /// Makes the poller look at the store now rather than at its next tick: what a
+    /// notification of a change (the configuration API's, over Redis) calls.
+    pub fn wake(&self) {
+        let (woken, signal) = &self.wakeup;
+        if let Ok(mut woken) = woken.lock() {
+            *woken = true;
+            signal.notify_all();
+        }
+    }
+
+    /// Waits up to `interval`, or until [`ModelWatch::wake`]; whether it was woken (the
+    /// wake-up is then used up).
+    fn pause(&self, interval: Duration) -> bool {
+        let (woken, signal) = &self.wakeup;
+        let Ok(guard) = woken.lock() else {
+            std::thread::sleep(interval);
+            return false;
+        };
+        match signal.wait_timeout_while(guard, interval, |woken| !*woken) {
+            Ok((mut woken, _)) => std::mem::replace(&mut *woken, false),
+            Err(_) => false,
+        }
+    }
+
+    /// Polls `store` every `interval` (at once when woken) until `stop` is set.
     pub fn spawn_poller(
         self: Arc<Self>,
         store: Arc<dyn ModelStore>,
@@ -213,7 +239,17 @@ impl ModelWatch {
                     {
                         *last = Some(error.to_string());
                     }
-                    std::thread::sleep(interval);
+                    // Until the next tick or a wake-up, looking at `stop` every 100 ms.
+                    let next = std::time::Instant::now() + interval;
+                    loop {
+                        let left = next.saturating_duration_since(std::time::Instant::now());
+                        if stop.load(Ordering::Relaxed) || left.is_zero() {
+                            break;
+                        }
+                        if self.pause(left.min(Duration::from_millis(100))) {
+                            break;
+                        }
+                    }
                 }
             })
     }
@@ -343,5 +379,52 @@ mod tests {
         assert_eq!(for_acme.matcher.metric.as_deref(), Some("cpu*"));
         let memory = Series::new("acme", "memory", Labels::new(), &Limits::default()).unwrap();
         assert_eq!(applied.select(&memory).unwrap().1.name, "default");
+    }
+
+    #[test]
+    fn a_wake_up_makes_the_poller_look_now_not_at_its_next_tick() {
+        use crate::detectors::{ConfigChange, ConfigStore, Expected, presets};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let watch = ModelWatch::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = watch
+            .clone()
+            .spawn_poller(store.clone(), Duration::from_secs(3600), stop.clone())
+            .unwrap();
+        // The first look happens at once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while watch.publication() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(watch.publication(), 1);
+        store
+            .change_config(
+                &ConfigChange {
+                    tenant: "acme".into(),
+                    name: "web".into(),
+                    expected: Expected::Absent,
+                    document: Some(presets()[0].config.clone()),
+                    reverted_to: None,
+                },
+                &Actor::new("t", "t"),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(watch.publication(), 1, "no look before the hour is up");
+        watch.wake();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while watch.publication() == 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(watch.publication(), 2);
+        assert!(
+            watch
+                .current()
+                .configs
+                .contains_key(&("acme".into(), "web".into()))
+        );
+        stop.store(true, Ordering::Relaxed);
+        poller.join().unwrap();
     }
 }

@@ -109,6 +109,11 @@ pub fn config_log_key(tenant: &str) -> String {
     format!("{}:log", config_channel(tenant))
 }
 
+/// Redis pub/sub channel on which the configuration API says that a detector configuration
+/// changed (`<tenant>/<name>@<version>`), so pipelines look at the store now rather than at
+/// their next poll. Not a tenant's channel: the gateway never serves it.
+pub const CONFIG_CHANGES_CHANNEL: &str = "aiops:control:detectors";
+
 /// Redis pub/sub channel of a tenant's drift events: `aiops:{tenant}:drift`.
 pub fn drift_channel(tenant: &str) -> String {
     Channel::Drift.key(tenant)

@@ -27,8 +27,8 @@ pub use event::{
     SeriesRef, Severity, TimeRange, anomaly_id, drift_id,
 };
 pub use keys::{
-    Channel, ChannelKey, anomalies_channel, anomalies_log_key, config_channel, config_log_key,
-    drift_channel,
+    CONFIG_CHANGES_CHANNEL, Channel, ChannelKey, anomalies_channel, anomalies_log_key,
+    config_channel, config_log_key, drift_channel,
 };
 pub use limits::Limits;
 pub use parse::{ParseOptions, SeriesCache, parse_record, parse_record_cached};

@@ -120,6 +120,17 @@ pub fn configuration_api(config: &GatewayConfig) -> Result<axum::Router> {
             }
             (None, None, _) => None,
         };
+    #[cfg(feature = "redis")]
+    if let Some(url) = &config.broker.redis_url {
+        // Pipelines listening on the same Redis apply a change at once, not at their next poll.
+        let notifier = aiops_connectors::changes::ChangeNotifier::new(url)?;
+        state = state.with_change_hook(std::sync::Arc::new(move |stored| {
+            let what = format!("{}/{}@{}", stored.tenant, stored.name, stored.version);
+            if let Err(error) = notifier.notify(&what) {
+                tracing::warn!(%error, "aiops gateway: could not tell the pipelines of a change; they see it at their next poll");
+            }
+        }));
+    }
     let previews = preview.as_ref().map_or("off".to_owned(), |p| p.describe());
     if let Some(preview) = preview {
         state = state.with_preview(preview);

@@ -143,6 +143,13 @@ pub fn run(args: RunArgs) -> Result<()> {
                     what: "the model poller",
                     source,
                 })?;
+            // The configuration API says over Redis when a configuration changed: look now.
+            let woken = watch.clone();
+            let _listener = aiops_connectors::changes::spawn_listener(
+                &redis.url,
+                options.stop.clone(),
+                move || woken.wake(),
+            )?;
             let active: Vec<String> = watch
                 .current()
                 .models
