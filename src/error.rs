@@ -34,6 +34,19 @@ pub enum Error {
     /// An argument is invalid.
     #[error("{0}")]
     Usage(String),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration API could not be reached, or refused a request (its message, and
+    /// each field it pointed at).
+    #[error("{0}")]
+    Api(String),
     /// A file could not be created or written.
     #[error("cannot write {path}: {source}")]
     Write {

@@ -6,41 +6,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use aiops_gateway::auth::{Claims, mint};
 use support::http::{points, request};
 
 const START_MS: i64 = 1_700_006_400_000;
 const DAY_MS: i64 = 24 * 3_600_000;
-
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn token() -> String {
-    mint(
-        &support::ws::key(),
-        &Claims {
-            tenant: "shop".into(),
-            channels: vec!["config".into()],
-            exp: support::ws::now() + 600,
-            nbf: None,
-            sub: Some("alice".into()),
-            aud: None,
-            iss: None,
-            scope: Some("detectors:read detectors:write".into()),
-        },
-    )
-    .unwrap()
-}
 
 fn document(warning: f64) -> Value {
     let mut document = serde_json::to_value(
@@ -80,32 +52,10 @@ fn a_preview_equals_a_replay_of_the_draft_and_shows_the_live_version_beside_it()
     let mut text = points("shop", 12, 1_440, START_MS);
     text.push_str(&points("rival", 4, 1_440, START_MS));
     std::fs::write(&data, text).unwrap();
-    let store = dir.path().join("models");
-    let port = support::free_port();
-    let config = dir.path().join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\n\
-             [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n\
-             [api]\nstore = \"{}\"\npreview_input = \"{}\"\n",
-            support::ws::SECRET,
-            store.display(),
-            data.display()
-        ),
-    )
-    .unwrap();
-    let _gateway = Gateway(
-        Command::new(env!("CARGO_BIN_EXE_aiops"))
-            .args(["gateway", "--config"])
-            .arg(&config)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    support::wait_for_port(port, "aiops gateway");
-    let address = format!("127.0.0.1:{port}").parse().unwrap();
-    let token = token();
+    let gateway = support::ApiGateway::start(dir.path(), Some(&data));
+    let store = support::ApiGateway::store(dir.path());
+    let address = gateway.address;
+    let token = support::ApiGateway::token("shop", "alice");
 
     let (status, _, live) = request(
         address,

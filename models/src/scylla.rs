@@ -9,6 +9,12 @@
 //! compare-and-set lightweight transactions on their revision, retried on conflict, so two
 //! writers never lose each other's activation or number a version twice.
 //!
+//! Detector configurations: `detector_versions`, one row per version of a tenant's
+//! configuration (partition: the tenant), carrying its audit entry, inserted `IF NOT EXISTS`;
+//! the `detector_generation` and `detector_audit` counters. Nothing in the store updates or
+//! deletes a row of it; unlike SQLite's triggers, a CQL shell with write permission could, so
+//! give the service's role only `SELECT` and `MODIFY` and keep `DROP`/`ALTER` to operators.
+//!
 //! The contract test runs against a real cluster when `AIOPS_SCYLLA` names one
 //! (`host:port`); the development machines of this project have none, so there it is skipped.
 
@@ -20,6 +26,7 @@ use scylla::value::{CqlValue, Row};
 use serde::{Deserialize, Serialize};
 
 use super::contract::Damage;
+use super::detectors::{ConfigAuditEntry, ConfigChange, ConfigStore, StoredConfig};
 use super::{
     Actor, ArtifactRef, AuditAction, AuditEntry, ModelScope, ModelStore, ModelVersion, NewModel,
 };
@@ -99,6 +106,15 @@ impl ScyllaStore {
             format!(
                 "CREATE TABLE IF NOT EXISTS {ks}.audit (bucket int, seq bigint, record text, \
                  PRIMARY KEY (bucket, seq))"
+            ),
+            // One row per configuration version with its audit entry: the row is written with
+            // IF NOT EXISTS, so the version check, the version and its audit entry are one
+            // lightweight transaction, and two writers can never both make version n.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {ks}.detector_versions (tenant text, name text, \
+                 version bigint, record text, audit text, \
+                 PRIMARY KEY ((tenant), name, version)) \
+                 WITH CLUSTERING ORDER BY (name ASC, version DESC)"
             ),
         ] {
             store.execute(&statement, ())?;
@@ -513,10 +529,163 @@ impl ModelStore for ScyllaStore {
         .collect()
     }
 
+    fn config_store(&self) -> Option<&dyn ConfigStore> {
+        Some(self)
+    }
+
     fn generation(&self) -> Result<u64> {
         let ks = &self.keyspace;
         let rows = self.rows(
             &format!("SELECT value FROM {ks}.counters WHERE name = 'generation'"),
+            (),
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|r| ScyllaStore::bigint(r, 0))
+            .unwrap_or(0) as u64)
+    }
+}
+
+impl ScyllaStore {
+    /// Every version row of `tenant` (and `name`), newest version first per name.
+    fn config_rows(
+        &self,
+        tenant: &str,
+        name: Option<&str>,
+    ) -> Result<Vec<(StoredConfig, ConfigAuditEntry)>> {
+        let ks = &self.keyspace;
+        let rows = match name {
+            Some(name) => self.rows(
+                &format!(
+                    "SELECT record, audit FROM {ks}.detector_versions WHERE tenant = ? AND name = ?"
+                ),
+                (tenant, name),
+            )?,
+            None => self.rows(
+                &format!("SELECT record, audit FROM {ks}.detector_versions WHERE tenant = ?"),
+                (tenant,),
+            )?,
+        };
+        rows.iter()
+            .map(|row| {
+                let record = ScyllaStore::text(row, 0).unwrap_or_default();
+                let audit = ScyllaStore::text(row, 1).unwrap_or_default();
+                Ok((
+                    serde_json::from_str(&record).map_err(db)?,
+                    serde_json::from_str(&audit).map_err(db)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+impl ConfigStore for ScyllaStore {
+    fn change_config(&self, change: &ConfigChange, actor: &Actor) -> Result<StoredConfig> {
+        let ks = &self.keyspace;
+        for _ in 0..CAS_ATTEMPTS {
+            let current = self.config(&change.tenant, &change.name)?;
+            // Checked before the sequence number is taken: a refused change leaves no gap.
+            change.check(current.as_ref())?;
+            let seq = self.increment("detector_audit")?;
+            let (stored, entry) =
+                change.apply(current.as_ref(), actor, system_now(), seq as u64)?;
+            let applied = self.applied(
+                &format!(
+                    "INSERT INTO {ks}.detector_versions (tenant, name, version, record, audit) \
+                     VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"
+                ),
+                (
+                    &stored.tenant,
+                    &stored.name,
+                    stored.version as i64,
+                    serde_json::to_string(&stored).map_err(db)?,
+                    serde_json::to_string(&entry).map_err(db)?,
+                ),
+            )?;
+            if applied {
+                self.increment("detector_generation")?;
+                return Ok(stored);
+            }
+            // Another writer made this version first: look again (a stale expectation is then
+            // a conflict).
+        }
+        Err(Error::model_store_message(format!(
+            "configuration {:?} of tenant {:?} kept changing under this writer; try again",
+            change.name, change.tenant
+        )))
+    }
+
+    fn config(&self, tenant: &str, name: &str) -> Result<Option<StoredConfig>> {
+        let ks = &self.keyspace;
+        let rows = self.rows(
+            &format!(
+                "SELECT record FROM {ks}.detector_versions WHERE tenant = ? AND name = ? LIMIT 1"
+            ),
+            (tenant, name),
+        )?;
+        rows.first()
+            .and_then(|row| ScyllaStore::text(row, 0))
+            .map(|record| serde_json::from_str(&record).map_err(db))
+            .transpose()
+    }
+
+    fn configs(&self, tenant: Option<&str>) -> Result<Vec<StoredConfig>> {
+        let tenants: Vec<String> = match tenant {
+            Some(tenant) => vec![tenant.to_owned()],
+            None => {
+                let ks = &self.keyspace;
+                let rows = self.rows(
+                    &format!("SELECT DISTINCT tenant FROM {ks}.detector_versions"),
+                    (),
+                )?;
+                let mut tenants: Vec<String> = rows
+                    .iter()
+                    .filter_map(|r| ScyllaStore::text(r, 0))
+                    .collect();
+                tenants.sort();
+                tenants
+            }
+        };
+        let mut out = Vec::new();
+        for tenant in tenants {
+            let mut newest: BTreeMap<String, StoredConfig> = BTreeMap::new();
+            for (stored, _) in self.config_rows(&tenant, None)? {
+                let keep = newest
+                    .get(&stored.name)
+                    .is_none_or(|seen| seen.version < stored.version);
+                if keep {
+                    newest.insert(stored.name.clone(), stored);
+                }
+            }
+            out.extend(newest.into_values().filter(|c| c.document.is_some()));
+        }
+        Ok(out)
+    }
+
+    fn config_versions(&self, tenant: &str, name: &str) -> Result<Vec<StoredConfig>> {
+        let mut versions: Vec<StoredConfig> = self
+            .config_rows(tenant, Some(name))?
+            .into_iter()
+            .map(|(stored, _)| stored)
+            .collect();
+        versions.sort_by_key(|v| v.version);
+        Ok(versions)
+    }
+
+    fn config_audit(&self, tenant: &str, name: &str) -> Result<Vec<ConfigAuditEntry>> {
+        let mut entries: Vec<ConfigAuditEntry> = self
+            .config_rows(tenant, Some(name))?
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .collect();
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    fn config_generation(&self) -> Result<u64> {
+        let ks = &self.keyspace;
+        let rows = self.rows(
+            &format!("SELECT value FROM {ks}.counters WHERE name = 'detector_generation'"),
             (),
         )?;
         Ok(rows
@@ -540,6 +709,7 @@ mod tests {
         let keyspace = format!("aiops_test_{}_{}", std::process::id(), system_now());
         let store = ScyllaStore::connect(&nodes, &keyspace, 1).unwrap();
         super::super::contract::check_store(&store, &|id, how| store.damage(id, how).unwrap());
+        super::super::contract::check_config_store(&store);
         store
             .execute(&format!("DROP KEYSPACE {keyspace}"), ())
             .unwrap();

@@ -2,6 +2,7 @@
 
 mod demo;
 mod detect;
+mod detectors;
 mod gateway;
 mod history;
 mod models;
@@ -71,6 +72,9 @@ enum Command {
     Train(models::TrainArgs),
     /// A file or a time range of a Kafka topic through the pipeline, for backtests.
     Replay(replay::ReplayArgs),
+    /// Detector configurations through the gateway's API: list, show, apply, delete, history,
+    /// revert, preview.
+    Detectors(detectors::DetectorsArgs),
 }
 
 /// Options every pipeline-running command takes.
@@ -151,5 +155,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Models(args) => models::run(args),
         Command::Train(args) => models::run_train(args),
         Command::Replay(args) => replay::run(args),
+        Command::Detectors(args) => detectors::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command's arguments are well formed (regression: `aiops detectors revert` had a
+    /// `version` argument beside clap's own `--version`, which panicked at parse time).
+    #[test]
+    fn every_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

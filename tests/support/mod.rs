@@ -669,6 +669,75 @@ pub fn log(path: &Path, line: &str) {
 }
 
 /// WebSocket clients and gateways for the gateway tests.
+/// An `aiops gateway` process with the configuration API on a store in `dir` (and previews
+/// over `preview_input`), its in-memory broker, and the test key of [`ws::key`]; killed on drop.
+pub struct ApiGateway {
+    child: Child,
+    pub address: std::net::SocketAddr,
+}
+
+impl ApiGateway {
+    pub fn start(dir: &Path, preview_input: Option<&Path>) -> ApiGateway {
+        let port = free_port();
+        let config = dir.join("gateway.toml");
+        let preview = preview_input
+            .map(|p| format!("preview_input = \"{}\"\n", p.display()))
+            .unwrap_or_default();
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\n\
+                 [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n\
+                 [api]\nstore = \"{}\"\n{preview}",
+                ws::SECRET,
+                dir.join("models").display(),
+            ),
+        )
+        .unwrap();
+        let child = aiops()
+            .args(["gateway", "--config"])
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, "aiops gateway");
+        ApiGateway {
+            child,
+            address: format!("127.0.0.1:{port}").parse().unwrap(),
+        }
+    }
+
+    /// The store directory.
+    pub fn store(dir: &Path) -> PathBuf {
+        dir.join("models")
+    }
+
+    /// A token of `tenant` for `sub` with both detector scopes and the `config` channel.
+    pub fn token(tenant: &str, sub: &str) -> String {
+        aiops_gateway::auth::mint(
+            &ws::key(),
+            &aiops_gateway::auth::Claims {
+                tenant: tenant.into(),
+                channels: vec!["config".into()],
+                exp: ws::now() + 600,
+                nbf: None,
+                sub: Some(sub.into()),
+                aud: None,
+                iss: None,
+                scope: Some("detectors:read detectors:write".into()),
+            },
+        )
+        .unwrap()
+    }
+}
+
+impl Drop for ApiGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub mod http;
 
 pub mod ws {
