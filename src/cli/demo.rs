@@ -103,7 +103,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .filter(|&ms| ms > 0)
         .ok_or_else(|| Error::Usage("--interval must be at least 1ms".into()))?;
     let config = args.pipeline.load_config()?;
-    let options = args.pipeline.run_options(&config)?;
+    let mut options = args.pipeline.run_options(&config)?;
     let generator = SyntheticConfig {
         series: args.series,
         interval_ms,
@@ -138,8 +138,25 @@ pub fn run(args: DemoArgs) -> Result<()> {
         caught: Vec::new(),
     };
     let bus = Bus::default();
+    // With --serve, detector configurations made through the API apply to the demo's series:
+    // a store of its own (removed at the end) and a model watch the API wakes.
+    let store_dir = std::env::temp_dir().join(format!("aiops-demo-{}", std::process::id()));
     let _served = match args.serve {
-        Some(address) => Some(serve(address, &bus, &generator.tenant)?),
+        Some(address) => {
+            let store: Arc<dyn aiops_models::ModelStore> =
+                Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir)?);
+            let watch = aiops_models::watch::ModelWatch::new();
+            watch.refresh(store.as_ref())?;
+            watch
+                .clone()
+                .spawn_poller(store, Duration::from_secs(1), options.stop.clone())
+                .map_err(|source| Error::Runtime {
+                    what: "the model poller",
+                    source,
+                })?;
+            options.models = Some(watch.clone());
+            Some(serve(address, &bus, &generator.tenant, &store_dir, &watch)?)
+        }
         None => None,
     };
     let mut last_points = 0;
@@ -172,6 +189,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "{}",
         recall_report(&source.injected(ticks), &printer.caught, &generator, ticks)
     );
+    if args.serve.is_some() {
+        // The demo's configurations live as long as the demo.
+        let _ = std::fs::remove_dir_all(&store_dir);
+    }
     Ok(())
 }
 
@@ -236,6 +257,8 @@ fn serve(
     address: std::net::SocketAddr,
     bus: &Bus,
     tenant: &str,
+    store: &std::path::Path,
+    watch: &Arc<aiops_models::watch::ModelWatch>,
 ) -> Result<tokio::runtime::Runtime> {
     use aiops_gateway::RunningGateway;
     use aiops_gateway::auth::{Claims, mint};
@@ -259,9 +282,8 @@ fn serve(
         ..GatewayConfig::default()
     };
     config.auth.keys = vec![key.clone()];
-    // The configuration API on an embedded store of its own, for trying it with curl.
-    let store = std::env::temp_dir().join(format!("aiops-demo-{}", std::process::id()));
-    config.api.store = Some(store);
+    // The configuration API on the demo's own store, which its pipeline applies.
+    config.api.store = Some(store.to_owned());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -270,7 +292,9 @@ fn serve(
             what: "the async runtime",
             source,
         })?;
-    let routes = super::gateway::configuration_api(&config)?;
+    // A change wakes the pipeline's model watch at once (in process: no Redis needed).
+    let woken = watch.clone();
+    let routes = super::gateway::configuration_api(&config, Some(Arc::new(move |_| woken.wake())))?;
     let gateway = runtime.block_on(async { RunningGateway::start_with_routes(config, routes) })?;
     let memory = gateway
         .memory

@@ -76,7 +76,7 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
         })?;
     runtime.block_on(async {
         let gateway =
-            RunningGateway::start_with_routes(config.clone(), configuration_api(&config)?)?;
+            RunningGateway::start_with_routes(config.clone(), configuration_api(&config, None)?)?;
         note!(
             "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz; admin endpoint {}",
             gateway.address,
@@ -98,7 +98,10 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
 
 /// The configuration API's routes when `[api] store` is set (none otherwise), verifying tokens
 /// with the gateway's keys.
-pub fn configuration_api(config: &GatewayConfig) -> Result<axum::Router> {
+pub fn configuration_api(
+    config: &GatewayConfig,
+    on_change: Option<aiops_control::ChangeHook>,
+) -> Result<axum::Router> {
     let Some(dir) = &config.api.store else {
         return Ok(axum::Router::new());
     };
@@ -130,6 +133,9 @@ pub fn configuration_api(config: &GatewayConfig) -> Result<axum::Router> {
                 tracing::warn!(%error, "aiops gateway: could not tell the pipelines of a change; they see it at their next poll");
             }
         }));
+    }
+    if let Some(hook) = on_change {
+        state = state.with_change_hook(hook);
     }
     let previews = preview.as_ref().map_or("off".to_owned(), |p| p.describe());
     if let Some(preview) = preview {
