@@ -16,10 +16,12 @@
 //! tells the pipeline of each change over Redis, as `aiops gateway` and `aiops run` do with
 //! a Redis configured; `--no-notify` measures the poll alone.
 
+mod support;
+
 #[path = "../tests/support/http.rs"]
 mod http;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -37,6 +39,7 @@ use aiops_models::sqlite::SqliteStore;
 use aiops_models::watch::ModelWatch;
 use aiops_pipeline::config::RedisConfig;
 use aiops_pipeline::{RunOptions, run};
+use support::{Reaper, free_port, percentile, wait_for};
 
 const SECRET: &str = "config-api-bench-secret-0123456789";
 
@@ -51,33 +54,6 @@ fn value(name: &str, default: u64) -> u64 {
 
 fn value_flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Reaper(Vec<Child>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn key() -> KeyConfig {
@@ -109,13 +85,6 @@ fn token(tenant: &str) -> String {
         },
     )
     .unwrap()
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 fn light(warning: f64) -> Value {
@@ -380,19 +349,7 @@ fn preview(dir: &tempfile::TempDir) {
     wait_for(port);
     let address = format!("127.0.0.1:{port}").parse().unwrap();
     let token = token("shop");
-    let preset = |warning: f64| {
-        let mut document = serde_json::to_value(
-            &aiops_models::detectors::presets()
-                .into_iter()
-                .find(|p| p.name == "request-latency")
-                .unwrap()
-                .config,
-        )
-        .unwrap();
-        document["match"] = json!({"metric": "latency"});
-        document["alert"]["warning"] = json!(warning);
-        document
-    };
+    let preset = |warning: f64| http::preset_document("request-latency", warning);
     let (status, _, _) = http::request(
         address,
         "POST",

@@ -6,6 +6,8 @@
 //! The pipeline polls the store only every minute: the change reaches it as the API's
 //! notification over Redis.
 
+#![cfg(all(feature = "kafka", feature = "redis"))]
+
 mod support;
 
 use std::collections::BTreeSet;
@@ -95,15 +97,7 @@ fn a_configuration_changed_over_http_is_confirmed_over_websocket_and_scores_the_
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("models");
-    let kafka = aiops_pipeline::config::KafkaConfig {
-        brokers: broker.address(),
-        group: "setup".into(),
-        topics: vec![],
-        dead_letter_suffix: ".dlq".into(),
-        anomalies_topic: None,
-        options: Default::default(),
-    };
-    aiops_connectors::source::kafka::ensure_topics(&kafka, &[("metrics", 2)]).unwrap();
+    broker.ensure_topic("metrics", 2);
 
     // The gateway with the configuration API on the store the pipeline reads.
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,23 +9,13 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use support::http::{points, request};
+use support::http::{points, preset_document, request};
 
 const START_MS: i64 = 1_700_006_400_000;
 const DAY_MS: i64 = 24 * 3_600_000;
 
 fn document(warning: f64) -> Value {
-    let mut document = serde_json::to_value(
-        &aiops_models::detectors::presets()
-            .into_iter()
-            .find(|p| p.name == "request-latency")
-            .unwrap()
-            .config,
-    )
-    .unwrap();
-    document["match"] = json!({"metric": "latency"});
-    document["alert"]["warning"] = json!(warning);
-    document
+    preset_document("request-latency", warning)
 }
 
 /// (series, timestamp, severity, score) of each event: what two runs of the same chain share

@@ -201,15 +201,7 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
     let _serial = serial();
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
-    let kafka = aiops_pipeline::config::KafkaConfig {
-        brokers: broker.address(),
-        group: "setup".into(),
-        topics: vec![],
-        dead_letter_suffix: ".dlq".into(),
-        anomalies_topic: None,
-        options: Default::default(),
-    };
-    aiops_connectors::source::kafka::ensure_topics(&kafka, &[("metrics", 1)]).unwrap();
+    broker.ensure_topic("metrics", 1);
 
     let many_labels = (0..33)
         .map(|i| format!("\"l{i}\":\"v\""))

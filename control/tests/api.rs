@@ -125,6 +125,10 @@ impl Api {
         Answer { status, etag, body }
     }
 
+    async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call(Method::GET, path, Some(token), &[], None).await
+    }
+
     async fn create(&self, token: &str, name: &str, preset: usize) -> Answer {
         self.call(
             Method::POST,
@@ -152,15 +156,7 @@ async fn a_configuration_is_created_read_updated_reverted_and_deleted_with_its_h
     assert_eq!(created.body["updated_by"], "acme-admin");
     assert_eq!(created.body["config"], document(0));
 
-    let read = api
-        .call(
-            Method::GET,
-            "/api/v1/detectors/checkout",
-            Some(&alice),
-            &[],
-            None,
-        )
-        .await;
+    let read = api.get("/api/v1/detectors/checkout", &alice).await;
     assert_eq!(
         (read.status, read.etag.as_deref()),
         (StatusCode::OK, Some("\"1\""))
@@ -195,9 +191,7 @@ async fn a_configuration_is_created_read_updated_reverted_and_deleted_with_its_h
     assert_eq!(reverted.body["version"], 3);
     assert_eq!(reverted.body["config"], document(0));
 
-    let list = api
-        .call(Method::GET, "/api/v1/detectors", Some(&alice), &[], None)
-        .await;
+    let list = api.get("/api/v1/detectors", &alice).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 
     let deleted = api
@@ -210,26 +204,10 @@ async fn a_configuration_is_created_read_updated_reverted_and_deleted_with_its_h
         )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let gone = api
-        .call(
-            Method::GET,
-            "/api/v1/detectors/checkout",
-            Some(&alice),
-            &[],
-            None,
-        )
-        .await;
+    let gone = api.get("/api/v1/detectors/checkout", &alice).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 
-    let history = api
-        .call(
-            Method::GET,
-            "/api/v1/detectors/checkout/history",
-            Some(&alice),
-            &[],
-            None,
-        )
-        .await;
+    let history = api.get("/api/v1/detectors/checkout/history", &alice).await;
     assert_eq!(history.status, StatusCode::OK);
     let actions: Vec<&str> = history.body["audit"]
         .as_array()
@@ -394,9 +372,7 @@ async fn invalid_documents_get_422_with_a_pointer_to_each_bad_field() {
         "/config/match/labels/env"
     );
     // Not JSON at all is a 400; nothing was stored by any of these.
-    let garbage = api
-        .call(Method::GET, "/api/v1/detectors", Some(&alice), &[], None)
-        .await;
+    let garbage = api.get("/api/v1/detectors", &alice).await;
     assert!(garbage.body["items"].as_array().unwrap().is_empty());
 }
 
@@ -444,19 +420,9 @@ async fn tokens_need_the_scope_for_what_they_do() {
         .call(Method::GET, "/api/v1/detectors", Some("a.b.c"), &[], None)
         .await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
-    let unscoped = api
-        .call(Method::GET, "/api/v1/detectors", Some(&nothing), &[], None)
-        .await;
+    let unscoped = api.get("/api/v1/detectors", &nothing).await;
     assert_eq!(unscoped.status, StatusCode::FORBIDDEN);
-    let read = api
-        .call(
-            Method::GET,
-            "/api/v1/detectors/web",
-            Some(&reader),
-            &[],
-            None,
-        )
-        .await;
+    let read = api.get("/api/v1/detectors/web", &reader).await;
     assert_eq!(read.status, StatusCode::OK);
     let write = api
         .call(
@@ -469,9 +435,7 @@ async fn tokens_need_the_scope_for_what_they_do() {
         .await;
     assert_eq!(write.status, StatusCode::FORBIDDEN);
     assert_eq!(write.body["code"], "missing_scope");
-    let presets = api
-        .call(Method::GET, "/api/v1/presets", Some(&reader), &[], None)
-        .await;
+    let presets = api.get("/api/v1/presets", &reader).await;
     assert_eq!(presets.status, StatusCode::OK);
     assert!(presets.body["items"].as_array().unwrap().len() >= 5);
 }
@@ -486,9 +450,7 @@ async fn a_tenant_cannot_list_read_change_or_delete_another_tenants_configuratio
         StatusCode::CREATED
     );
 
-    let list = api
-        .call(Method::GET, "/api/v1/detectors", Some(&globex), &[], None)
-        .await;
+    let list = api.get("/api/v1/detectors", &globex).await;
     assert_eq!(list.body["items"], json!([]));
     let change = json!({"config": document(1)});
     for path in [
@@ -499,17 +461,9 @@ async fn a_tenant_cannot_list_read_change_or_delete_another_tenants_configuratio
         "/api/v1/detectors/acme.secret",
         "/api/v1/detectors/SECRET",
     ] {
-        let read = api.call(Method::GET, path, Some(&globex), &[], None).await;
+        let read = api.get(path, &globex).await;
         assert_eq!(read.status, StatusCode::NOT_FOUND, "GET {path}");
-        let history = api
-            .call(
-                Method::GET,
-                &format!("{path}/history"),
-                Some(&globex),
-                &[],
-                None,
-            )
-            .await;
+        let history = api.get(&format!("{path}/history"), &globex).await;
         assert_eq!(history.status, StatusCode::NOT_FOUND, "history {path}");
         for (method, headers) in [
             (Method::PUT, [("if-match", "\"1\"")]),
@@ -566,15 +520,7 @@ async fn a_tenant_cannot_list_read_change_or_delete_another_tenants_configuratio
     assert_eq!(matcher.body["errors"][0]["pointer"], "/config/match/tenant");
     // globex's own "secret" is its own; acme's is untouched.
     assert_eq!(api.create(&globex, "secret", 2).await.body["version"], 1);
-    let acme_view = api
-        .call(
-            Method::GET,
-            "/api/v1/detectors/secret",
-            Some(&acme),
-            &[],
-            None,
-        )
-        .await;
+    let acme_view = api.get("/api/v1/detectors/secret", &acme).await;
     assert_eq!(acme_view.body["config"], document(0));
     assert_eq!(acme_view.body["tenant"], "acme");
 }

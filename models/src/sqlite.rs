@@ -113,6 +113,20 @@ impl SqliteStore {
         })
     }
 
+    /// A counter of the `meta` table (0 when never set).
+    fn meta(&self, key: &str) -> Result<u64> {
+        self.with(|connection| {
+            connection
+                .query_row(
+                    "SELECT COALESCE((SELECT value FROM meta WHERE key = ?1), 0)",
+                    params![key],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|value| value as u64)
+                .map_err(db)
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut connection = self
             .connection
@@ -223,9 +237,18 @@ fn append_audit(
 
 /// The text column of every row a query returns.
 fn records(connection: &Connection, query: &str) -> Result<Vec<String>> {
+    records_of(connection, query, [])
+}
+
+/// The first column (a JSON record) of every row of `query` with `params`.
+fn records_of(
+    connection: &Connection,
+    query: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<String>> {
     let mut statement = connection.prepare(query).map_err(db)?;
     statement
-        .query_map([], |r| r.get::<_, String>(0))
+        .query_map(params, |r| r.get::<_, String>(0))
         .map_err(db)?
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(db)
@@ -465,16 +488,7 @@ impl ModelStore for SqliteStore {
     }
 
     fn generation(&self) -> Result<u64> {
-        self.with(|connection| {
-            connection
-                .query_row(
-                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'generation'), 0)",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(|generation| generation as u64)
-                .map_err(db)
-        })
+        self.meta("generation")
     }
 }
 
@@ -541,21 +555,18 @@ impl ConfigStore for SqliteStore {
 
     fn configs(&self, tenant: Option<&str>) -> Result<Vec<StoredConfig>> {
         self.with(|connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT v.record FROM detector_versions v
-                     WHERE (?1 IS NULL OR v.tenant = ?1) AND v.version = (
-                         SELECT MAX(version) FROM detector_versions
-                         WHERE tenant = v.tenant AND name = v.name)
-                     ORDER BY v.tenant, v.name",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![tenant], |r| r.get::<_, String>(0))
-                .map_err(db)?;
+            let records = records_of(
+                connection,
+                "SELECT v.record FROM detector_versions v
+                 WHERE (?1 IS NULL OR v.tenant = ?1) AND v.version = (
+                     SELECT MAX(version) FROM detector_versions
+                     WHERE tenant = v.tenant AND name = v.name)
+                 ORDER BY v.tenant, v.name",
+                params![tenant],
+            )?;
             let mut out = Vec::new();
-            for row in rows {
-                let stored: StoredConfig = parse(&row.map_err(db)?)?;
+            for record in records {
+                let stored: StoredConfig = parse(&record)?;
                 if stored.document.is_some() {
                     out.push(stored);
                 }
@@ -566,44 +577,33 @@ impl ConfigStore for SqliteStore {
 
     fn config_versions(&self, tenant: &str, name: &str) -> Result<Vec<StoredConfig>> {
         self.with(|connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT record FROM detector_versions WHERE tenant = ?1 AND name = ?2
-                     ORDER BY version",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![tenant, name], |r| r.get::<_, String>(0))
-                .map_err(db)?;
-            rows.map(|row| parse(&row.map_err(db)?)).collect()
+            records_of(
+                connection,
+                "SELECT record FROM detector_versions WHERE tenant = ?1 AND name = ?2
+                 ORDER BY version",
+                params![tenant, name],
+            )?
+            .iter()
+            .map(|record| parse(record))
+            .collect()
         })
     }
 
     fn config_audit(&self, tenant: &str, name: &str) -> Result<Vec<ConfigAuditEntry>> {
         self.with(|connection| {
-            let mut statement = connection
-                .prepare(
-                    "SELECT record FROM detector_audit WHERE tenant = ?1 AND name = ?2 ORDER BY seq",
-                )
-                .map_err(db)?;
-            let rows = statement
-                .query_map(params![tenant, name], |r| r.get::<_, String>(0))
-                .map_err(db)?;
-            rows.map(|row| parse(&row.map_err(db)?)).collect()
+            records_of(
+                connection,
+                "SELECT record FROM detector_audit WHERE tenant = ?1 AND name = ?2 ORDER BY seq",
+                params![tenant, name],
+            )?
+            .iter()
+            .map(|record| parse(record))
+            .collect()
         })
     }
 
     fn config_generation(&self) -> Result<u64> {
-        self.with(|connection| {
-            connection
-                .query_row(
-                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'detector_generation'), 0)",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(|generation| generation as u64)
-                .map_err(db)
-        })
+        self.meta("detector_generation")
     }
 }
 

@@ -80,3 +80,19 @@ pub fn points(tenant: &str, series: usize, minutes: u64, start_ms: i64) -> Strin
     }
     out
 }
+
+/// A built-in preset's document for the `latency` metric, with its alert policy's warning
+/// threshold set to `warning`.
+pub fn preset_document(preset: &str, warning: f64) -> Value {
+    let mut document = serde_json::to_value(
+        &aiops_models::detectors::presets()
+            .into_iter()
+            .find(|p| p.name == preset)
+            .unwrap()
+            .config,
+    )
+    .unwrap();
+    document["match"] = serde_json::json!({"metric": "latency"});
+    document["alert"]["warning"] = serde_json::json!(warning);
+    document
+}

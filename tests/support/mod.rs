@@ -218,6 +218,20 @@ impl Broker {
         Broker::start_with(false)
     }
 
+    /// Creates `topic` with `partitions` partitions if it does not exist.
+    #[cfg(feature = "kafka")]
+    pub fn ensure_topic(&self, topic: &str, partitions: i32) {
+        let kafka = aiops_pipeline::config::KafkaConfig {
+            brokers: self.address(),
+            group: "setup".into(),
+            topics: vec![],
+            dead_letter_suffix: ".dlq".into(),
+            anomalies_topic: None,
+            options: Default::default(),
+        };
+        aiops_connectors::source::kafka::ensure_topics(&kafka, &[(topic, partitions)]).unwrap();
+    }
+
     pub fn start_in_memory() -> Broker {
         Broker::start_with(true)
     }
