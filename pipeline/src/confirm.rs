@@ -204,6 +204,49 @@ mod tests {
     }
 
     #[test]
+    fn a_version_this_build_cannot_run_is_refused_and_the_one_before_keeps_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let watch = ModelWatch::new();
+        change(&store, "web", Expected::Absent, Some(0));
+        watch.refresh(&store as &dyn ModelStore).unwrap();
+        let mut confirmations = Confirmations::new("host:1", 1);
+        assert_eq!(confirmations.on_applied(0, 1, &watch, 10).len(), 1);
+        // Written past the API's checks (another build's detector kind, say).
+        let mut unknown = presets()[0].config.clone();
+        unknown.detectors[0].kind = "detector-of-a-newer-build".into();
+        store
+            .change_config(
+                &ConfigChange {
+                    tenant: "acme".into(),
+                    name: "web".into(),
+                    expected: Expected::Version(1),
+                    document: Some(unknown),
+                    reverted_to: None,
+                },
+                &Actor::new("test", "test"),
+            )
+            .unwrap();
+        watch.refresh(&store as &dyn ModelStore).unwrap();
+        let notices = confirmations.on_applied(0, 2, &watch, 11);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].kind, ConfigNoticeKind::ConfigRejected);
+        assert_eq!(notices[0].version, 2);
+        assert!(
+            notices[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("detector-of-a-newer-build")),
+            "{notices:?}"
+        );
+        // Version 1 still runs for the tenant.
+        let running = &watch.current().configs[&("acme".to_owned(), "web".to_owned())];
+        assert_eq!(running.0.version, 1);
+        // Told once.
+        assert!(confirmations.on_applied(0, 2, &watch, 12).is_empty());
+    }
+
+    #[test]
     fn the_instance_name_has_a_host_and_a_process() {
         let name = instance_name();
         assert!(
