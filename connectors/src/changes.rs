@@ -91,6 +91,9 @@ fn listen(
     on_change: &impl Fn(),
 ) -> redis::RedisResult<()> {
     let mut connection = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    // A Redis that accepts the connection but never answers the SUBSCRIBE must not hold this
+    // thread past a stop.
+    connection.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut pubsub = connection.as_pubsub();
     pubsub.subscribe(CONFIG_CHANGES_CHANNEL)?;
     // A change made while this listener was away is not lost: the caller's poll finds it.

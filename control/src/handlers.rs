@@ -80,6 +80,10 @@ async fn with_store<T: Send + 'static>(
             )
         }
         aiops_models::Error::ConfigNotFound { name, .. } => ApiError::not_found(&name),
+        limit @ aiops_models::Error::ConfigLimit { .. } => ApiError::invalid(vec![FieldError {
+            pointer: "/name".to_owned(),
+            message: limit.to_string(),
+        }]),
         other => ApiError::store(other),
     })
 }
@@ -182,8 +186,8 @@ fn expected(headers: &HeaderMap, current: Option<&StoredConfig>) -> Result<Expec
     };
     let live = current.filter(|c| c.document.is_some()).map(|c| c.version);
     if if_match == "*" {
-        // Any version, as long as there is one.
-        return Ok(Expected::Version(live.unwrap_or(0)));
+        // Any version, as long as there is one (checked with the write).
+        return Ok(Expected::Any);
     }
     // Strong comparison (RFC 9110): weak tags never match; a list matches if any member does.
     let listed: Vec<u64> = if_match
@@ -346,12 +350,17 @@ pub async fn delete(
         document: None,
         reverted_to: None,
     };
-    let actor = caller.actor(
-        headers
-            .get("x-change-reason")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
+    let reason = headers
+        .get("x-change-reason")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if reason.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::invalid(vec![FieldError {
+            pointer: String::new(),
+            message: format!("X-Change-Reason: at most {MAX_TEXT_BYTES} bytes"),
+        }]));
+    }
+    let actor = caller.actor(reason);
     let stored = with_store(&state, move |store| store.change_config(&change, &actor)).await?;
     state.changed(&stored);
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -524,7 +533,7 @@ pub async fn preview(
             document.template(&tenant, &name, stored.version),
         ))
     });
-    let Ok(_permit) = state.previews.try_acquire() else {
+    let Ok(permit) = state.previews.clone().try_acquire_owned() else {
         return Err(ApiError::busy(
             "previews are running already; try again in a few seconds",
         ));
@@ -536,6 +545,7 @@ pub async fn preview(
         warmup_ms,
     };
     let answer = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         crate::preview::preview(
             data.as_ref(),
             &registry,

@@ -68,8 +68,9 @@ pub struct ApiState {
     pub registry: Registry,
     /// Where previews read points; `None`: previews answer 501.
     pub preview: Option<Arc<dyn PreviewData>>,
-    /// Permits for previews running at once.
-    previews: tokio::sync::Semaphore,
+    /// Permits for previews running at once (each held by the blocking task that runs it,
+    /// so a client that hangs up does not free its place early).
+    previews: Arc<tokio::sync::Semaphore>,
     /// Called (on a blocking thread) after each change is stored: how pipelines learn of it
     /// before their next poll.
     on_change: Option<ChangeHook>,
@@ -86,15 +87,23 @@ impl ApiState {
             auth,
             registry,
             preview: None,
-            previews: tokio::sync::Semaphore::new(MAX_PREVIEWS),
+            previews: Arc::new(tokio::sync::Semaphore::new(MAX_PREVIEWS)),
             on_change: None,
         }
     }
 
-    /// Calls `hook` after each stored change (e.g. to notify the pipelines over Redis).
+    /// Also calls `hook` after each stored change (e.g. to notify the pipelines over Redis);
+    /// hooks added earlier still run, first.
     pub fn with_change_hook(self, hook: ChangeHook) -> ApiState {
+        let on_change: ChangeHook = match self.on_change.clone() {
+            None => hook,
+            Some(earlier) => Arc::new(move |stored| {
+                earlier(stored);
+                hook(stored);
+            }),
+        };
         ApiState {
-            on_change: Some(hook),
+            on_change: Some(on_change),
             ..self
         }
     }

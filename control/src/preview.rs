@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use aiops_operators::{Registry, Template, TemplateSet};
-use aiops_pipeline::sink::Collect;
 use aiops_pipeline::source::Source;
 use aiops_pipeline::{RunOptions, run};
 use aiops_schemas::{AnomalyEvent, TimestampMs};
@@ -24,6 +23,31 @@ pub const MAX_RANGE_MS: TimestampMs = 7 * 24 * 3_600_000;
 pub const DEFAULT_WARMUP_MS: TimestampMs = 24 * 3_600_000;
 /// Most events returned per side (the count is always exact).
 pub const MAX_EVENTS: usize = 5_000;
+/// Longest a preview may run before it is stopped and refused (its work is bounded by this,
+/// whatever the range and the data).
+pub const TIME_LIMIT: Duration = Duration::from_secs(20);
+
+/// Keeps the events of the range, at most [`MAX_EVENTS`], and counts them all: a draft that
+/// raises on every point costs a counter, not memory.
+struct RangeSink {
+    range: (TimestampMs, TimestampMs),
+    count: usize,
+    kept: Vec<AnomalyEvent>,
+}
+
+impl aiops_pipeline::sink::Sink for RangeSink {
+    fn events(&mut self, events: &[AnomalyEvent]) -> aiops_pipeline::Result<()> {
+        for event in events {
+            if (self.range.0..=self.range.1).contains(&event.timestamp) {
+                self.count += 1;
+                if self.kept.len() < MAX_EVENTS {
+                    self.kept.push(event.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Where preview data comes from.
 pub trait PreviewData: Send + Sync {
@@ -92,27 +116,50 @@ pub fn preview(
         template.matcher.tenant = Some(tenant.to_owned());
         let templates = TemplateSet::only(vec![template], registry.clone());
         let source = data.source(Some(read_from))?;
-        let mut sink = Collect::default();
+        let mut sink = RangeSink {
+            range: (range.from, range.to),
+            count: 0,
+            kept: Vec::new(),
+        };
         let options = RunOptions {
             templates: Arc::new(templates),
             progress_interval: Duration::from_secs(3600),
             ..RunOptions::new(1)
         };
-        let summary = run(source, &mut sink, options, |_| {}).map_err(|e| e.to_string())?;
-        let mut events: Vec<AnomalyEvent> = sink
-            .events
-            .into_iter()
-            .filter(|e| (range.from..=range.to).contains(&e.timestamp))
-            .collect();
+        // Stopped at the time limit: a range or a data set too large for a preview is refused
+        // rather than allowed to hold a core for as long as it takes.
+        let stop = options.stop.clone();
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (finished, wait) = std::sync::mpsc::channel::<()>();
+        let timer = {
+            let timed_out = timed_out.clone();
+            std::thread::spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    wait.recv_timeout(TIME_LIMIT)
+                {
+                    timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        let summary = run(source, &mut sink, options, |_| {});
+        drop(finished);
+        let _ = timer.join();
+        let summary = summary.map_err(|e| e.to_string())?;
+        if timed_out.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(format!(
+                "it ran longer than {} s; narrow the range or the warm-up",
+                TIME_LIMIT.as_secs()
+            ));
+        }
+        let mut events = sink.kept;
         events.sort_by(|a, b| {
             (a.timestamp, a.series.key, &a.id).cmp(&(b.timestamp, b.series.key, &b.id))
         });
-        let count = events.len();
-        events.truncate(MAX_EVENTS);
         Ok(Raised {
             version,
-            count,
-            truncated: count > MAX_EVENTS,
+            count: sink.count,
+            truncated: sink.count > events.len(),
             events,
             points_scored: summary.stats.points_scored,
         })

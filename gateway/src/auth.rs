@@ -48,9 +48,31 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     /// What the holder may do through the HTTP API, space-separated as OAuth 2.0 writes scopes
-    /// (`"detectors:read detectors:write"`); none: nothing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// (`"detectors:read detectors:write"`; a list, as some identity providers write it, is
+    /// read too); none: nothing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "scope_words"
+    )]
     pub scope: Option<String>,
+}
+
+/// A `scope` claim as a space-separated string or as a list of scopes.
+fn scope_words<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scope {
+        Words(String),
+        List(Vec<String>),
+    }
+    Ok(match Option::<Scope>::deserialize(deserializer)? {
+        None => None,
+        Some(Scope::Words(words)) => Some(words),
+        Some(Scope::List(list)) => Some(list.join(" ")),
+    })
 }
 
 /// A token's `aud`: one audience or a list of them.
@@ -525,6 +547,22 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(err.contains("kid"), "{err}");
+    }
+
+    #[test]
+    fn a_scope_claim_is_read_as_words_or_as_a_list() {
+        let mut claims = serde_json::json!({"tenant": "acme", "exp": 1});
+        claims["scope"] = serde_json::json!("detectors:read detectors:write");
+        let words: Claims = serde_json::from_value(claims.clone()).unwrap();
+        claims["scope"] = serde_json::json!(["detectors:read", "detectors:write"]);
+        let list: Claims = serde_json::from_value(claims.clone()).unwrap();
+        for parsed in [words, list] {
+            assert!(parsed.has_scope("detectors:write") && parsed.has_scope("detectors:read"));
+            assert!(!parsed.has_scope("detectors"));
+        }
+        claims.as_object_mut().unwrap().remove("scope");
+        let none: Claims = serde_json::from_value(claims).unwrap();
+        assert!(!none.has_scope("detectors:read"));
     }
 
     #[test]

@@ -316,4 +316,37 @@ pub fn check_config_store(store: &(dyn ConfigStore + Sync)) {
         "{outcomes:?}"
     );
     assert_eq!(store.config("acme", "web").unwrap().unwrap().version, 6);
+
+    // A tenant has at most MAX_CONFIGS_PER_TENANT; a delete makes room; others are not held.
+    let make = |tenant: &str, name: String, expected| ConfigChange {
+        tenant: tenant.to_owned(),
+        name,
+        expected,
+        document: Some(presets()[0].config.clone()),
+        reverted_to: None,
+    };
+    for n in 0..crate::detectors::MAX_CONFIGS_PER_TENANT {
+        store
+            .change_config(&make("crowded", format!("c{n}"), Expected::Absent), &alice)
+            .unwrap();
+    }
+    let one_more = make("crowded", "one-more".into(), Expected::Absent);
+    assert!(matches!(
+        store.change_config(&one_more, &alice),
+        Err(Error::ConfigLimit { .. })
+    ));
+    // Updates of existing ones go on, and a delete makes room.
+    store
+        .change_config(&make("crowded", "c0".into(), Expected::Version(1)), &alice)
+        .unwrap();
+    let delete = ConfigChange {
+        document: None,
+        ..make("crowded", "c1".into(), Expected::Version(1))
+    };
+    store.change_config(&delete, &alice).unwrap();
+    store.change_config(&one_more, &alice).unwrap();
+    // Another tenant is not held by this one's count.
+    store
+        .change_config(&make("roomy", "c0".into(), Expected::Absent), &alice)
+        .unwrap();
 }

@@ -32,6 +32,9 @@ pub const MAX_DETECTORS: usize = 16;
 pub const MAX_TEXT_BYTES: usize = 2_000;
 /// Most label conditions in a matcher.
 pub const MAX_LABELS: usize = 32;
+/// Most live configurations per tenant: every one is a template each of the tenant's new
+/// series is matched against, and a change re-selects every series.
+pub const MAX_CONFIGS_PER_TENANT: usize = 100;
 
 /// Which of the tenant's series a configuration applies to; every given glob must match.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -178,6 +181,8 @@ pub enum Expected {
     Absent,
     /// Its current version must be this one.
     Version(u64),
+    /// Any live version (`If-Match: *`).
+    Any,
 }
 
 /// A change to make.
@@ -207,6 +212,23 @@ impl ConfigChange {
         }
     }
 
+    /// Whether the change makes a configuration appear (a create, or a re-create after a
+    /// delete): what counts against [`MAX_CONFIGS_PER_TENANT`].
+    pub fn creates(&self, current: Option<&StoredConfig>) -> bool {
+        self.document.is_some() && current.is_none_or(|c| c.document.is_none())
+    }
+
+    /// Refuses a create when the tenant already has `live` configurations, the most it may.
+    pub fn check_room(&self, current: Option<&StoredConfig>, live: usize) -> Result<()> {
+        if self.creates(current) && live >= MAX_CONFIGS_PER_TENANT {
+            return Err(crate::Error::ConfigLimit {
+                tenant: self.tenant.clone(),
+                limit: MAX_CONFIGS_PER_TENANT,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks the change against the current version; the new version's number.
     pub fn check(&self, current: Option<&StoredConfig>) -> Result<u64> {
         let live = current.filter(|c| c.document.is_some());
@@ -218,6 +240,13 @@ impl ConfigChange {
         match (self.expected, live) {
             (Expected::Absent, None) => {}
             (Expected::Version(expected), Some(live)) if live.version == expected => {}
+            (Expected::Any, Some(_)) => {}
+            (Expected::Any, None) => {
+                return Err(crate::Error::ConfigNotFound {
+                    tenant: self.tenant.clone(),
+                    name: self.name.clone(),
+                });
+            }
             (Expected::Version(_), None) if current.is_none() || self.document.is_none() => {
                 return Err(crate::Error::ConfigNotFound {
                     tenant: self.tenant.clone(),
@@ -792,6 +821,17 @@ mod tests {
         assert!(matches!(
             change(Expected::Version(1), true).check(Some(&stored(2, true))),
             Err(crate::Error::ConfigConflict { .. })
+        ));
+        // If-Match: * takes any live version, and needs one.
+        assert_eq!(
+            change(Expected::Any, true)
+                .check(Some(&stored(7, true)))
+                .unwrap(),
+            8
+        );
+        assert!(matches!(
+            change(Expected::Any, true).check(Some(&stored(7, false))),
+            Err(crate::Error::ConfigNotFound { .. })
         ));
         // Update or delete of what does not exist.
         assert!(matches!(

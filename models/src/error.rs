@@ -67,6 +67,16 @@ pub enum Error {
         /// Its current version, when it has a live one.
         current: Option<Box<crate::detectors::StoredConfig>>,
     },
+    /// A tenant has as many configurations as it may.
+    #[error(
+        "tenant {tenant:?} has {limit} detector configurations, the most a tenant may have; delete one first"
+    )]
+    ConfigLimit {
+        /// The tenant.
+        tenant: String,
+        /// The limit.
+        limit: usize,
+    },
     /// No such configuration (or it was deleted).
     #[error("tenant {tenant:?} has no detector configuration {name:?}")]
     ConfigNotFound {

@@ -586,6 +586,12 @@ impl ConfigStore for ScyllaStore {
             let current = self.config(&change.tenant, &change.name)?;
             // Checked before the sequence number is taken: a refused change leaves no gap.
             change.check(current.as_ref())?;
+            if change.creates(current.as_ref()) {
+                // Not atomic with the insert (no cross-partition transaction): two creates at
+                // once may pass the limit by one each.
+                let live = self.configs(Some(&change.tenant))?.len();
+                change.check_room(current.as_ref(), live)?;
+            }
             let seq = self.increment("detector_audit")?;
             let (stored, entry) =
                 change.apply(current.as_ref(), actor, system_now(), seq as u64)?;
@@ -603,7 +609,11 @@ impl ConfigStore for ScyllaStore {
                 ),
             )?;
             if applied {
-                self.increment("detector_generation")?;
+                // The version is stored: a failed bump only delays pipelines to the next bump,
+                // so it is logged, not reported as a failed change.
+                if let Err(error) = self.increment("detector_generation") {
+                    tracing::warn!(%error, "model store: a configuration was stored but the change counter was not bumped");
+                }
                 return Ok(stored);
             }
             // Another writer made this version first: look again (a stale expectation is then

@@ -492,6 +492,28 @@ impl ModelStore for SqliteStore {
     }
 }
 
+/// The live configurations (newest version of each, deletes left out) of `tenant`, or of
+/// every tenant, by tenant and name.
+fn live_configs(connection: &Connection, tenant: Option<&str>) -> Result<Vec<StoredConfig>> {
+    let records = records_of(
+        connection,
+        "SELECT v.record FROM detector_versions v
+         WHERE (?1 IS NULL OR v.tenant = ?1) AND v.version = (
+             SELECT MAX(version) FROM detector_versions
+             WHERE tenant = v.tenant AND name = v.name)
+         ORDER BY v.tenant, v.name",
+        params![tenant],
+    )?;
+    let mut out = Vec::new();
+    for record in records {
+        let stored: StoredConfig = parse(&record)?;
+        if stored.document.is_some() {
+            out.push(stored);
+        }
+    }
+    Ok(out)
+}
+
 /// The newest version of a configuration, inside `connection`'s transaction if it is one.
 fn newest_config(
     connection: &Connection,
@@ -519,6 +541,10 @@ impl ConfigStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db)?;
             let current = newest_config(&tx, &change.tenant, &change.name)?;
+            if change.creates(current.as_ref()) {
+                let live = live_configs(&tx, Some(&change.tenant))?.len();
+                change.check_room(current.as_ref(), live)?;
+            }
             let seq: i64 = tx
                 .query_row(
                     "SELECT COALESCE(MAX(seq), 0) + 1 FROM detector_audit",
@@ -554,25 +580,7 @@ impl ConfigStore for SqliteStore {
     }
 
     fn configs(&self, tenant: Option<&str>) -> Result<Vec<StoredConfig>> {
-        self.with(|connection| {
-            let records = records_of(
-                connection,
-                "SELECT v.record FROM detector_versions v
-                 WHERE (?1 IS NULL OR v.tenant = ?1) AND v.version = (
-                     SELECT MAX(version) FROM detector_versions
-                     WHERE tenant = v.tenant AND name = v.name)
-                 ORDER BY v.tenant, v.name",
-                params![tenant],
-            )?;
-            let mut out = Vec::new();
-            for record in records {
-                let stored: StoredConfig = parse(&record)?;
-                if stored.document.is_some() {
-                    out.push(stored);
-                }
-            }
-            Ok(out)
-        })
+        self.with(|connection| live_configs(connection, tenant))
     }
 
     fn config_versions(&self, tenant: &str, name: &str) -> Result<Vec<StoredConfig>> {

@@ -283,8 +283,14 @@ fn load_configs(
             }
             Err(error) => {
                 rejected.insert(key.clone(), (stored.version, error.to_string()));
-                if let Some(running) = previous.configs.get(&key) {
-                    configs.insert(key, running.clone());
+                // The version that ran before keeps running: the one this watch ran, or after
+                // a restart the newest earlier version this build can run.
+                let fallback = match previous.configs.get(&key) {
+                    Some(running) => Some(running.clone()),
+                    None => newest_runnable(store, &stored, registry)?,
+                };
+                if let Some(running) = fallback {
+                    configs.insert(key, running);
                 }
             }
         }
@@ -301,6 +307,29 @@ fn load_configs(
     // A configuration created again after a delete is live, not deleted.
     deleted.retain(|key, _| !configs.contains_key(key));
     Ok((configs, deleted, rejected))
+}
+
+/// The newest version before `refused` (back to the last delete) that validates here.
+fn newest_runnable(
+    store: &dyn ConfigStore,
+    refused: &StoredConfig,
+    registry: &Registry,
+) -> Result<Option<(StoredConfig, Template)>> {
+    let versions = store.config_versions(&refused.tenant, &refused.name)?;
+    for earlier in versions.into_iter().rev() {
+        if earlier.version >= refused.version {
+            continue;
+        }
+        let Some(document) = &earlier.document else {
+            // Deleted before: nothing ran after that.
+            return Ok(None);
+        };
+        let template = document.template(&earlier.tenant, &earlier.name, earlier.version);
+        if template.validate(registry).is_ok() {
+            return Ok(Some((earlier, template)));
+        }
+    }
+    Ok(None)
 }
 
 fn load(store: &dyn ModelStore, id: &str, registry: &Registry) -> Result<LoadedModel> {

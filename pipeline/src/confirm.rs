@@ -5,8 +5,9 @@
 //! publishes them on the tenant's `config` channel.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use aiops_models::watch::{ConfigKey, ModelWatch};
+use aiops_models::watch::{ActiveModels, ConfigKey};
 use aiops_schemas::{ConfigNotice, ConfigNoticeKind, TimestampMs};
 
 /// What this instance has confirmed so far.
@@ -16,6 +17,8 @@ pub struct Confirmations {
     workers: usize,
     /// The newest publication each worker reported running.
     applied: HashMap<usize, u64>,
+    /// The publications some worker runs, until every worker runs a later one.
+    running: BTreeMap<u64, Arc<ActiveModels>>,
     /// The publication last confirmed.
     confirmed_publication: u64,
     /// The version confirmed per configuration, and whether it was a delete.
@@ -31,6 +34,7 @@ impl Confirmations {
             instance: instance.into(),
             workers: workers.max(1),
             applied: HashMap::new(),
+            running: BTreeMap::new(),
             confirmed_publication: 0,
             confirmed: BTreeMap::new(),
             refused: BTreeMap::new(),
@@ -42,31 +46,32 @@ impl Confirmations {
         &self.instance
     }
 
-    /// Worker `worker` runs `publication` now; the notices that makes due.
+    /// Worker `worker` runs `active` now; the notices that makes due: what the publication
+    /// every worker runs holds that was not confirmed yet (so a steady flow of later changes
+    /// cannot hold a confirmation back).
     pub fn on_applied(
         &mut self,
         worker: usize,
-        publication: u64,
-        watch: &ModelWatch,
+        active: Arc<ActiveModels>,
         now: TimestampMs,
     ) -> Vec<ConfigNotice> {
         let newest = self.applied.entry(worker).or_default();
-        *newest = (*newest).max(publication);
+        *newest = (*newest).max(active.publication);
+        self.running.insert(active.publication, active);
         if self.applied.len() < self.workers {
             return Vec::new();
         }
         let Some(everywhere) = self.applied.values().min().copied() else {
             return Vec::new();
         };
+        // Publications older than the one every worker runs are done with.
+        self.running = self.running.split_off(&everywhere);
         if everywhere <= self.confirmed_publication {
             return Vec::new();
         }
-        let current = watch.current();
-        if current.publication > everywhere {
-            // A newer publication is on its way to the workers: confirm what it holds once
-            // they all run it (a version replaced meanwhile was never live everywhere).
+        let Some(current) = self.running.get(&everywhere).cloned() else {
             return Vec::new();
-        }
+        };
         self.confirmed_publication = everywhere;
         let mut notices = Vec::new();
         let notice = |kind, (tenant, name): &ConfigKey, version| {
@@ -129,6 +134,7 @@ mod tests {
     use aiops_models::ModelStore;
     use aiops_models::detectors::{ConfigChange, ConfigStore, Expected, presets};
     use aiops_models::sqlite::SqliteStore;
+    use aiops_models::watch::ModelWatch;
 
     fn change(store: &SqliteStore, name: &str, expected: Expected, preset: Option<usize>) {
         store
@@ -154,22 +160,22 @@ mod tests {
         assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
         let mut confirmations = Confirmations::new("host:1", 2);
         // One of two workers is not enough.
-        assert!(confirmations.on_applied(0, 1, &watch, 10).is_empty());
-        let notices = confirmations.on_applied(1, 1, &watch, 11);
+        assert!(confirmations.on_applied(0, watch.current(), 10).is_empty());
+        let notices = confirmations.on_applied(1, watch.current(), 11);
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].kind, ConfigNoticeKind::ConfigApplied);
         assert_eq!((notices[0].name.as_str(), notices[0].version), ("web", 1));
         assert_eq!(notices[0].id, "acme.web@1/host:1/applied");
         // Reported again: nothing new.
-        assert!(confirmations.on_applied(0, 1, &watch, 12).is_empty());
+        assert!(confirmations.on_applied(0, watch.current(), 12).is_empty());
 
         // An update and a second configuration: only what changed is confirmed.
         change(&store, "web", Expected::Version(1), Some(1));
         change(&store, "db", Expected::Absent, Some(2));
         assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
-        assert!(confirmations.on_applied(0, 2, &watch, 13).is_empty());
+        assert!(confirmations.on_applied(0, watch.current(), 13).is_empty());
         let mut told: Vec<(String, u64)> = confirmations
-            .on_applied(1, 2, &watch, 14)
+            .on_applied(1, watch.current(), 14)
             .into_iter()
             .map(|n| (n.name, n.version))
             .collect();
@@ -179,28 +185,41 @@ mod tests {
         // A delete is confirmed as such.
         change(&store, "db", Expected::Version(1), None);
         assert!(watch.refresh(&store as &dyn ModelStore).unwrap());
-        confirmations.on_applied(0, 3, &watch, 15);
-        let notices = confirmations.on_applied(1, 3, &watch, 16);
+        confirmations.on_applied(0, watch.current(), 15);
+        let notices = confirmations.on_applied(1, watch.current(), 16);
         assert_eq!(notices.len(), 1);
         assert!(notices[0].deleted);
         assert_eq!((notices[0].name.as_str(), notices[0].version), ("db", 2));
     }
 
     #[test]
-    fn a_publication_the_workers_do_not_run_yet_is_not_confirmed() {
+    fn confirmations_follow_what_every_worker_runs_not_the_newest_publication() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let watch = ModelWatch::new();
+        let versions = |notices: Vec<ConfigNotice>| -> Vec<u64> {
+            notices.into_iter().map(|n| n.version).collect()
+        };
         change(&store, "web", Expected::Absent, Some(0));
         watch.refresh(&store as &dyn ModelStore).unwrap();
+        let first = watch.current();
         change(&store, "web", Expected::Version(1), Some(1));
         watch.refresh(&store as &dyn ModelStore).unwrap();
-        let mut confirmations = Confirmations::new("host:1", 1);
-        // The worker reports publication 1 while 2 is out: version 2 is not live yet.
-        assert!(confirmations.on_applied(0, 1, &watch, 10).is_empty());
-        let notices = confirmations.on_applied(0, 2, &watch, 11);
-        assert_eq!(notices.len(), 1);
-        assert_eq!(notices[0].version, 2);
+        let second = watch.current();
+        let mut confirmations = Confirmations::new("host:1", 2);
+        // Worker 0 runs version 2, worker 1 still version 1: version 1 is what is live.
+        assert!(confirmations.on_applied(0, second.clone(), 10).is_empty());
+        assert_eq!(versions(confirmations.on_applied(1, first, 11)), [1]);
+        // A later change is published (and worker 0 takes it) before worker 1 catches up:
+        // version 2 is confirmed as soon as both run it, not held back by version 3.
+        change(&store, "web", Expected::Version(2), Some(2));
+        watch.refresh(&store as &dyn ModelStore).unwrap();
+        assert!(confirmations.on_applied(0, watch.current(), 12).is_empty());
+        assert_eq!(versions(confirmations.on_applied(1, second, 13)), [2]);
+        assert_eq!(
+            versions(confirmations.on_applied(1, watch.current(), 14)),
+            [3]
+        );
     }
 
     #[test]
@@ -211,7 +230,7 @@ mod tests {
         change(&store, "web", Expected::Absent, Some(0));
         watch.refresh(&store as &dyn ModelStore).unwrap();
         let mut confirmations = Confirmations::new("host:1", 1);
-        assert_eq!(confirmations.on_applied(0, 1, &watch, 10).len(), 1);
+        assert_eq!(confirmations.on_applied(0, watch.current(), 10).len(), 1);
         // Written past the API's checks (another build's detector kind, say).
         let mut unknown = presets()[0].config.clone();
         unknown.detectors[0].kind = "detector-of-a-newer-build".into();
@@ -228,7 +247,7 @@ mod tests {
             )
             .unwrap();
         watch.refresh(&store as &dyn ModelStore).unwrap();
-        let notices = confirmations.on_applied(0, 2, &watch, 11);
+        let notices = confirmations.on_applied(0, watch.current(), 11);
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert_eq!(notices[0].kind, ConfigNoticeKind::ConfigRejected);
         assert_eq!(notices[0].version, 2);
@@ -243,7 +262,12 @@ mod tests {
         let running = &watch.current().configs[&("acme".to_owned(), "web".to_owned())];
         assert_eq!(running.0.version, 1);
         // Told once.
-        assert!(confirmations.on_applied(0, 2, &watch, 12).is_empty());
+        assert!(confirmations.on_applied(0, watch.current(), 12).is_empty());
+        // A process that starts now runs version 1 too (not nothing).
+        let restarted = ModelWatch::new();
+        restarted.refresh(&store as &dyn ModelStore).unwrap();
+        let running = &restarted.current().configs[&("acme".to_owned(), "web".to_owned())];
+        assert_eq!(running.0.version, 1);
     }
 
     #[test]

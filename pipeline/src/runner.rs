@@ -220,13 +220,10 @@ pub fn run(
                 running -= 1;
                 None
             }
-            Ok(Output::Control(Control::Applied {
-                worker,
-                publication,
-            })) => options.models.as_ref().and_then(|watch| {
-                let notices = confirmations.on_applied(worker, publication, watch, system_now());
+            Ok(Output::Control(Control::Applied { worker, active })) => {
+                let notices = confirmations.on_applied(worker, active, system_now());
                 (!notices.is_empty()).then_some(Output::Data(Data::Config(notices)))
-            }),
+            }
             Ok(output) => Some(output),
             Err(RecvTimeoutError::Timeout) if running == 0 => break,
             Err(RecvTimeoutError::Timeout) => None,

@@ -139,12 +139,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     };
     let bus = Bus::default();
     // With --serve, detector configurations made through the API apply to the demo's series:
-    // a store of its own (removed at the end) and a model watch the API wakes.
-    let store_dir = std::env::temp_dir().join(format!("aiops-demo-{}", std::process::id()));
+    // a store of its own (a fresh temporary directory, removed at the end, however the demo
+    // ends) and a model watch the API wakes.
+    let store_dir = tempfile::Builder::new()
+        .prefix("aiops-demo-")
+        .tempdir()
+        .map_err(|source| Error::Runtime {
+            what: "the demo's configuration store",
+            source,
+        })?;
     let _served = match args.serve {
         Some(address) => {
             let store: Arc<dyn aiops_models::ModelStore> =
-                Arc::new(aiops_models::sqlite::SqliteStore::open(&store_dir)?);
+                Arc::new(aiops_models::sqlite::SqliteStore::open(store_dir.path())?);
             let watch = aiops_models::watch::ModelWatch::new();
             watch.refresh(store.as_ref())?;
             watch
@@ -155,7 +162,13 @@ pub fn run(args: DemoArgs) -> Result<()> {
                     source,
                 })?;
             options.models = Some(watch.clone());
-            Some(serve(address, &bus, &generator.tenant, &store_dir, &watch)?)
+            Some(serve(
+                address,
+                &bus,
+                &generator.tenant,
+                store_dir.path(),
+                &watch,
+            )?)
         }
         None => None,
     };
@@ -189,10 +202,8 @@ pub fn run(args: DemoArgs) -> Result<()> {
         "{}",
         recall_report(&source.injected(ticks), &printer.caught, &generator, ticks)
     );
-    if args.serve.is_some() {
-        // The demo's configurations live as long as the demo.
-        let _ = std::fs::remove_dir_all(&store_dir);
-    }
+    // The demo's configurations live as long as the demo: `store_dir` goes when dropped.
+    drop(store_dir);
     Ok(())
 }
 

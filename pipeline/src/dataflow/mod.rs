@@ -138,8 +138,9 @@ pub enum Control {
     Applied {
         /// The worker.
         worker: usize,
-        /// The watch's publication.
-        publication: u64,
+        /// The publication it runs (what the confirmations confirm, whatever the watch has
+        /// published since).
+        active: Arc<aiops_models::watch::ActiveModels>,
     },
     /// The worker has finished: its inputs are closed and everything it sent is delivered.
     WorkerDone {

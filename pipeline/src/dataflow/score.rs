@@ -91,7 +91,7 @@ pub trait ScoreStage<'scope> {
 
 struct SeriesEntry {
     chain: SeriesChain,
-    template: u16,
+    template: u32,
     /// The series, once a point of it was seen (restored state arrives with its key only).
     series: Option<Arc<Series>>,
     /// Bumped whenever a model swap replaces the chain's state, so the drift stage knows its
@@ -203,7 +203,7 @@ impl ScoreOperator {
             // The receiver hangs up only when the run is torn down.
             let _ = applied.send(Output::Control(Control::Applied {
                 worker: self.worker,
-                publication: self.publication,
+                active: self.active.clone(),
             }));
         }
     }
@@ -346,7 +346,7 @@ fn score_epoch(
         partition, point, ..
     } in points
     {
-        let entry = series.entry(point.series.key().0).or_insert_with(|| {
+        let slot = series.entry(point.series.key().0).or_insert_with(|| {
             new_series += 1;
             let (index, template) = templates.select(&point.series)?;
             // Templates were validated when the set was built: building cannot fail.
@@ -354,23 +354,26 @@ fn score_epoch(
             state_bytes += chain.state_bytes() as u64;
             Some(SeriesEntry {
                 chain,
-                template: index as u16,
+                template: index as u32,
                 series: Some(point.series.clone()),
                 generation: 0,
                 partition,
                 dirty: true,
             })
         });
-        let Some(entry) = entry else {
+        if slot.as_ref().is_some_and(|entry| entry.series.is_none()) {
+            // Restored by its template's name alone, and names repeat (tenants name their
+            // configurations freely): now that the series is known, it chooses again, and
+            // keeps its state only if the chosen template's chain is built alike.
+            choose_again(slot, &point.series, templates);
+        }
+        let Some(entry) = slot else {
             unmatched += 1;
             continue;
         };
         let template = &templates.templates()[entry.template as usize];
         entry.dirty = true;
         entry.partition = partition;
-        if entry.series.is_none() {
-            entry.series = Some(point.series.clone());
-        }
         let Some(step) = entry.chain.step(template, &point) else {
             continue;
         };
@@ -402,6 +405,35 @@ fn score_epoch(
     counters.add_critical_out(critical);
 }
 
+/// The template a restored series runs, chosen again on its first point: the one it selects
+/// now, with the restored state if that template's chain is built alike, else a fresh chain;
+/// no entry if no template matches it.
+fn choose_again(slot: &mut Option<SeriesEntry>, seen: &Arc<Series>, templates: &TemplateSet) {
+    let Some(entry) = slot.as_mut() else {
+        return;
+    };
+    entry.series = Some(seen.clone());
+    let Some((index, chosen)) = templates.select(seen) else {
+        *slot = None;
+        return;
+    };
+    if index == entry.template as usize {
+        return;
+    }
+    let restored_under = &templates.templates()[entry.template as usize];
+    if !same_chain(restored_under, chosen) {
+        match SeriesChain::new(chosen, templates.registry()) {
+            Ok(chain) => entry.chain = chain,
+            Err(_) => {
+                *slot = None;
+                return;
+            }
+        }
+        entry.generation = entry.generation.wrapping_add(1);
+    }
+    entry.template = index as u32;
+}
+
 /// Replaces the state of restored series. A snapshot that does not fit the series' template
 /// any more (renamed, other detectors) is dropped and counted; the series starts afresh.
 fn restore(
@@ -426,7 +458,7 @@ fn restore(
             chain.restore(template, &snapshot).ok()?;
             Some(SeriesEntry {
                 chain,
-                template: index as u16,
+                template: index as u32,
                 series: None,
                 generation: 0,
                 partition,
@@ -484,7 +516,7 @@ fn swap_models(
             return false;
         };
         if before == after {
-            entry.template = index as u16;
+            entry.template = index as u32;
             return true;
         }
         let version_of = |models: &'_ ActiveModels, id: &str| {
@@ -519,7 +551,7 @@ fn swap_models(
             entry.chain = chain;
             entry.generation = entry.generation.wrapping_add(1);
         }
-        entry.template = index as u16;
+        entry.template = index as u32;
         entry.dirty = true;
         moved += 1;
         true
@@ -563,6 +595,78 @@ fn snapshot_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tenant_template(tenant: &str, detector: &str, warning: f64) -> Template {
+        let mut template = Template {
+            name: "web".into(),
+            detectors: vec![aiops_operators::DetectorSpec::new(detector)],
+            ..Template::light()
+        };
+        template.matcher.tenant = Some(tenant.into());
+        template.alert.warning = warning;
+        template
+    }
+
+    fn restored_under(templates: &TemplateSet, index: usize) -> Option<SeriesEntry> {
+        Some(SeriesEntry {
+            chain: SeriesChain::new(&templates.templates()[index], templates.registry()).unwrap(),
+            template: index as u32,
+            series: None,
+            generation: 0,
+            partition: PartitionId::default(),
+            dirty: false,
+        })
+    }
+
+    fn series_of(tenant: &str) -> Arc<Series> {
+        Arc::new(
+            Series::new(
+                tenant,
+                "latency",
+                aiops_schemas::Labels::new(),
+                &aiops_schemas::Limits::default(),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// Regression: state restored by template name went to the first template of that name,
+    /// another tenant's configuration when two tenants named theirs alike.
+    #[test]
+    fn a_restored_series_chooses_its_own_tenants_template_on_its_first_point() {
+        let templates = TemplateSet::only(
+            vec![
+                tenant_template("acme", "zscore", 3.0),
+                tenant_template("beta", "mad", 3.0),
+                tenant_template("gamma", "zscore", 6.0),
+            ],
+            aiops_operators::Registry::builtin(),
+        );
+        // beta's series, restored under acme's `web`: another chain, so a fresh one.
+        let mut slot = restored_under(&templates, 0);
+        choose_again(&mut slot, &series_of("beta"), &templates);
+        let entry = slot.as_ref().unwrap();
+        assert_eq!((entry.template, entry.generation), (1, 1));
+        assert!(entry.series.is_some());
+        // gamma's, restored under acme's: built alike (only the alert differs), state kept.
+        let mut slot = restored_under(&templates, 0);
+        choose_again(&mut slot, &series_of("gamma"), &templates);
+        assert_eq!(
+            slot.as_ref().map(|e| (e.template, e.generation)),
+            Some((2, 0))
+        );
+        // A tenant none of them matches: not scored at all.
+        let mut slot = restored_under(&templates, 0);
+        choose_again(&mut slot, &series_of("delta"), &templates);
+        assert!(slot.is_none());
+        // acme's own: stays.
+        let mut slot = restored_under(&templates, 0);
+        choose_again(&mut slot, &series_of("acme"), &templates);
+        assert_eq!(
+            slot.as_ref().map(|e| (e.template, e.generation)),
+            Some((0, 0))
+        );
+    }
 
     #[test]
     fn boundaries_fall_every_few_epochs() {
