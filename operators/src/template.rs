@@ -205,9 +205,79 @@ impl Template {
 pub struct TemplateSet {
     templates: Vec<Template>,
     registry: Registry,
+    index: TenantIndex,
+}
+
+/// Which templates a series of a tenant can match, in match order: those whose tenant
+/// matcher names exactly that tenant, and those that name none or a glob. A series is tried
+/// against its tenant's list and the general list only, not against every other tenant's
+/// configurations (thousands of them in a large deployment).
+#[derive(Debug, Clone, Default)]
+struct TenantIndex {
+    by_tenant: std::collections::HashMap<String, Vec<usize>>,
+    general: Vec<usize>,
+}
+
+impl TenantIndex {
+    fn of(templates: &[Template]) -> TenantIndex {
+        let mut index = TenantIndex::default();
+        for (i, template) in templates.iter().enumerate() {
+            match template.matcher.tenant.as_deref() {
+                Some(tenant) if !tenant.contains(['*', '?']) => index
+                    .by_tenant
+                    .entry(tenant.to_owned())
+                    .or_default()
+                    .push(i),
+                _ => index.general.push(i),
+            }
+        }
+        index
+    }
+
+    /// The indexes a series of `tenant` is tried against, ascending.
+    fn candidates<'a>(&'a self, tenant: &str) -> impl Iterator<Item = usize> + 'a {
+        let own = self.by_tenant.get(tenant).map_or(&[][..], Vec::as_slice);
+        Merged {
+            a: own,
+            b: &self.general,
+        }
+    }
+}
+
+/// Two ascending index lists, merged.
+struct Merged<'a> {
+    a: &'a [usize],
+    b: &'a [usize],
+}
+
+impl Iterator for Merged<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let list = if take_a { &mut self.a } else { &mut self.b };
+        let (first, rest) = list.split_first()?;
+        *list = rest;
+        Some(*first)
+    }
 }
 
 impl TemplateSet {
+    /// The set of `templates` in match order, indexed by tenant.
+    fn assemble(templates: Vec<Template>, registry: Registry) -> TemplateSet {
+        let index = TenantIndex::of(&templates);
+        TemplateSet {
+            templates,
+            registry,
+            index,
+        }
+    }
+
     /// Validates `templates` and appends the built-in `default` unless one is defined.
     pub fn new(mut templates: Vec<Template>, registry: Registry) -> Result<TemplateSet> {
         let mut names = std::collections::BTreeSet::new();
@@ -223,10 +293,7 @@ impl TemplateSet {
         if !names.contains("default") {
             templates.push(Template::default());
         }
-        Ok(TemplateSet {
-            templates,
-            registry,
-        })
+        Ok(TemplateSet::assemble(templates, registry))
     }
 
     /// Templates that are already valid — from a validated set, or a model version's checked
@@ -237,35 +304,26 @@ impl TemplateSet {
         if !templates.iter().any(|t| t.name == "default") {
             templates.push(Template::default());
         }
-        TemplateSet {
-            templates,
-            registry,
-        }
+        TemplateSet::assemble(templates, registry)
     }
 
     /// Exactly these already-valid templates, no `default` after them: a series none matches
     /// is not scored (how a preview runs one tenant's draft and nothing else).
     pub fn only(templates: Vec<Template>, registry: Registry) -> TemplateSet {
-        TemplateSet {
-            templates,
-            registry,
-        }
+        TemplateSet::assemble(templates, registry)
     }
 
     /// The built-in default alone.
     pub fn builtin() -> TemplateSet {
-        TemplateSet {
-            templates: vec![Template::default()],
-            registry: Registry::builtin(),
-        }
+        TemplateSet::assemble(vec![Template::default()], Registry::builtin())
     }
 
     /// The first template matching the series, with its index; `None` if nothing matches (only
     /// possible when a configured `default` narrows its own matcher).
     pub fn select(&self, series: &Series) -> Option<(usize, &Template)> {
-        self.templates
-            .iter()
-            .enumerate()
+        self.index
+            .candidates(series.tenant())
+            .filter_map(|i| Some((i, self.templates.get(i)?)))
             .find(|(_, t)| t.matcher.matches(series))
     }
 
@@ -344,5 +402,44 @@ mod tests {
             ..Template::default()
         };
         assert!(TemplateSet::new(vec![empty], Registry::builtin()).is_err());
+    }
+
+    proptest::proptest! {
+        /// The tenant index picks what a scan of every template in order would pick.
+        #[test]
+        fn selection_through_the_tenant_index_equals_a_scan_in_order(
+            matchers in proptest::collection::vec(
+                (proptest::option::of(0usize..6), proptest::option::of(0usize..3)),
+                0..24,
+            ),
+            tenant in 0usize..4,
+            metric in 0usize..3,
+        ) {
+            let tenants = ["acme", "beta", "gamma", "ac*", "*", "g?mma"];
+            let metrics = ["cpu", "mem*", "*"];
+            let templates: Vec<Template> = matchers
+                .iter()
+                .enumerate()
+                .map(|(i, (t, m))| Template {
+                    name: format!("t{i}"),
+                    matcher: Matcher {
+                        tenant: t.map(|t| tenants[t].to_owned()),
+                        metric: m.map(|m| metrics[m].to_owned()),
+                        ..Matcher::default()
+                    },
+                    ..Template::light()
+                })
+                .collect();
+            let set = TemplateSet::only(templates.clone(), Registry::builtin());
+            let series = Series::new(
+                ["acme", "beta", "gamma", "delta"][tenant],
+                ["cpu", "memory", "disk"][metric],
+                aiops_schemas::Labels::new(),
+                &aiops_schemas::Limits::default(),
+            )
+            .unwrap();
+            let scanned = templates.iter().position(|t| t.matcher.matches(&series));
+            proptest::prop_assert_eq!(set.select(&series).map(|(i, _)| i), scanned);
+        }
     }
 }
