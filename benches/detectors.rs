@@ -174,8 +174,8 @@ fn selection(c: &mut Criterion) {
     let series: Vec<Series> = (0..1_000)
         .map(|i| {
             Series::new(
-                &format!("tenant{}", (i * 7919) % 1_200),
-                &format!("metric{}_p99", i % 12),
+                format!("tenant{}", (i * 7919) % 1_200),
+                format!("metric{}_p99", i % 12),
                 Labels::new(),
                 &Limits::default(),
             )
