@@ -108,7 +108,7 @@ impl RecentIds {
 }
 
 struct Channel {
-    /// `anomalies` or `drift`: what clients call it.
+    /// `anomalies`, `drift` or `config`: what clients call it.
     short: Arc<str>,
     subscribers: HashMap<ClientId, Subscriber>,
     recent: RecentIds,

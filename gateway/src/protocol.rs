@@ -17,7 +17,7 @@ pub enum ClientMessage {
         /// Echoed in the reply.
         #[serde(default)]
         id: Option<u64>,
-        /// `anomalies` or `drift`.
+        /// `anomalies`, `drift` or `config`.
         channel: String,
         /// Which events to receive; everything when absent.
         #[serde(default)]
