@@ -51,7 +51,13 @@ fn produce(broker: &Broker, points: &[(u64, f64)]) {
         })
         .to_string();
         loop {
-            match producer.send(BaseRecord::<(), _>::to("metrics").payload(&record)) {
+            // Keyed by series, as `aiops produce` does: one series' points stay in one
+            // partition, in order. (Regression: unkeyed, they were spread over both partitions
+            // and read out of order, and two spikes were lost to that, not to the pipeline.)
+            let keyed = BaseRecord::to("metrics")
+                .key("shop/latency")
+                .payload(&record);
+            match producer.send(keyed) {
                 Ok(()) => break,
                 Err((_, _)) => {
                     producer.poll(Duration::from_millis(10));
