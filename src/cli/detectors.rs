@@ -190,6 +190,13 @@ impl Api {
         Ok(Answer { status, etag, body })
     }
 
+    /// The `ETag` of the live version at `path`, for a change's `If-Match`.
+    fn etag(&self, path: &str, what: &str) -> Result<String> {
+        let current = self.call("GET", path, &[], None)?;
+        let current = self.expect(current, &[200], what)?;
+        Ok(current.etag.unwrap_or_default())
+    }
+
     /// `answer` if it has one of `expected`, else an error quoting the API's message.
     fn expect(&self, answer: Answer, expected: &[u16], what: &str) -> Result<Answer> {
         if expected.contains(&answer.status) {
@@ -320,9 +327,7 @@ pub fn run(args: DetectorsArgs) -> Result<()> {
         }
         DetectorsCommand::Delete { name, reason } => {
             let path = format!("/api/v1/detectors/{}", segment(&name));
-            let current = api.call("GET", &path, &[], None)?;
-            let current = api.expect(current, &[200], "delete")?;
-            let etag = current.etag.unwrap_or_default();
+            let etag = api.etag(&path, "delete")?;
             let answer = api.call(
                 "DELETE",
                 &path,
@@ -368,9 +373,7 @@ pub fn run(args: DetectorsArgs) -> Result<()> {
             reason,
         } => {
             let path = format!("/api/v1/detectors/{}", segment(&name));
-            let current = api.call("GET", &path, &[], None)?;
-            let current = api.expect(current, &[200], "revert")?;
-            let etag = current.etag.unwrap_or_default();
+            let etag = api.etag(&path, "revert")?;
             let answer = api.call(
                 "POST",
                 &format!("{path}/revert"),

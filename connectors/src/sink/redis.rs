@@ -103,6 +103,30 @@ impl RedisSink {
     }
 }
 
+/// Queues one record of a resumable channel: history first, then live. A subscriber that
+/// resumes subscribes, then reads the history, so a record it did not see published must
+/// already be in the stream.
+fn log_and_publish(
+    pipe: &mut redis::Pipeline,
+    (log_key, channel): (String, String),
+    id: &str,
+    payload: &[u8],
+    maxlen: u64,
+) {
+    pipe.cmd("XADD")
+        .arg(log_key)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(maxlen)
+        .arg("*")
+        .arg("id")
+        .arg(id)
+        .arg("event")
+        .arg(payload)
+        .ignore();
+    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+}
+
 impl Sink for RedisSink {
     fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
         if events.is_empty() {
@@ -112,23 +136,17 @@ impl Sink for RedisSink {
         for event in events {
             // Encoded once: the same bytes are published and logged.
             let payload = serde_json::to_vec(event).unwrap_or_default();
-            // History first: a subscriber that resumes subscribes, then reads the history, so an
-            // event it did not see published must already be in the stream.
-            pipe.cmd("XADD")
-                .arg(anomalies_log_key(&event.tenant))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.config.stream_maxlen)
-                .arg("*")
-                .arg("id")
-                .arg(&event.id)
-                .arg("event")
-                .arg(&payload)
-                .ignore();
-            pipe.cmd("PUBLISH")
-                .arg(anomalies_channel(&event.tenant))
-                .arg(&payload)
-                .ignore();
+            let keys = (
+                anomalies_log_key(&event.tenant),
+                anomalies_channel(&event.tenant),
+            );
+            log_and_publish(
+                &mut pipe,
+                keys,
+                &event.id,
+                &payload,
+                self.config.stream_maxlen,
+            );
         }
         self.execute(&pipe)
     }
@@ -139,24 +157,19 @@ impl Sink for RedisSink {
         }
         let mut pipe = redis::pipe();
         for notice in notices {
+            // Logged too, so a UI that resumes its `config` subscription misses no confirmation.
             let payload = serde_json::to_vec(notice).unwrap_or_default();
-            // Logged before published, as anomaly events are, so a UI that resumes its
-            // `config` subscription misses no confirmation.
-            pipe.cmd("XADD")
-                .arg(config_log_key(&notice.tenant))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.config.stream_maxlen)
-                .arg("*")
-                .arg("id")
-                .arg(&notice.id)
-                .arg("event")
-                .arg(&payload)
-                .ignore();
-            pipe.cmd("PUBLISH")
-                .arg(config_channel(&notice.tenant))
-                .arg(&payload)
-                .ignore();
+            let keys = (
+                config_log_key(&notice.tenant),
+                config_channel(&notice.tenant),
+            );
+            log_and_publish(
+                &mut pipe,
+                keys,
+                &notice.id,
+                &payload,
+                self.config.stream_maxlen,
+            );
         }
         self.execute(&pipe)
     }
