@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -559,6 +559,83 @@ pub async fn preview(
     .map_err(|_| ApiError::preview_failed("the preview panicked".to_owned()))?
     .map_err(ApiError::preview_failed)?;
     Ok(Json(answer).into_response())
+}
+
+/// Default window of a series search: the last hour of data.
+const DEFAULT_SEARCH_WINDOW_MS: i64 = 3_600_000;
+
+/// `GET /api/v1/series?metric=GLOB&label=KEY=GLOB&window_ms=N`: the tenant's series in the
+/// recent preview data that the globs select, with their last points (what a wizard shows when
+/// a user picks which series a configuration watches).
+pub async fn series(
+    State(state): State<Arc<ApiState>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    use crate::preview::MAX_RANGE_MS;
+
+    caller.require(READ_SCOPE)?;
+    let Some(data) = state.preview.clone() else {
+        return Err(ApiError::unavailable(
+            "series search reads the preview data, which this gateway does not have ([api] preview_input or preview_topic)",
+        ));
+    };
+    let mut matcher = aiops_operators::Matcher::default();
+    let mut window_ms = DEFAULT_SEARCH_WINDOW_MS;
+    let mut errors = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "metric" => {
+                if !value.is_empty() {
+                    matcher.metric = Some(value.into_owned());
+                }
+            }
+            "label" => match value.split_once('=') {
+                Some((label, glob)) if !label.is_empty() => {
+                    matcher.labels.insert(label.to_owned(), glob.to_owned());
+                }
+                _ => errors.push(FieldError {
+                    pointer: "/label".to_owned(),
+                    message: format!("`{value}`: a label filter is KEY=GLOB (svc=checkout*)"),
+                }),
+            },
+            "window_ms" => match value.parse::<i64>() {
+                Ok(window) if (1..=MAX_RANGE_MS).contains(&window) => window_ms = window,
+                _ => errors.push(FieldError {
+                    pointer: "/window_ms".to_owned(),
+                    message: format!("milliseconds of recent data to search, 1 to {MAX_RANGE_MS}"),
+                }),
+            },
+            other => errors.push(FieldError {
+                pointer: format!("/{}", aiops_models::detectors::pointer_segment(other)),
+                message: "unknown parameter; the parameters are metric, label and window_ms"
+                    .to_owned(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let Ok(permit) = state.previews.clone().try_acquire_owned() else {
+        return Err(ApiError::busy(
+            "previews are running already; try again in a few seconds",
+        ));
+    };
+    let registry = state.registry.clone();
+    let tenant = caller.tenant().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        });
+    let found = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crate::preview::find_series(data.as_ref(), &registry, &tenant, matcher, window_ms, now)
+    })
+    .await
+    .map_err(|_| ApiError::preview_failed("the series search panicked".to_owned()))?
+    .map_err(ApiError::preview_failed)?;
+    Ok(Json(found).into_response())
 }
 
 /// `GET /api/v1/presets`

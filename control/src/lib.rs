@@ -18,6 +18,7 @@
 //! | `GET /api/v1/detectors/{name}/history` | `detectors:read` | every version and audit entry |
 //! | `POST /api/v1/detectors/{name}/revert` | `detectors:write` | an earlier version's content as a new version; `If-Match` required |
 //! | `POST /api/v1/detectors/{name}/preview` | `detectors:read` | what a draft would have raised over a range, beside the live version |
+//! | `GET /api/v1/series` | `detectors:read` | the tenant's series in the recent preview data that metric and label globs select |
 //! | `GET /api/v1/presets` | `detectors:read` | the built-in presets |
 //! | `GET /api/v1/openapi.json` | none | the OpenAPI 3 document of all this |
 //!
@@ -141,6 +142,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/detectors/{name}/history", get(handlers::history))
         .route("/api/v1/detectors/{name}/revert", post(handlers::revert))
         .route("/api/v1/detectors/{name}/preview", post(handlers::preview))
+        .route("/api/v1/series", get(handlers::series))
         .route("/api/v1/presets", get(handlers::presets))
         .route("/api/v1/openapi.json", get(handlers::openapi))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

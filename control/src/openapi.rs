@@ -182,6 +182,27 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/api/v1/series": {
+                "get": {
+                    "operationId": "findSeries",
+                    "summary": "The tenant's series in the recent preview data that the globs select, with their last points (scope detectors:read)",
+                    "parameters": [
+                        {"name": "metric", "in": "query", "schema": {"type": "string"}, "description": "glob on the metric name"},
+                        {"name": "label", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}, "style": "form", "explode": true, "description": "KEY=GLOB, repeatable"},
+                        {"name": "window_ms", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "recent data searched (default one hour)"}
+                    ],
+                    "responses": {
+                        "200": {"description": "the series found",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Found"}}}},
+                        "401": error_response("no token, or one that does not verify"),
+                        "403": error_response("the token lacks detectors:read"),
+                        "422": error_response("a parameter is malformed"),
+                        "429": error_response("previews are running already"),
+                        "501": error_response("this gateway has no preview data configured"),
+                        "502": error_response("the search could not read its data")
+                    }
+                }
+            },
             "/api/v1/presets": {
                 "get": {
                     "operationId": "listPresets",
@@ -299,7 +320,25 @@ pub fn document() -> Value {
                         "data": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"},
                         "draft": {"$ref": "#/components/schemas/Raised"},
                         "live": {"oneOf": [{"$ref": "#/components/schemas/Raised"}, {"type": "null"}]},
+                        "series": {"type": "array", "description": "values over the range of the first 20 series the draft matched, at most 400 points each", "items": {"$ref": "#/components/schemas/SeriesPoints"}},
                         "elapsed_ms": {"type": "integer"}
+                    }
+                },
+                "SeriesPoints": {
+                    "type": "object",
+                    "properties": {
+                        "key": {"type": "string"}, "name": {"type": "string"},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "count": {"type": "integer", "description": "points of the series seen"},
+                        "points": {"type": "array", "items": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "number"}]}}
+                    }
+                },
+                "Found": {
+                    "type": "object",
+                    "properties": {
+                        "data": {"type": "string"}, "from": {"type": "integer"}, "to": {"type": "integer"},
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/SeriesPoints"}},
+                        "truncated": {"type": "boolean"}
                     }
                 },
                 "Preset": {

@@ -7,15 +7,19 @@
 //! match: the draft runs as the tenant's own template and nothing else runs, so another
 //! tenant's points in the same topic are read, counted as unmatched and never scored or shown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde_json::{Value, json};
 
 use aiops_operators::{Registry, Template, TemplateSet};
+use aiops_pipeline::record::ScoreSample;
 use aiops_pipeline::source::Source;
 use aiops_pipeline::{RunOptions, run};
-use aiops_schemas::{AnomalyEvent, TimestampMs};
+use aiops_schemas::{AnomalyEvent, Series, SeriesKey, TimestampMs};
 
 /// Longest range a preview covers (a week: bounded work per request).
 pub const MAX_RANGE_MS: TimestampMs = 7 * 24 * 3_600_000;
@@ -28,11 +32,13 @@ pub const MAX_EVENTS: usize = 5_000;
 pub const TIME_LIMIT: Duration = Duration::from_secs(20);
 
 /// Keeps the events of the range, at most [`MAX_EVENTS`], and counts them all: a draft that
-/// raises on every point costs a counter, not memory.
+/// raises on every point costs a counter, not memory. With `chart`, also keeps the values of
+/// the range's series, decimated, for a chart of what the draft flagged.
 struct RangeSink {
     range: (TimestampMs, TimestampMs),
     count: usize,
     kept: Vec<AnomalyEvent>,
+    chart: Option<Chart>,
 }
 
 impl aiops_pipeline::sink::Sink for RangeSink {
@@ -47,6 +53,102 @@ impl aiops_pipeline::sink::Sink for RangeSink {
         }
         Ok(())
     }
+
+    fn samples(&mut self, samples: &[ScoreSample]) -> aiops_pipeline::Result<()> {
+        if let Some(chart) = &mut self.chart {
+            for sample in samples {
+                if (self.range.0..=self.range.1).contains(&sample.timestamp) {
+                    chart.add(sample);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Most series a preview charts (the first by name and labels).
+pub const MAX_CHART_SERIES: usize = 20;
+/// Most points per charted series: a longer range is decimated to this many or fewer.
+pub const MAX_CHART_POINTS: usize = 400;
+/// Series followed while a preview runs, before the [`MAX_CHART_SERIES`] shown are chosen.
+const CHART_CANDIDATES: usize = 4 * MAX_CHART_SERIES;
+
+/// One series' values over a range, thinned as they come: every `stride`-th point is kept, and
+/// the stride doubles whenever twice the wanted number is held, so memory stays bounded over
+/// any range while the points stay evenly spread.
+#[derive(Debug, Clone)]
+struct Decimated {
+    series: Arc<Series>,
+    stride: u64,
+    seen: u64,
+    points: Vec<(TimestampMs, f64)>,
+}
+
+impl Decimated {
+    fn new(series: Arc<Series>) -> Decimated {
+        Decimated {
+            series,
+            stride: 1,
+            seen: 0,
+            points: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, timestamp: TimestampMs, value: f64) {
+        if self.seen.is_multiple_of(self.stride) && value.is_finite() {
+            self.points.push((timestamp, value));
+            if self.points.len() >= 2 * MAX_CHART_POINTS {
+                let mut index = 0;
+                self.points.retain(|_| {
+                    index += 1;
+                    index % 2 == 1
+                });
+                self.stride = self.stride.saturating_mul(2);
+            }
+        }
+        self.seen = self.seen.saturating_add(1);
+    }
+
+    /// As JSON, thinned once more to at most [`MAX_CHART_POINTS`] points.
+    fn to_json(&self) -> Value {
+        let step = self.points.len().div_ceil(MAX_CHART_POINTS).max(1);
+        json!({
+            "key": self.series.key(),
+            "name": self.series.name(),
+            "labels": self.series.labels(),
+            "count": self.seen,
+            "points": self.points.iter().step_by(step).map(|(t, v)| json!([t, v])).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The values of the first [`CHART_CANDIDATES`] series seen.
+#[derive(Debug, Default)]
+struct Chart {
+    series: HashMap<SeriesKey, Decimated>,
+}
+
+impl Chart {
+    fn add(&mut self, sample: &ScoreSample) {
+        let key = sample.series.key();
+        if !self.series.contains_key(&key) && self.series.len() >= CHART_CANDIDATES {
+            return;
+        }
+        self.series
+            .entry(key)
+            .or_insert_with(|| Decimated::new(sample.series.clone()))
+            .add(sample.timestamp, sample.value);
+    }
+
+    /// The first `limit` series by name and labels, as JSON.
+    fn into_json(self, limit: usize) -> Vec<Value> {
+        let mut series: Vec<Decimated> = self.series.into_values().collect();
+        series.sort_by(|a, b| {
+            (a.series.name(), a.series.labels().to_string())
+                .cmp(&(b.series.name(), b.series.labels().to_string()))
+        });
+        series.iter().take(limit).map(Decimated::to_json).collect()
+    }
 }
 
 /// Where preview data comes from.
@@ -56,6 +158,13 @@ pub trait PreviewData: Send + Sync {
 
     /// Where the data is, for the answer (`kafka:metrics`, a file path).
     fn describe(&self) -> String;
+
+    /// The time of the newest point, when the data knows it better than the clock does (a
+    /// generator running ahead of real time); `None`: the data is live, its newest point is
+    /// about now.
+    fn newest(&self) -> Option<TimestampMs> {
+        None
+    }
 }
 
 /// What one configuration raised over the range.
@@ -86,6 +195,11 @@ pub struct Preview {
     pub draft: Raised,
     /// The live configuration's, when there is one.
     pub live: Option<Raised>,
+    /// The values over the range of the first [`MAX_CHART_SERIES`] series the draft matched
+    /// (by name and labels), each decimated to at most [`MAX_CHART_POINTS`] points:
+    /// `{"key", "name", "labels", "count", "points": [[t, v], ...]}`, for a chart of what it
+    /// flagged.
+    pub series: Vec<Value>,
     /// Wall time of the preview.
     pub elapsed_ms: u64,
 }
@@ -101,6 +215,108 @@ pub struct Range {
     pub warmup_ms: TimestampMs,
 }
 
+/// What one run of a template over the data gave.
+struct Run {
+    count: usize,
+    events: Vec<AnomalyEvent>,
+    points_scored: u64,
+    chart: Option<Chart>,
+}
+
+/// Runs `template` alone, as the tenant's, from `read_from` to the end of the data into
+/// `sink` (with every scored point's sample when `samples`); returns the points scored.
+/// Stopped, and refused, at [`TIME_LIMIT`]: a range or a data set too large for a preview is
+/// refused rather than allowed to hold a core for as long as it takes.
+fn run_limited<S: aiops_pipeline::sink::Sink>(
+    data: &dyn PreviewData,
+    registry: &Registry,
+    tenant: &str,
+    mut template: Template,
+    read_from: TimestampMs,
+    sink: &mut S,
+    samples: bool,
+) -> Result<u64, String> {
+    template.matcher.tenant = Some(tenant.to_owned());
+    let templates = TemplateSet::only(vec![template], registry.clone());
+    let source = data.source(Some(read_from))?;
+    let options = RunOptions {
+        templates: Arc::new(templates),
+        progress_interval: Duration::from_secs(3600),
+        samples,
+        ..RunOptions::new(1)
+    };
+    let stop = options.stop.clone();
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let (finished, wait) = std::sync::mpsc::channel::<()>();
+    let timer = {
+        let timed_out = timed_out.clone();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(TIME_LIMIT) {
+                timed_out.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+    let summary = run(source, sink, options, |_| {});
+    drop(finished);
+    let _ = timer.join();
+    let summary = summary.map_err(|e| e.to_string())?;
+    if timed_out.load(Ordering::Relaxed) {
+        return Err(format!(
+            "it ran longer than {} s; narrow the range or the warm-up",
+            TIME_LIMIT.as_secs()
+        ));
+    }
+    Ok(summary.stats.points_scored)
+}
+
+/// Runs `template` over the data; keeps the events and (with `chart`) the values within
+/// `range`.
+fn run_alone(
+    data: &dyn PreviewData,
+    registry: &Registry,
+    tenant: &str,
+    template: Template,
+    read_from: TimestampMs,
+    range: (TimestampMs, TimestampMs),
+    chart: bool,
+) -> Result<Run, String> {
+    let mut sink = RangeSink {
+        range,
+        count: 0,
+        kept: Vec::new(),
+        chart: chart.then(Chart::default),
+    };
+    let points_scored = run_limited(
+        data, registry, tenant, template, read_from, &mut sink, chart,
+    )?;
+    let mut events = sink.kept;
+    events.sort_by(|a, b| {
+        (a.timestamp, a.series.key, &a.id).cmp(&(b.timestamp, b.series.key, &b.id))
+    });
+    Ok(Run {
+        count: sink.count,
+        events,
+        points_scored,
+        chart: sink.chart,
+    })
+}
+
+impl Run {
+    fn raised(self, version: String) -> (Raised, Option<Chart>) {
+        (
+            Raised {
+                version,
+                truncated: self.count > self.events.len(),
+                count: self.count,
+                events: self.events,
+                points_scored: self.points_scored,
+            },
+            self.chart,
+        )
+    }
+}
+
 /// Runs `draft` (and `live`, beside it on another thread) over `range` of `data`.
 pub fn preview(
     data: &dyn PreviewData,
@@ -112,64 +328,16 @@ pub fn preview(
 ) -> Result<Preview, String> {
     let started = Instant::now();
     let read_from = range.from.saturating_sub(range.warmup_ms);
-    let one = |version: String, mut template: Template| -> Result<Raised, String> {
-        template.matcher.tenant = Some(tenant.to_owned());
-        let templates = TemplateSet::only(vec![template], registry.clone());
-        let source = data.source(Some(read_from))?;
-        let mut sink = RangeSink {
-            range: (range.from, range.to),
-            count: 0,
-            kept: Vec::new(),
-        };
-        let options = RunOptions {
-            templates: Arc::new(templates),
-            progress_interval: Duration::from_secs(3600),
-            ..RunOptions::new(1)
-        };
-        // Stopped at the time limit: a range or a data set too large for a preview is refused
-        // rather than allowed to hold a core for as long as it takes.
-        let stop = options.stop.clone();
-        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (finished, wait) = std::sync::mpsc::channel::<()>();
-        let timer = {
-            let timed_out = timed_out.clone();
-            std::thread::spawn(move || {
-                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    wait.recv_timeout(TIME_LIMIT)
-                {
-                    timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            })
-        };
-        let summary = run(source, &mut sink, options, |_| {});
-        drop(finished);
-        let _ = timer.join();
-        let summary = summary.map_err(|e| e.to_string())?;
-        if timed_out.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(format!(
-                "it ran longer than {} s; narrow the range or the warm-up",
-                TIME_LIMIT.as_secs()
-            ));
-        }
-        let mut events = sink.kept;
-        events.sort_by(|a, b| {
-            (a.timestamp, a.series.key, &a.id).cmp(&(b.timestamp, b.series.key, &b.id))
-        });
-        Ok(Raised {
-            version,
-            count: sink.count,
-            truncated: sink.count > events.len(),
-            events,
-            points_scored: summary.stats.points_scored,
-        })
-    };
+    let window = (range.from, range.to);
     let (draft, live) = std::thread::scope(|scope| {
         let live = live.map(|(version, template)| {
-            let one = &one;
-            scope.spawn(move || one(version.to_string(), template))
+            scope.spawn(move || {
+                run_alone(data, registry, tenant, template, read_from, window, false)
+                    .map(|run| run.raised(version.to_string()).0)
+            })
         });
-        let draft = one("draft".to_owned(), draft);
+        let draft = run_alone(data, registry, tenant, draft, read_from, window, true)
+            .map(|run| run.raised("draft".to_owned()));
         let live = live.map(|handle| {
             handle
                 .join()
@@ -177,12 +345,143 @@ pub fn preview(
         });
         (draft, live)
     });
+    let (draft, chart) = draft?;
     Ok(Preview {
         data: data.describe(),
         from: range.from,
         to: range.to,
-        draft: draft?,
+        draft,
         live: live.transpose()?,
+        series: chart.map_or_else(Vec::new, |chart| chart.into_json(MAX_CHART_SERIES)),
         elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Most series a search returns.
+pub const MAX_FOUND_SERIES: usize = 100;
+/// Most recent points returned per series found.
+pub const MAX_FOUND_POINTS: usize = 300;
+
+/// What a series search found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    /// Where the points came from.
+    pub data: String,
+    /// Start of the window searched.
+    pub from: TimestampMs,
+    /// Its end: the newest point seen, or the time of the request.
+    pub to: TimestampMs,
+    /// The series, by name and labels: `{"key", "name", "labels", "count", "points"}` with the
+    /// last [`MAX_FOUND_POINTS`] points of each.
+    pub items: Vec<Value>,
+    /// Whether more series matched than [`MAX_FOUND_SERIES`].
+    pub truncated: bool,
+}
+
+/// A series found: who it is, how many points it had, its last points.
+type FoundSeries = (
+    Arc<Series>,
+    u64,
+    std::collections::VecDeque<(TimestampMs, f64)>,
+);
+
+/// Keeps the last points of each series found (at most [`MAX_FOUND_SERIES`] + 1 series, so
+/// that "more than that" is known).
+struct FoundSink {
+    series: HashMap<SeriesKey, FoundSeries>,
+    newest: Option<TimestampMs>,
+}
+
+impl aiops_pipeline::sink::Sink for FoundSink {
+    fn events(&mut self, _: &[AnomalyEvent]) -> aiops_pipeline::Result<()> {
+        Ok(())
+    }
+
+    fn samples(&mut self, samples: &[ScoreSample]) -> aiops_pipeline::Result<()> {
+        for sample in samples {
+            self.newest = self.newest.max(Some(sample.timestamp));
+            let key = sample.series.key();
+            if !self.series.contains_key(&key) && self.series.len() > MAX_FOUND_SERIES {
+                continue;
+            }
+            let (_, count, points) = self
+                .series
+                .entry(key)
+                .or_insert_with(|| (sample.series.clone(), 0, Default::default()));
+            *count = count.saturating_add(1);
+            if sample.value.is_finite() {
+                if points.len() == MAX_FOUND_POINTS {
+                    points.pop_front();
+                }
+                points.push_back((sample.timestamp, sample.value));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tenant's series that `matcher` (metric and label globs) selects among the points of
+/// the last `window_ms` of `data` (before [`PreviewData::newest`], or now), with their last
+/// points. The search runs the cheapest detector over what it reads (the replay path scores
+/// what it reads), bounded by [`TIME_LIMIT`] like a preview.
+pub fn find_series(
+    data: &dyn PreviewData,
+    registry: &Registry,
+    tenant: &str,
+    matcher: aiops_operators::Matcher,
+    window_ms: TimestampMs,
+    now: TimestampMs,
+) -> Result<Found, String> {
+    let end = data.newest().unwrap_or(now);
+    let read_from = end.saturating_sub(window_ms);
+    let template = Template {
+        name: "series-search".to_owned(),
+        version: format!("{tenant}.series-search"),
+        matcher,
+        detectors: vec![aiops_operators::DetectorSpec::new("zscore")],
+        ..Template::light()
+    };
+    let mut sink = FoundSink {
+        series: HashMap::new(),
+        newest: None,
+    };
+    run_limited(data, registry, tenant, template, read_from, &mut sink, true)?;
+    let to = sink.newest.unwrap_or(end);
+    let from = to.saturating_sub(window_ms);
+    let truncated = sink.series.len() > MAX_FOUND_SERIES;
+    let mut found: Vec<_> = sink
+        .series
+        .into_values()
+        .map(|(series, count, points)| {
+            let points: Vec<Value> = points
+                .into_iter()
+                .filter(|(t, _)| *t >= from)
+                .map(|(t, v)| json!([t, v]))
+                .collect();
+            (series, count, points)
+        })
+        .filter(|(_, _, points)| !points.is_empty())
+        .collect();
+    found.sort_by(|a, b| {
+        (a.0.name(), a.0.labels().to_string()).cmp(&(b.0.name(), b.0.labels().to_string()))
+    });
+    found.truncate(MAX_FOUND_SERIES);
+    Ok(Found {
+        data: data.describe(),
+        from,
+        to,
+        items: found
+            .into_iter()
+            .map(|(series, count, points)| {
+                json!({
+                    "key": series.key(),
+                    "name": series.name(),
+                    "labels": series.labels(),
+                    "count": count,
+                    "points": points,
+                })
+            })
+            .collect(),
+        truncated,
     })
 }

@@ -534,7 +534,7 @@ async fn the_openapi_document_and_the_router_describe_the_same_operations() {
     assert_eq!(document.status, StatusCode::OK);
     assert_eq!(document.body["openapi"], "3.1.0");
     let operations = aiops_control::openapi::operations();
-    assert_eq!(operations.len(), 10, "{operations:?}");
+    assert_eq!(operations.len(), 11, "{operations:?}");
     let token = token("acme", None, None);
     for (method, path) in &operations {
         let path = path.replace("{name}", "web");
@@ -563,6 +563,7 @@ async fn the_openapi_document_and_the_router_describe_the_same_operations() {
         "/api/v1/detectors/{name}/history",
         "/api/v1/detectors/{name}/revert",
         "/api/v1/detectors/{name}/preview",
+        "/api/v1/series",
         "/api/v1/presets",
         "/api/v1/openapi.json",
     ] {

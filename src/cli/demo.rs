@@ -162,13 +162,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
                     source,
                 })?;
             options.models = Some(watch.clone());
-            Some(serve(
-                address,
-                &bus,
-                &generator.tenant,
-                store_dir.path(),
-                &watch,
-            )?)
+            Some(serve(address, &bus, &source, store_dir.path(), &watch)?)
         }
         None => None,
     };
@@ -267,7 +261,7 @@ fn recall_report(
 fn serve(
     address: std::net::SocketAddr,
     bus: &Bus,
-    tenant: &str,
+    generator: &Arc<SyntheticSource>,
     store: &std::path::Path,
     watch: &Arc<aiops_models::watch::ModelWatch>,
 ) -> Result<tokio::runtime::Runtime> {
@@ -305,7 +299,12 @@ fn serve(
         })?;
     // A change wakes the pipeline's model watch at once (in process: no Redis needed).
     let woken = watch.clone();
-    let routes = super::gateway::configuration_api(&config, Some(Arc::new(move |_| woken.wake())))?;
+    let preview: Arc<dyn aiops_control::PreviewData> = Arc::new(DemoPreview(generator.clone()));
+    let routes = super::gateway::configuration_api(
+        &config,
+        Some(Arc::new(move |_| woken.wake())),
+        Some(preview),
+    )?;
     let gateway = runtime.block_on(async { RunningGateway::start_with_routes(config, routes) })?;
     let memory = gateway
         .memory
@@ -325,7 +324,7 @@ fn serve(
         }
     });
     let claims = Claims {
-        tenant: tenant.to_owned(),
+        tenant: generator.config().tenant.clone(),
         channels: vec!["*".into()],
         exp: (aiops_pipeline::system_now() / 1000) as u64 + 24 * 3600,
         nbf: None,
@@ -344,4 +343,97 @@ fn serve(
         r#"  subscribe with {{"type":"subscribe","channel":"anomalies"}} (protocol: docs/protocol.md)"#
     );
     Ok(runtime)
+}
+
+/// Previews and series searches of the demo read its generator: the same seed and series, up
+/// to the tick the demo has reached (generated anew, as fast as it goes, for each preview).
+struct DemoPreview(Arc<SyntheticSource>);
+
+impl aiops_control::PreviewData for DemoPreview {
+    fn source(
+        &self,
+        read_from: Option<TimestampMs>,
+    ) -> std::result::Result<Arc<dyn aiops_pipeline::source::Source>, String> {
+        let config = SyntheticConfig {
+            ticks: Some(self.0.ticks_done()),
+            points_per_second: None,
+            ..self.0.config().clone()
+        };
+        let generator = SyntheticSource::new(config, 1).map_err(|e| e.to_string())?;
+        Ok(Arc::new(FromTime {
+            inner: Arc::new(generator),
+            from: read_from.unwrap_or(TimestampMs::MIN),
+        }))
+    }
+
+    fn describe(&self) -> String {
+        "the demo's generator".to_owned()
+    }
+
+    fn newest(&self) -> Option<TimestampMs> {
+        let config = self.0.config();
+        let ticks = i64::try_from(self.0.ticks_done()).unwrap_or(i64::MAX);
+        Some(
+            config
+                .start_ms
+                .saturating_add(ticks.saturating_sub(1).saturating_mul(config.interval_ms)),
+        )
+    }
+}
+
+/// A source without the points before `from`: the generator has to run from its first tick
+/// (its schedule of anomalies depends on all of them), but a preview scores only the range and
+/// its warm-up.
+struct FromTime {
+    inner: Arc<dyn aiops_pipeline::source::Source>,
+    from: TimestampMs,
+}
+
+impl aiops_pipeline::source::Source for FromTime {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn formats(
+        &self,
+        base: &aiops_schemas::ParseOptions,
+    ) -> aiops_pipeline::dataflow::RecordFormats {
+        self.inner.formats(base)
+    }
+
+    fn open(
+        &self,
+        index: usize,
+        peers: usize,
+        context: &aiops_pipeline::source::SourceContext,
+    ) -> aiops_pipeline::Result<Box<dyn aiops_pipeline::source::WorkerSource>> {
+        Ok(Box::new(FromTimeWorker {
+            inner: self.inner.open(index, peers, context)?,
+            from: self.from,
+        }))
+    }
+}
+
+struct FromTimeWorker {
+    inner: Box<dyn aiops_pipeline::source::WorkerSource>,
+    from: TimestampMs,
+}
+
+impl aiops_pipeline::source::WorkerSource for FromTimeWorker {
+    fn poll(&mut self) -> aiops_pipeline::Result<aiops_pipeline::source::Poll> {
+        use aiops_pipeline::source::{Batch, Poll};
+        let mut poll = self.inner.poll()?;
+        if let Poll::Ready {
+            batch: Batch::Points(points),
+            ..
+        } = &mut poll
+        {
+            points.retain(|p| p.point.timestamp >= self.from);
+        }
+        Ok(poll)
+    }
+
+    fn next_epoch(&self) -> u64 {
+        self.inner.next_epoch()
+    }
 }

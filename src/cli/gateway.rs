@@ -75,8 +75,10 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
             source,
         })?;
     runtime.block_on(async {
-        let gateway =
-            RunningGateway::start_with_routes(config.clone(), configuration_api(&config, None)?)?;
+        let gateway = RunningGateway::start_with_routes(
+            config.clone(),
+            configuration_api(&config, None, None)?,
+        )?;
         note!(
             "aiops gateway: listening on ws://{} ({}); GET /healthz /readyz; admin endpoint {}",
             gateway.address,
@@ -97,10 +99,12 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
 }
 
 /// The configuration API's routes when `[api] store` is set (none otherwise), verifying tokens
-/// with the gateway's keys.
+/// with the gateway's keys. Previews read `preview` when given (the demo's generator), else
+/// what `[api]` names.
 pub fn configuration_api(
     config: &GatewayConfig,
     on_change: Option<aiops_control::ChangeHook>,
+    preview: Option<std::sync::Arc<dyn aiops_control::PreviewData>>,
 ) -> Result<axum::Router> {
     let Some(dir) = &config.api.store else {
         return Ok(axum::Router::new());
@@ -114,6 +118,7 @@ pub fn configuration_api(
     let api = &config.api;
     let preview: Option<std::sync::Arc<dyn aiops_control::PreviewData>> =
         match (&api.preview_input, &api.preview_topic, &api.preview_brokers) {
+            _ if preview.is_some() => preview,
             (Some(input), _, _) => Some(std::sync::Arc::new(FilePreview(input.clone()))),
             (None, Some(topic), Some(brokers)) => Some(topic_preview(topic, brokers)?),
             (None, Some(_), None) => {
