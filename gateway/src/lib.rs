@@ -5,8 +5,9 @@
 //! connections (refusing bad tokens before any WebSocket exists); each [`connection`] serves one client; the [`hub`] knows
 //! who subscribes to what and fans each event out, encoded once; a [`broker`] (Redis, or
 //! in-memory) feeds the hub and answers history queries for resume. The wire protocol is in
-//! [`protocol`] and `docs/protocol.md`; tokens are verified in [`auth`]. The [`dashboard`] is a
-//! static page served at `/` that is just another WebSocket client. Metrics are served on a
+//! [`protocol`] and `docs/protocol.md`; tokens are verified in [`auth`]. The [`ui`] is the
+//! operator UI's built bundle served at `/`: just another WebSocket client, and a client of the
+//! configuration API the application mounts. Metrics are served on a
 //! separate admin endpoint (`admin_listen`), never on the clients' port.
 //!
 //! The gateway meets the pipeline only through Redis and the types of `aiops-schemas`.
@@ -15,12 +16,12 @@ pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;
-pub mod dashboard;
 pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -284,16 +284,16 @@ async fn dashboard_asset<B: Broker>(
     if !context.config.dashboard {
         return not_found().await;
     }
-    match crate::dashboard::asset(&format!("/{name}")) {
+    match crate::ui::asset(&format!("/{name}")) {
         Some(asset) => asset_response(asset),
         None => not_found().await,
     }
 }
 
-fn asset_response(asset: crate::dashboard::Asset) -> Response {
+fn asset_response(asset: crate::ui::Asset) -> Response {
     let mut response = ([(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response();
     let headers = response.headers_mut();
-    for (name, value) in crate::dashboard::SECURITY_HEADERS {
+    for (name, value) in crate::ui::SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response
@@ -325,7 +325,7 @@ async fn root<B: Broker>(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !wants_websocket {
-        return match (context.config.dashboard, crate::dashboard::asset("/")) {
+        return match (context.config.dashboard, crate::ui::asset("/")) {
             (true, Some(asset)) => asset_response(asset),
             _ => not_found().await,
         };

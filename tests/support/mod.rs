@@ -38,6 +38,9 @@ pub enum Service {
     Chromium,
     /// `node` with playwright-core in `target/node` (drives Chromium).
     Playwright,
+    /// The UI's own node modules (`npm ci` in `ui/`: playwright-core and axe-core for its
+    /// browser scenarios).
+    UiModules,
     /// The Python with pyarrow and prometheus_client in `target/py` (or `AIOPS_PYTHON`).
     Pyarrow,
     /// The `openssl` command (makes RSA and EC key pairs).
@@ -82,6 +85,15 @@ impl Service {
                     && root
                         .join("target/node/node_modules/playwright-core/package.json")
                         .is_file()
+            }
+            Service::UiModules => {
+                on_path("node").is_some()
+                    && ["playwright-core", "axe-core"].iter().all(|module| {
+                        root.join("ui/node_modules")
+                            .join(module)
+                            .join("package.json")
+                            .is_file()
+                    })
             }
             Service::Pyarrow => python().is_file(),
             Service::Openssl => on_path("openssl").is_some(),
@@ -157,6 +169,12 @@ pub fn playwright_node() -> Command {
     node
 }
 
+/// `node` for the UI's browser scenarios (`ui/e2e/`), with the UI's node modules.
+pub fn ui_node() -> Command {
+    Service::UiModules.used();
+    Command::new("node")
+}
+
 /// The Python with pyarrow and prometheus_client.
 pub fn pyarrow_python() -> Command {
     Service::Pyarrow.used();
@@ -194,6 +212,11 @@ fn tansu_path() -> Option<PathBuf> {
 fn find_tansu() -> PathBuf {
     Service::Tansu.used();
     tansu_path().expect("tansu not found: run scripts/services install (or set AIOPS_TANSU)")
+}
+
+/// Sends `signal` (`-TERM`, `-9`) to a child process and waits for it.
+pub fn kill_child(child: &mut Child, signal: &str) {
+    kill(child, signal);
 }
 
 fn kill(child: &mut Child, signal: &str) {
