@@ -25,6 +25,15 @@ export default tseslint.config(
     },
   },
   {
+    // The browser scenarios: node (CommonJS) around callbacks that run in the page.
+    files: ["e2e/**/*.cjs"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", process: "readonly", console: "readonly", document: "readonly", performance: "readonly" },
+    },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["**/*.{js,mjs}"],
     languageOptions: { globals: { console: "readonly", process: "readonly", URL: "readonly" } },
   },

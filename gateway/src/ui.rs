@@ -72,7 +72,10 @@ mod tests {
         }
         let style = asset("/app.css").unwrap().body;
         assert!(!style.contains("@import"), "the style sheet imports");
-        assert!(!style.contains("url(http"), "the style sheet loads from elsewhere");
+        assert!(
+            !style.contains("url(http"),
+            "the style sheet loads from elsewhere"
+        );
         assert!(asset("/secret").is_none());
     }
 

@@ -1,6 +1,6 @@
 // Runs the preview API for the draft (over the last day of data) and says plainly when it is not available.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { errorStatus, usePreviewMutation } from "../api/api";
+import { errorStatus, useLazySeriesQuery, usePreviewMutation } from "../api/api";
 import type { JsonObject, PreviewResponse } from "../api/types";
 
 export type PreviewStatus =
@@ -12,15 +12,28 @@ export type PreviewStatus =
 
 const DAY = 24 * 3600 * 1000;
 
+/** The metric glob of a draft, for asking where its data ends. */
+function metricOf(config: JsonObject): string {
+  const match = config.match;
+  if (match && typeof match === "object" && !Array.isArray(match) && typeof match.metric === "string") return match.metric;
+  return "*";
+}
+
 export function usePreview() {
   const [trigger] = usePreviewMutation();
+  const [findSeries] = useLazySeriesQuery();
   const [status, setStatus] = useState<PreviewStatus>({ kind: "idle" });
   const latest = useRef(0);
   const run = useCallback(
     async (name: string, config: JsonObject) => {
       const ticket = ++latest.current;
       setStatus({ kind: "loading" });
-      const to = Date.now();
+      // "The last day" is the last day of the preview data, which is not always now: a file of
+      // recorded points ends in the past, the demo's generator runs ahead of the clock. The
+      // series search answers with where the data ends (its newest point); without one, now.
+      const found = await findSeries({ metric: metricOf(config), labels: [], windowMs: 1 }, false);
+      if (ticket !== latest.current) return;
+      const to = found.data?.to ?? Date.now();
       const result = await trigger({ name, config, from: to - DAY, to });
       // An older answer arriving after a newer request is dropped.
       if (ticket !== latest.current) return;
@@ -31,7 +44,7 @@ export function usePreview() {
         else setStatus({ kind: "error", message: `preview failed (${String(status ?? "network")})` });
       }
     },
-    [trigger],
+    [trigger, findSeries],
   );
   return { status, run };
 }
