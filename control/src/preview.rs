@@ -73,14 +73,23 @@ pub const MAX_CHART_POINTS: usize = 400;
 /// Series followed while a preview runs, before the [`MAX_CHART_SERIES`] shown are chosen.
 const CHART_CANDIDATES: usize = 4 * MAX_CHART_SERIES;
 
-/// One series' values over a range, thinned as they come: every `stride`-th point is kept, and
-/// the stride doubles whenever twice the wanted number is held, so memory stays bounded over
-/// any range while the points stay evenly spread.
+/// One series' values over a range, thinned as they come: points are taken in buckets of
+/// `stride` consecutive points, each bucket kept as its point farthest from the series' mean so
+/// far; when twice the wanted number of points is held, pairs of buckets merge and the stride
+/// doubles. So memory stays bounded over any range, the points stay evenly spread in time,
+/// and a spike survives thinning (a chart that dropped the spikes would show a draft's flags
+/// floating above a flat line).
 #[derive(Debug, Clone)]
 struct Decimated {
     series: Arc<Series>,
-    stride: u64,
     seen: u64,
+    /// Sum and count of the finite values seen, for their mean.
+    sum: f64,
+    finite: u64,
+    stride: u64,
+    /// The current bucket's point so far, and how many points it has taken.
+    bucket: Option<(TimestampMs, f64)>,
+    in_bucket: u64,
     points: Vec<(TimestampMs, f64)>,
 }
 
@@ -88,38 +97,77 @@ impl Decimated {
     fn new(series: Arc<Series>) -> Decimated {
         Decimated {
             series,
-            stride: 1,
             seen: 0,
+            sum: 0.0,
+            finite: 0,
+            stride: 1,
+            bucket: None,
+            in_bucket: 0,
             points: Vec::new(),
         }
     }
 
+    fn mean(&self) -> f64 {
+        if self.finite == 0 {
+            0.0
+        } else {
+            self.sum / self.finite as f64
+        }
+    }
+
     fn add(&mut self, timestamp: TimestampMs, value: f64) {
-        if self.seen.is_multiple_of(self.stride) && value.is_finite() {
-            self.points.push((timestamp, value));
+        self.seen = self.seen.saturating_add(1);
+        if !value.is_finite() {
+            return;
+        }
+        self.sum += value;
+        self.finite += 1;
+        let mean = self.mean();
+        self.bucket = Some(match self.bucket {
+            Some(kept) if (kept.1 - mean).abs() >= (value - mean).abs() => kept,
+            _ => (timestamp, value),
+        });
+        self.in_bucket += 1;
+        if self.in_bucket >= self.stride {
+            self.points.extend(self.bucket.take());
+            self.in_bucket = 0;
             if self.points.len() >= 2 * MAX_CHART_POINTS {
-                let mut index = 0;
-                self.points.retain(|_| {
-                    index += 1;
-                    index % 2 == 1
-                });
+                self.points = thin(&self.points, 2, mean);
                 self.stride = self.stride.saturating_mul(2);
             }
         }
-        self.seen = self.seen.saturating_add(1);
     }
 
     /// As JSON, thinned once more to at most [`MAX_CHART_POINTS`] points.
     fn to_json(&self) -> Value {
-        let step = self.points.len().div_ceil(MAX_CHART_POINTS).max(1);
+        let mut held = self.points.clone();
+        held.extend(self.bucket);
+        let step = held.len().div_ceil(MAX_CHART_POINTS).max(1);
+        let points = thin(&held, step, self.mean());
         json!({
             "key": self.series.key(),
             "name": self.series.name(),
             "labels": self.series.labels(),
             "count": self.seen,
-            "points": self.points.iter().step_by(step).map(|(t, v)| json!([t, v])).collect::<Vec<_>>(),
+            "points": points.iter().map(|(t, v)| json!([t, v])).collect::<Vec<_>>(),
         })
     }
+}
+
+/// Every run of `step` points as the one farthest from `mean` (the first of equals).
+fn thin(points: &[(TimestampMs, f64)], step: usize, mean: f64) -> Vec<(TimestampMs, f64)> {
+    points
+        .chunks(step.max(1))
+        .filter_map(|chunk| {
+            chunk.iter().copied().reduce(|kept, next| {
+                if (next.1 - mean).abs() > (kept.1 - mean).abs() {
+                    next
+                } else {
+                    kept
+                }
+            })
+        })
+        .collect()
 }
 
 /// The values of the first [`CHART_CANDIDATES`] series seen.
@@ -484,4 +532,62 @@ pub fn find_series(
             .collect(),
         truncated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series() -> Arc<Series> {
+        Arc::new(
+            Series::new(
+                "acme",
+                "latency",
+                aiops_schemas::Labels::default(),
+                &aiops_schemas::Limits::default(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn thinning_keeps_the_spikes_and_stays_bounded() {
+        let mut chart = Decimated::new(series());
+        // 100,000 points of a flat line with a spike every 9,973 points.
+        for i in 0..100_000i64 {
+            let value = if i % 9_973 == 500 {
+                50.0
+            } else {
+                (i % 7) as f64 * 0.01
+            };
+            chart.add(i * 1_000, value);
+            assert!(chart.points.len() < 2 * MAX_CHART_POINTS);
+        }
+        let json = chart.to_json();
+        let points = json["points"].as_array().unwrap();
+        assert!(points.len() <= MAX_CHART_POINTS, "{}", points.len());
+        assert!(points.len() >= MAX_CHART_POINTS / 2, "{}", points.len());
+        assert_eq!(json["count"], 100_000);
+        let spikes: Vec<i64> = points
+            .iter()
+            .filter(|p| p[1].as_f64().unwrap() == 50.0)
+            .map(|p| p[0].as_i64().unwrap() / 1_000)
+            .collect();
+        let expected: Vec<i64> = (0..100_000).filter(|i| i % 9_973 == 500).collect();
+        assert_eq!(spikes, expected, "every spike survives");
+        let times: Vec<i64> = points.iter().map(|p| p[0].as_i64().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_short_series_is_kept_whole() {
+        let mut chart = Decimated::new(series());
+        for i in 0..10 {
+            chart.add(i, i as f64);
+        }
+        chart.add(10, f64::NAN);
+        let json = chart.to_json();
+        assert_eq!(json["points"].as_array().unwrap().len(), 10);
+        assert_eq!(json["count"], 11);
+    }
 }

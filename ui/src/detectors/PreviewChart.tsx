@@ -27,7 +27,17 @@ export function PreviewChart({ series, events }: { series: SeriesItem; events: A
         {flagged
           .filter((e) => e.timestamp >= t0 && e.timestamp <= t1)
           .map((e) => (
-            <circle key={e.id} className={`flag dot-${e.severity}`} cx={x(e.timestamp).toFixed(1)} cy={y(e.value).toFixed(1)} r="4" />
+            // A tick through the flagged point: the chart stretches to its box, which would draw a
+            // circle as an ellipse; a line with a non-scaling stroke stays a mark.
+            <line
+              key={e.id}
+              className={`flag flag-${e.severity}`}
+              x1={x(e.timestamp).toFixed(1)}
+              x2={x(e.timestamp).toFixed(1)}
+              y1={(y(e.value) - 7).toFixed(1)}
+              y2={(y(e.value) + 7).toFixed(1)}
+              vectorEffect="non-scaling-stroke"
+            />
           ))}
       </svg>
       <figcaption>
