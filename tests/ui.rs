@@ -247,3 +247,73 @@ fn the_operator_ui_configures_detectors_optimistically_and_confirms_them_over_we
         );
     }
 }
+
+#[test]
+fn the_demo_opens_into_the_ui_where_a_new_detector_changes_the_demos_events() {
+    if !support::available(&[Service::Chromium, Service::UiModules]) {
+        return;
+    }
+    let _serial = serial();
+    let port = support::free_port();
+    let mut demo = support::aiops()
+        .args([
+            "demo",
+            "--duration",
+            "150s",
+            "--series",
+            "50",
+            "--rate",
+            "2000",
+        ])
+        .args([
+            "--anomaly-gap",
+            "200",
+            "--serve",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let url = lines
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://") && w.contains("#token="))
+                .map(str::to_owned)
+        })
+        .expect("the demo prints the UI's URL with a token");
+    std::thread::spawn(move || lines.for_each(drop));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let screenshots = root.join("target/browser");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let output = support::ui_node()
+        .arg(root.join("ui/e2e/demo.cjs"))
+        .env("AIOPS_UI_DEMO_URL", &url)
+        .env("AIOPS_UI_SCREENSHOTS", &screenshots)
+        .env(
+            "AIOPS_CHROMIUM",
+            std::env::var("AIOPS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        )
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    support::kill_child(&mut demo, "-TERM");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for line in printed.lines() {
+        eprintln!("demo scenario: {line}");
+    }
+    assert!(output.status.success(), "the demo scenario failed (above)");
+    let result: Value = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|m| m.get("result").cloned())
+        .expect("the scenario reports its measurements");
+    // A newcomer edits a detector and sees the demo's events change within a minute.
+    let to_event = result["apply_to_first_event_s"].as_f64().unwrap();
+    let opened_to_confirmed = result["opened_to_confirmed_s"].as_f64().unwrap();
+    assert!(to_event < 60.0, "{result}");
+    assert!(opened_to_confirmed < 60.0, "{result}");
+}

@@ -3,7 +3,7 @@ import { createRoot } from "react-dom/client";
 import { Provider } from "react-redux";
 import { App } from "./app/App";
 import { readToken, tokenSet } from "./app/auth";
-import { navigated, parseRoute, routeHash } from "./app/route";
+import { keepHashInSync, navigated, parseRoute } from "./app/route";
 import { browserDeps, makeStore } from "./app/store";
 import "./app/app.css";
 import { browserUrl, type SocketLike } from "./ws/manager";
@@ -30,10 +30,7 @@ window.addEventListener("hashchange", () => {
   }
   store.dispatch(navigated(parseRoute(location.hash)));
 });
-store.subscribe(() => {
-  const hash = routeHash(store.getState().route.route);
-  if (location.hash !== hash && !(hash === "#/live" && location.hash === "")) location.hash = hash;
-});
+keepHashInSync(store, location);
 if (token) store.dispatch(tokenSet(token));
 
 const root = document.getElementById("root");

@@ -29,3 +29,26 @@ export const routeSlice = createSlice({
 });
 
 export const { navigated } = routeSlice.actions;
+
+/** What [`keepHashInSync`] needs of a store: the route, and a way to be told of changes. */
+export interface RouteStore {
+  getState(): { route: { route: Route } };
+  subscribe(listener: () => void): () => void;
+}
+
+/**
+ * Writes the hash when the route changes, and only then. (Regression: it wrote the hash on every
+ * store change whose route differed from it, so an event dispatched between a click on a link
+ * and the browser's `hashchange` put the old route back, and a busy live stream made the
+ * Detectors tab unreachable.)
+ */
+export function keepHashInSync(store: RouteStore, location: { hash: string }): () => void {
+  let last = store.getState().route.route;
+  return store.subscribe(() => {
+    const route = store.getState().route.route;
+    if (route === last) return;
+    last = route;
+    const hash = routeHash(route);
+    if (location.hash !== hash && !(hash === "#/live" && location.hash === "")) location.hash = hash;
+  });
+}
