@@ -334,7 +334,7 @@ fn serve(
         scope: Some("detectors:read detectors:write".into()),
     };
     let token = mint(&key, &claims)?;
-    note!("aiops demo: dashboard on http://{address}/#token={token}");
+    note!("aiops demo: the UI on http://{address}/#token={token}");
     note!("aiops demo: events on ws://{address}/?token={token}");
     note!(
         "aiops demo: detector configurations: curl -H 'Authorization: Bearer {token}' http://{address}/api/v1/presets"
