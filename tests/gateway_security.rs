@@ -571,7 +571,7 @@ async fn each_http_surface_answers_what_it_should_and_metrics_stay_off_the_clien
             ("client /healthz", get(client, "/healthz")),
             ("client /readyz", get(client, "/readyz")),
             ("client /", get(client, "/")),
-            ("client /dashboard.js", get(client, "/dashboard.js")),
+            ("client /app.js", get(client, "/app.js")),
             ("client /metrics", get(client, "/metrics")),
             ("client /nothing", get(client, "/nothing")),
             (
@@ -606,7 +606,7 @@ async fn each_http_surface_answers_what_it_should_and_metrics_stay_off_the_clien
         ("client /healthz", "200"),
         ("client /readyz", "200"),
         ("client /", "200"),
-        ("client /dashboard.js", "200"),
+        ("client /app.js", "200"),
         ("client /metrics", "404"),
         ("client /nothing", "404"),
         ("client POST /healthz", "405"),
