@@ -45,6 +45,8 @@ pub enum Service {
     Pyarrow,
     /// The `openssl` command (makes RSA and EC key pairs).
     Openssl,
+    /// `kubectl` (with kustomize v4 or later) and `kubernetes-validate` in `target/py`.
+    Kubernetes,
 }
 
 /// How missing services are treated, from `AIOPS_INTEGRATION`.
@@ -97,6 +99,10 @@ impl Service {
             }
             Service::Pyarrow => python().is_file(),
             Service::Openssl => on_path("openssl").is_some(),
+            Service::Kubernetes => {
+                on_path("kubectl").is_some()
+                    && root.join("target/py/bin/kubernetes-validate").is_file()
+            }
         }
     }
 
@@ -152,6 +158,18 @@ pub fn python() -> PathBuf {
 pub fn chromium() -> Command {
     Service::Chromium.used();
     Command::new("chromium")
+}
+
+/// `kubectl`, for `kubectl kustomize`.
+pub fn kubectl() -> Command {
+    Service::Kubernetes.used();
+    Command::new("kubectl")
+}
+
+/// `kubernetes-validate` from `target/py`.
+pub fn kubernetes_validate() -> Command {
+    Service::Kubernetes.used();
+    Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py/bin/kubernetes-validate"))
 }
 
 /// The `openssl` command.
