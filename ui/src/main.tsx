@@ -2,7 +2,7 @@
 import { createRoot } from "react-dom/client";
 import { Provider } from "react-redux";
 import { App } from "./app/App";
-import { readToken, tokenSet } from "./app/auth";
+import { linkToken, readToken, tokenSet } from "./app/auth";
 import { keepHashInSync, navigated, parseRoute } from "./app/route";
 import { browserDeps, makeStore } from "./app/store";
 import "./app/app.css";
@@ -16,6 +16,7 @@ const store = makeStore(
     clearTimeout: (handle) => window.clearTimeout(handle as number),
     random: Math.random,
     url: browserUrl,
+    now: Date.now,
   }),
 );
 
@@ -25,7 +26,8 @@ store.dispatch(navigated(parseRoute(location.hash)));
 window.addEventListener("hashchange", () => {
   // A #token= link opened in this tab while the app runs: take it like on load.
   if (/[#&]token=/.test(location.hash)) {
-    const fresh = readToken(location, history, sessionStorage);
+    // Another tenant's or user's token asks first: a crafted link must not switch silently.
+    const fresh = linkToken(location, history, store.getState().auth.token, (q) => window.confirm(q));
     if (fresh) store.dispatch(tokenSet(fresh));
   }
   store.dispatch(navigated(parseRoute(location.hash)));

@@ -100,8 +100,9 @@ describe("live stream reducer", () => {
     expect(caughtLastHour(s.caught.other, T)).toBe(1);
   });
 
-  it("writes series with labels as text", () => {
-    expect(seriesText({ name: "cpu", labels: { host: "<img src=x>" } })).toBe('cpu{host="<img src=x>"}');
+  it("quotes label values so one cannot pose as another label", () => {
+    // A value holding `",zone="b` must stay one label's value in the text.
+    expect(seriesText({ name: "cpu", labels: { host: 'a",zone="b' } })).toBe('cpu{host="a\\",zone=\\"b"}');
     expect(seriesText(undefined)).toBe("(all series)");
   });
 });

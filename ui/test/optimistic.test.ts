@@ -111,15 +111,6 @@ describe("optimistic updater", () => {
     expect(refreshed).toMatchObject({ state: "conflict", entry: { version: 5, updated_by: "bob" } });
   });
 
-  it("reapplies on top of the current version after a conflict", async () => {
-    const t = testStore();
-    edit(t);
-    await t.answer({ ok: false, error: { status: 409, message: "m", current: stored("checkout", 5) } });
-    edit(t, stored("checkout", 5));
-    expect(t.requests[1]!.headers).toEqual({ "If-Match": '"5"' });
-    expect(change(t).state).toBe("pending");
-  });
-
   it("rolls back on 422 and puts the errors on the draft, back in the editor", async () => {
     const t = testStore();
     t.store.dispatch(draftOpened(newDraft(stored("checkout", 3))));

@@ -11,6 +11,8 @@ function handlers() {
     config: vi.fn(),
     notice: vi.fn(),
     expired: vi.fn(),
+    configResync: vi.fn(),
+    configRefused: vi.fn(),
   } satisfies WsHandlers;
 }
 
@@ -49,7 +51,7 @@ describe("WebSocket manager", () => {
     f.last().receive({ type: "event", channel: "drift", event: { id: "d1" } });
     f.last().receive({ type: "event", channel: "config", event: applied("checkout", 3) });
     expect(h.anomaly).toHaveBeenCalledWith(expect.objectContaining({ id: "a1" }));
-    expect(h.drift).toHaveBeenCalledWith({ id: "d1" });
+    expect(h.drift).toHaveBeenCalledWith(expect.objectContaining({ id: "d1" }));
     expect(h.config).toHaveBeenCalledWith(expect.objectContaining({ name: "checkout", version: 3 }));
   });
 

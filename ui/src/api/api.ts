@@ -1,5 +1,6 @@
 // The configuration API as RTK Query endpoints (reads and previews; writes go through the optimistic listener).
 import { createApi, fetchBaseQuery } from "@reduxjs/toolkit/query/react";
+import { historyResponse, presets, previewResponse, seriesResponse, storedConfigs } from "./shapes";
 import type { HistoryResponse, JsonObject, Preset, PreviewResponse, SeriesResponse, StoredConfig } from "./types";
 
 interface TokenHolder {
@@ -34,16 +35,17 @@ export const api = createApi({
   endpoints: (build) => ({
     listDetectors: build.query<StoredConfig[], void>({
       query: () => "/detectors",
-      transformResponse: (body: { items?: StoredConfig[] }) => body.items ?? [],
+      transformResponse: (body: unknown) => storedConfigs(body),
       providesTags: ["Detectors"],
     }),
     history: build.query<HistoryResponse, string>({
       query: (name) => `/detectors/${encodeURIComponent(name)}/history`,
+      transformResponse: (body: unknown) => historyResponse(body),
       providesTags: (_r, _e, name) => [{ type: "History", id: name }, "Detectors"],
     }),
     presets: build.query<Preset[], void>({
       query: () => "/presets",
-      transformResponse: (body: { items?: Preset[] }) => body.items ?? [],
+      transformResponse: (body: unknown) => presets(body),
     }),
     series: build.query<SeriesResponse, SeriesQuery>({
       query: ({ metric, labels, windowMs }) => {
@@ -53,6 +55,7 @@ export const api = createApi({
         if (windowMs) params.set("window_ms", String(windowMs));
         return `/series?${params.toString()}`;
       },
+      transformResponse: (body: unknown) => seriesResponse(body),
     }),
     preview: build.mutation<PreviewResponse, PreviewArgs>({
       query: ({ name, ...body }) => ({
@@ -60,6 +63,7 @@ export const api = createApi({
         method: "POST",
         body,
       }),
+      transformResponse: (body: unknown) => previewResponse(body),
     }),
   }),
 });

@@ -37,21 +37,36 @@ export function toApiError(status: number, body: unknown): ApiError {
   return { status, message: `HTTP ${status}` };
 }
 
+/** A write the server has not answered by then fails as a network failure (it may still have landed: the list refetches). */
+export const WRITE_TIMEOUT_MS = 30000;
+
 export const fetchWriter: Writer = async (token, request) => {
   const headers: Record<string, string> = { ...request.headers };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (request.body !== undefined) headers["Content-Type"] = "application/json";
+  // Regression: a hung PUT stayed "the server has not answered yet" forever.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), WRITE_TIMEOUT_MS);
   let response: Response;
+  let text: string;
   try {
     response = await fetch(request.path, {
       method: request.method,
       headers,
       body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      signal: controller.signal,
     });
+    text = await response.text().catch(() => "");
   } catch (e) {
-    return { ok: false, error: { status: "network", message: e instanceof Error ? e.message : "network error" } };
+    const message = controller.signal.aborted
+      ? `no answer within ${WRITE_TIMEOUT_MS / 1000} s`
+      : e instanceof Error
+        ? e.message
+        : "network error";
+    return { ok: false, error: { status: "network", message } };
+  } finally {
+    clearTimeout(timer);
   }
-  const text = await response.text().catch(() => "");
   let body: unknown = null;
   if (text) {
     try {

@@ -9,6 +9,7 @@ import { ErrorBoundary } from "./ErrorBoundary";
 import { useAppDispatch, useAppSelector } from "./hooks";
 import { navigated, type Route } from "./route";
 import { TokenForm } from "./TokenForm";
+import type { ConnectionState } from "../ws/connectionSlice";
 
 function Identity() {
   const claims = useAppSelector((s) => s.auth.claims);
@@ -21,12 +22,27 @@ function Identity() {
   );
 }
 
+const STATE_TEXT: Record<ConnectionState, string> = {
+  idle: "not connected",
+  connecting: "connecting",
+  live: "live",
+  reconnecting: "reconnecting",
+  failed: "cannot connect",
+};
+
 function Connection() {
   const { state, text } = useAppSelector((s) => s.connection);
+  // The visible text counts down ("reconnecting in 3.2 s"); a live region on it announced every
+  // step. Screen readers hear the state only, from a region whose text changes with the state.
   return (
-    <div id="connection" data-testid="connection" className={`state state-${state}`} data-state={state} role="status" aria-live="polite">
-      {text}
-    </div>
+    <>
+      <div id="connection" data-testid="connection" className={`state state-${state}`} data-state={state}>
+        {text}
+      </div>
+      <span className="sr-only" role="status" aria-live="polite" data-testid="connection-announcer">
+        connection {STATE_TEXT[state]}
+      </span>
+    </>
   );
 }
 

@@ -7,7 +7,14 @@ export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "");
   if (path === "/new") return { view: "editor", name: null };
   const m = /^\/detectors\/(.+)$/.exec(path);
-  if (m) return { view: "editor", name: decodeURIComponent(m[1]!) };
+  if (m) {
+    try {
+      return { view: "editor", name: decodeURIComponent(m[1]!) };
+    } catch {
+      // A malformed escape (#/detectors/%E0) threw before the first render and on every hashchange.
+      return { view: "detectors" };
+    }
+  }
   if (path === "/detectors") return { view: "detectors" };
   return { view: "live" };
 }

@@ -1,18 +1,18 @@
 // The Redux store: slices, RTK Query, the WebSocket middleware and the optimistic listener.
-import { combineReducers, configureStore, createListenerMiddleware, isAnyOf } from "@reduxjs/toolkit";
+import { combineReducers, configureStore, createListenerMiddleware, isAnyOf, type UnknownAction } from "@reduxjs/toolkit";
 import { api } from "../api/api";
 import { fetchWriter } from "../api/http";
 import { draftSlice, draftStorageKey } from "../detectors/draftSlice";
-import { liveSlice } from "../live/liveSlice";
+import { initialLiveState, liveSlice } from "../live/liveSlice";
 import { createOptimisticListener, type OptimisticDeps } from "../optimistic/listener";
-import { optimisticSlice } from "../optimistic/optimistic";
+import { initialOptimisticState, optimisticSlice } from "../optimistic/optimistic";
 import { connectionSlice } from "../ws/connectionSlice";
 import type { WsDeps } from "../ws/manager";
 import { createWsMiddleware } from "../ws/middleware";
-import { authSlice, tokenCleared, tokenSet, TOKEN_KEY } from "./auth";
+import { authSlice, parseClaims, tokenCleared, tokenSet, TOKEN_KEY } from "./auth";
 import { routeSlice } from "./route";
 
-export const rootReducer = combineReducers({
+const slices = combineReducers({
   auth: authSlice.reducer,
   connection: connectionSlice.reducer,
   live: liveSlice.reducer,
@@ -22,7 +22,27 @@ export const rootReducer = combineReducers({
   [api.reducerPath]: api.reducer,
 });
 
-export type RootState = ReturnType<typeof rootReducer>;
+export type RootState = ReturnType<typeof slices>;
+
+/** Whether an action ends the current tenant's session: the token forgotten, or one for another tenant or user. */
+export function leavesTenant(state: RootState | undefined, action: UnknownAction): boolean {
+  if (tokenCleared.match(action)) return true;
+  if (!tokenSet.match(action) || !state || state.auth.token === null) return false;
+  const before = state.auth.claims;
+  const after = parseClaims(action.payload);
+  return before?.tenant !== after?.tenant || before?.sub !== after?.sub;
+}
+
+/**
+ * The slices plus one rule: leaving a tenant drops everything that belongs to it (live rows,
+ * changes and confirmations, the open draft), so nothing of one tenant shows under another's token.
+ */
+export const rootReducer = (state: Partial<RootState> | undefined, action: UnknownAction): RootState => {
+  if (state?.auth && leavesTenant(state as RootState, action)) {
+    state = { ...state, live: initialLiveState, optimistic: initialOptimisticState, draft: { draft: null } };
+  }
+  return slices(state, action);
+};
 
 export interface StoreDeps {
   ws: WsDeps;
@@ -46,6 +66,13 @@ export function browserDeps(wsDeps: WsDeps): StoreDeps {
 export function makeStore(deps: StoreDeps, preloadedState?: Partial<RootState>) {
   // Session storage follows the token and the draft, so a reload or a lost connection loses nothing.
   const persist = createListenerMiddleware();
+  // The RTK Query cache is the tenant's too: drop it with the rest (see rootReducer).
+  persist.startListening({
+    predicate: (action, _state, before) => leavesTenant(before as RootState, action),
+    effect: (_action, listenerApi) => {
+      listenerApi.dispatch(api.util.resetApiState());
+    },
+  });
   persist.startListening({
     matcher: isAnyOf(tokenSet, tokenCleared),
     effect: (action) => {
@@ -57,8 +84,9 @@ export function makeStore(deps: StoreDeps, preloadedState?: Partial<RootState>) 
   persist.startListening({
     predicate: (action) => typeof action.type === "string" && action.type.startsWith("draft/") && action.type !== "draft/draftClosed",
     effect: (_action, listenerApi) => {
-      const draft = (listenerApi.getState() as RootState).draft.draft;
-      if (draft && deps.storage) deps.storage.setItem(draftStorageKey(draft.key), JSON.stringify(draft));
+      const state = listenerApi.getState() as RootState;
+      const draft = state.draft.draft;
+      if (draft && deps.storage) deps.storage.setItem(draftStorageKey(state.auth.claims?.tenant ?? "", draft.key), JSON.stringify(draft));
     },
   });
   const optimistic = createOptimisticListener(deps.optimistic);

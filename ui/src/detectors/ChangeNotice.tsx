@@ -1,12 +1,14 @@
 // What happened to a change that did not simply go live: conflict (409), failure, rejection, or no confirmation yet.
 import type { Change } from "../optimistic/optimistic";
-import { useAppDispatch } from "../app/hooks";
+import { canSeeConfig } from "../app/auth";
+import { useAppDispatch, useAppSelector } from "../app/hooks";
 import { applyRequested } from "../optimistic/listener";
 import { changeDismissed } from "../optimistic/optimistic";
 import { pretty } from "./draftSlice";
 
 export function ChangeNotice({ change }: { change: Change }) {
   const dispatch = useAppDispatch();
+  const blind = useAppSelector((s) => s.connection.configRefused === true || !canSeeConfig(s.auth.claims));
   const retry = (baseVersion: number | null) =>
     dispatch(
       applyRequested({
@@ -76,14 +78,28 @@ export function ChangeNotice({ change }: { change: Change }) {
     );
   }
   if (change.state === "unconfirmed") {
+    const why =
+      change.version === null
+        ? "the server has not answered yet; it may still go live."
+        : blind
+          ? `version ${change.version} is stored, but this token cannot see confirmations (no config channel).`
+          : change.missed
+            ? `version ${change.version} is stored; its confirmation may have been missed while the connection was down.`
+            : `no pipeline confirmed version ${change.version} yet; it may still go live.`;
     return (
-      <div className="notice-box warn" role="status">
+      <div className="notice-box warn" role="status" data-testid="unconfirmed">
+        <p>{why}</p>
+        <div className="row-actions">{dismiss}</div>
+      </div>
+    );
+  }
+  if (change.state === "live" && change.rejected) {
+    return (
+      <div className="notice-box warn" role="status" data-testid="partly-rejected">
         <p>
-          {change.version === null
-            ? "the server has not answered yet"
-            : `no pipeline confirmed version ${change.version} yet`}
-          ; it may still go live.
+          Live, but a pipeline rejected version {change.version ?? "?"}: {change.rejected}
         </p>
+        <div className="row-actions">{dismiss}</div>
       </div>
     );
   }

@@ -13,6 +13,7 @@ import { expertPointers } from "./expert/params";
 import { TextField } from "./fields";
 import { Wizard } from "./guided/Wizard";
 import { TemplateMode } from "./template/TemplateMode";
+import { own } from "../util/dict";
 
 const MODES: Array<{ id: Mode; label: string }> = [
   { id: "guided", label: "Guided" },
@@ -22,9 +23,9 @@ const MODES: Array<{ id: Mode; label: string }> = [
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-function restore(key: string | null, stored: StoredConfig | null): Draft {
+function restore(tenant: string, key: string | null, stored: StoredConfig | null): Draft {
   try {
-    const saved: unknown = JSON.parse(sessionStorage.getItem(draftStorageKey(key)) ?? "null");
+    const saved: unknown = JSON.parse(sessionStorage.getItem(draftStorageKey(tenant, key)) ?? "null");
     if (isDraft(saved)) return saved;
   } catch {
     // A damaged saved draft is ignored: the stored version is the starting point.
@@ -41,13 +42,16 @@ export function Editor({ name }: { name: string | null }) {
   const stored = name === null ? null : (list.data?.find((e) => e.name === name) ?? null);
   const draft = useAppSelector((s) => s.draft.draft);
   const writable = useAppSelector((s) => canWrite(s.auth.claims));
-  const change = useAppSelector((s) => (draft ? s.optimistic.changes[draft.name] : undefined));
+  const tenant = useAppSelector((s) => s.auth.claims?.tenant ?? "");
+  const change = useAppSelector((s) => (draft ? own(s.optimistic.changes, draft.name) : undefined));
+  // A write under this name still waiting for the server's answer: the next one would be based on a version that does not exist yet.
+  const inFlight = change !== undefined && change.state === "pending" && change.version === null;
   const ready = name === null || list.isSuccess || list.isError;
   const open = draft !== null && draft.key === name;
 
   useEffect(() => {
-    if (!open && ready) dispatch(draftOpened(restore(name, stored)));
-  }, [open, ready, name, stored, dispatch]);
+    if (!open && ready) dispatch(draftOpened(restore(tenant, name, stored)));
+  }, [open, ready, tenant, name, stored, dispatch]);
 
   if (!open || !draft) return <p className="muted">Loading…</p>;
 
@@ -124,9 +128,10 @@ export function Editor({ name }: { name: string | null }) {
       {draft.mode === "expert" && <ExpertMode draft={draft} live={stored} />}
       <div className="apply-bar">
         <TextField pointer="/reason" label="Reason for the change" testId="field-reason" placeholder="why (kept in the audit log)" />
-        <button type="button" className="primary" data-testid="apply" onClick={apply} disabled={draft.rawError !== null || !writable}>
+        <button type="button" className="primary" data-testid="apply" onClick={apply} disabled={draft.rawError !== null || !writable || inFlight}>
           Apply
         </button>
+        {inFlight && <span className="muted">Waiting for the server to answer the last change…</span>}
         {draft.rawError && <span className="field-error">Fix the raw JSON first.</span>}
         {!writable && <span className="muted">This token may not change configurations.</span>}
       </div>

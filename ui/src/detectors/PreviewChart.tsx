@@ -1,5 +1,6 @@
 // Recent data of one series as a line, with the points a draft would have flagged marked on it.
 import type { AnomalyEvent, SeriesItem } from "../api/types";
+import { extent } from "../api/shapes";
 import { num } from "../live/format";
 
 export function PreviewChart({ series, events }: { series: SeriesItem; events: AnomalyEvent[] }) {
@@ -10,10 +11,8 @@ export function PreviewChart({ series, events }: { series: SeriesItem; events: A
   const flagged = events.filter((e) => (e.series?.key ?? "") === series.key || (!e.series?.key && e.series?.name === series.name));
   const ts = pts.map((p) => p[0]);
   const vs = [...pts.map((p) => p[1]), ...flagged.map((e) => e.value).filter((v) => Number.isFinite(v))];
-  const t0 = Math.min(...ts);
-  const t1 = Math.max(...ts);
-  let lo = Math.min(...vs);
-  let hi = Math.max(...vs);
+  const [t0, t1] = extent(ts);
+  let [lo, hi] = extent(vs);
   if (hi === lo) {
     hi += 1;
     lo -= 1;

@@ -25,7 +25,9 @@ export interface Draft {
 }
 
 export const DRAFT_PREFIX = "aiops.draft.";
-export const draftStorageKey = (key: string | null): string => DRAFT_PREFIX + (key ?? "+new");
+/** Per tenant: a draft saved under one token must not open under another tenant's. */
+export const draftStorageKey = (tenant: string, key: string | null): string =>
+  `${DRAFT_PREFIX}${encodeURIComponent(tenant)}/${key ?? "+new"}`;
 
 export const pretty = (value: JsonValue): string => JSON.stringify(value, null, 2);
 

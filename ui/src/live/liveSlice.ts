@@ -2,6 +2,7 @@
 // series and, per configuration name, what it caught in the last hour.
 import { createSlice, original, type PayloadAction } from "@reduxjs/toolkit";
 import type { AnomalyEvent, DriftEvent } from "../api/types";
+import { dict, own } from "../util/dict";
 
 export const MAX_ROWS = 500;
 export const MAX_DRIFT_ROWS = 200;
@@ -50,11 +51,12 @@ export const initialLiveState: LiveState = {
   rows: [],
   drift: [],
   counts: { events: 0, critical: 0, drift: 0 },
-  seriesKeys: {},
+  // Keyed by series keys and template names from the stream: no prototype (see util/dict).
+  seriesKeys: dict<true>(),
   seriesCount: 0,
   sparks: [],
   lastEventAt: null,
-  caught: {},
+  caught: dict<Caught>(),
   noticeSeq: 0,
 };
 
@@ -86,7 +88,7 @@ export const liveSlice = createSlice({
       if (state.lastEventAt === null || event.timestamp >= state.lastEventAt) state.lastEventAt = event.timestamp;
 
       const key = event.series?.key ?? seriesText(event.series);
-      if (!state.seriesKeys[key] && state.seriesCount < MAX_SERIES_KEYS) {
+      if (!own(state.seriesKeys, key) && state.seriesCount < MAX_SERIES_KEYS) {
         state.seriesKeys[key] = true;
         state.seriesCount += 1;
       }
@@ -109,7 +111,7 @@ export const liveSlice = createSlice({
       state.sparks = [{ ...before, points }, ...others].slice(0, MAX_SPARKLINES);
 
       if (event.template) {
-        const caught = state.caught[event.template] ?? { minutes: {}, last: null };
+        const caught = own(state.caught, event.template) ?? { minutes: {}, last: null };
         const minute = Math.floor(at / MINUTE) * MINUTE;
         caught.minutes[String(minute)] = (caught.minutes[String(minute)] ?? 0) + 1;
         for (const m of Object.keys(caught.minutes)) {

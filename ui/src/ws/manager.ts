@@ -1,7 +1,9 @@
 // The WebSocket to the gateway: subscriptions, resume from the last ids seen, dedupe, and a
 // reconnect loop with exponential back-off and jitter. Framework-free so it can be tested alone.
 import type { AnomalyEvent, ConfigEvent, DriftEvent } from "../api/types";
+import { parseClaims } from "../app/auth";
 import type { ConnectionState } from "./connectionSlice";
+import { normalizeAnomaly, normalizeConfig, normalizeDrift } from "./normalize";
 import { SeenIds } from "./seen";
 
 export interface SocketLike {
@@ -20,6 +22,8 @@ export interface WsDeps {
   random(): number;
   /** The gateway's address for a token: same origin, path `/`. */
   url(token: string): string;
+  /** Wall clock in ms, to tell an expired token before reconnecting with it. */
+  now?(): number;
 }
 
 export interface WsHandlers {
@@ -29,6 +33,10 @@ export interface WsHandlers {
   config(event: ConfigEvent): void;
   notice(text: string): void;
   expired(): void;
+  /** Config events may have been missed (no resume point, a gap, resume refused): refetch and stop waiting silently. */
+  configResync(): void;
+  /** The token may not subscribe to the config channel: no confirmation will ever come. */
+  configRefused(): void;
 }
 
 export const TOKEN_EXPIRED = 4001;
@@ -60,7 +68,9 @@ export class WsManager {
   private failed = false;
   private lastAnomalyId: string | null = null;
   private lastConfigId: string | null = null;
-  private readonly seen = new SeenIds(20000);
+  private seen = new SeenIds(20000);
+  /** The token the resume points and seen ids belong to. */
+  private resumeToken: string | null = null;
 
   constructor(
     private readonly deps: WsDeps,
@@ -69,6 +79,13 @@ export class WsManager {
 
   start(token: string): void {
     this.stop();
+    if (token !== this.resumeToken) {
+      // Another token (maybe another tenant): its stream has nothing to resume from ours.
+      this.lastAnomalyId = null;
+      this.lastConfigId = null;
+      this.seen = new SeenIds(20000);
+      this.resumeToken = token;
+    }
     this.token = token;
     this.attempt = 0;
     this.everLive = false;
@@ -94,10 +111,26 @@ export class WsManager {
     this.on.state(state, text);
   }
 
+  /** Whether the token's `exp` has passed (a reconnect with it would be refused with an HTTP 401 the browser hides). */
+  private expiredNow(token: string): boolean {
+    const exp = parseClaims(token)?.exp;
+    return exp !== undefined && this.deps.now !== undefined && exp * 1000 <= this.deps.now();
+  }
+
+  private expire(): void {
+    this.token = null;
+    this.setState("idle", "token expired");
+    this.on.expired();
+  }
+
   private connect(): void {
     const token = this.token;
     if (token === null) return;
     this.timer = null;
+    if (this.attempt > 0 && this.expiredNow(token)) {
+      this.expire();
+      return;
+    }
     if (!this.failed) {
       this.setState(this.attempt === 0 ? "connecting" : "reconnecting", this.attempt === 0 ? "connecting…" : "reconnecting…");
     }
@@ -117,6 +150,10 @@ export class WsManager {
       socket.send(JSON.stringify({ type: "subscribe", id: DRIFT_ID, channel: "drift" }));
       const config: Record<string, unknown> = { type: "subscribe", id: CONFIG_ID, channel: "config" };
       if (this.lastConfigId) config.since = this.lastConfigId;
+      else if (this.everLive) {
+        // Back after a drop with no config event seen yet: whatever was confirmed meanwhile is lost to us.
+        this.on.configResync();
+      }
       socket.send(JSON.stringify(config));
     };
     socket.onmessage = (message) => {
@@ -146,10 +183,15 @@ export class WsManager {
           this.on.notice(
             `${String(msg.channel ?? "stream")}: events since ${String(msg.since ?? "?")} were missed: ${String(msg.message ?? "")}`,
           );
+          if (msg.channel === "config") this.on.configResync();
           break;
         case "error":
-          // A token without the drift or config channel is fine; anything about anomalies is worth showing.
-          if (msg.id !== DRIFT_ID && msg.id !== CONFIG_ID) {
+          if (msg.id === CONFIG_ID) {
+            // Confirmations depend on this channel: a refusal means none will come, a failed resume that some were lost.
+            if (msg.code === "forbidden") this.on.configRefused();
+            else this.on.configResync();
+          } else if (msg.id !== DRIFT_ID) {
+            // A token without the drift channel is fine; anything about anomalies is worth showing.
             this.on.notice(`gateway: ${String(msg.code ?? "error")}: ${String(msg.message ?? "")}`);
           }
           break;
@@ -159,10 +201,8 @@ export class WsManager {
     socket.onclose = (close) => {
       if (this.socket !== socket) return;
       this.socket = null;
-      if (close.code === TOKEN_EXPIRED) {
-        this.token = null;
-        this.setState("idle", "token expired");
-        this.on.expired();
+      if (close.code === TOKEN_EXPIRED || this.expiredNow(token)) {
+        this.expire();
         return;
       }
       if (!subscribed && !this.everLive && this.attempt + 1 >= FAIL_AFTER_ATTEMPTS) {
@@ -174,18 +214,21 @@ export class WsManager {
     };
   }
 
-  private dispatchEvent(channel: unknown, event: unknown): void {
-    if (!isObject(event)) return;
-    const id = event.id;
-    if (typeof id !== "string") return;
+  private dispatchEvent(channel: unknown, raw: unknown): void {
+    // Checked before it is remembered: a malformed event is dropped, never half-rendered.
     if (channel === "anomalies") {
-      this.lastAnomalyId = id;
-      if (this.seen.remember(`a:${id}`)) this.on.anomaly(event as unknown as AnomalyEvent);
+      const event: AnomalyEvent | null = normalizeAnomaly(raw);
+      if (!event) return;
+      this.lastAnomalyId = event.id;
+      if (this.seen.remember(`a:${event.id}`)) this.on.anomaly(event);
     } else if (channel === "drift") {
-      if (this.seen.remember(`d:${id}`)) this.on.drift(event as unknown as DriftEvent);
+      const event: DriftEvent | null = normalizeDrift(raw);
+      if (event && this.seen.remember(`d:${event.id}`)) this.on.drift(event);
     } else if (channel === "config") {
-      this.lastConfigId = id;
-      if (this.seen.remember(`c:${id}`)) this.on.config(event as unknown as ConfigEvent);
+      const event: ConfigEvent | null = normalizeConfig(raw);
+      if (!event) return;
+      this.lastConfigId = event.id;
+      if (this.seen.remember(`c:${event.id}`)) this.on.config(event);
     }
   }
 
