@@ -197,26 +197,7 @@ fn the_demo_prints_a_dashboard_url_that_shows_its_anomalies_in_a_browser() {
 
 /// A gateway process on `port` with Redis at `redis_url`, using the tests' key.
 fn gateway(port: u16, redis_url: &str, dir: &std::path::Path) -> Child {
-    let config = dir.join("gateway.toml");
-    // The tests' key (support::ws::key), as TOML: the toml crate is built without its writer.
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
-             [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n",
-            support::ws::SECRET
-        ),
-    )
-    .unwrap();
-    let child = support::aiops()
-        .args(["gateway", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    support::wait_for_port(port, "aiops gateway");
-    child
+    support::gateway_process(port, redis_url, dir, "")
 }
 
 #[test]

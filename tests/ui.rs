@@ -93,28 +93,12 @@ fn produce_until(broker: String, stop: Arc<AtomicBool>) -> std::thread::JoinHand
 /// An `aiops gateway` process on `port`: Redis broker, the tests' key, the configuration API
 /// on `store` with previews over `preview`.
 fn gateway(port: u16, redis_url: &str, dir: &Path, store: &Path, preview: &Path) -> Child {
-    let config = dir.join("gateway.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
-             [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n\
-             [api]\nstore = \"{}\"\npreview_input = \"{}\"\n",
-            support::ws::SECRET,
-            store.display(),
-            preview.display()
-        ),
-    )
-    .unwrap();
-    let child = support::aiops()
-        .args(["gateway", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    support::wait_for_port(port, "aiops gateway");
-    child
+    let api = format!(
+        "[api]\nstore = \"{}\"\npreview_input = \"{}\"\n",
+        store.display(),
+        preview.display()
+    );
+    support::gateway_process(port, redis_url, dir, &api)
 }
 
 fn token(sub: &str) -> String {

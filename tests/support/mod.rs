@@ -660,6 +660,32 @@ pub fn id_set(ids: &[String]) -> BTreeSet<String> {
     ids.iter().cloned().collect()
 }
 
+/// An `aiops gateway` process on `port` with Redis at `redis_url` and the tests' key
+/// ([`ws::key`]), its configuration written in `dir` with `extra` TOML after it (e.g. an
+/// `[api]` table). Waits until it listens.
+pub fn gateway_process(port: u16, redis_url: &str, dir: &Path, extra: &str) -> Child {
+    let config = dir.join("gateway.toml");
+    // As TOML by hand: the toml crate is built without its writer.
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n[broker]\nredis_url = \"{redis_url}\"\n\
+             [[auth.keys]]\nkid = \"test\"\nalgorithm = \"HS256\"\nsecret = \"{}\"\n{extra}",
+            ws::SECRET
+        ),
+    )
+    .unwrap();
+    let child = aiops()
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "aiops gateway");
+    child
+}
+
 /// `GET path` of a plain HTTP server: the status and the body; `None` while it does not answer.
 pub fn http_get(address: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};

@@ -1,6 +1,7 @@
 // Test doubles: a scriptable WebSocket, manual timers, and sample events.
 import type { AnomalyEvent, ConfigEvent, StoredConfig } from "../src/api/types";
-import type { SocketLike, WsDeps } from "../src/ws/manager";
+import { vi } from "vitest";
+import type { SocketLike, WsDeps, WsHandlers } from "../src/ws/manager";
 
 export class FakeSocket implements SocketLike {
   onopen: ((ev: unknown) => void) | null = null;
@@ -113,4 +114,18 @@ export function stored(name: string, version: number, over: Partial<StoredConfig
 export function jwt(claims: Record<string, unknown>): string {
   const b64 = btoa(JSON.stringify(claims)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   return `h.${b64}.s`;
+}
+
+/** A WebSocket manager's handlers, each a spy. */
+export function wsHandlers() {
+  return {
+    state: vi.fn(),
+    anomaly: vi.fn(),
+    drift: vi.fn(),
+    config: vi.fn(),
+    notice: vi.fn(),
+    expired: vi.fn(),
+    configResync: vi.fn(),
+    configRefused: vi.fn(),
+  } satisfies WsHandlers;
 }

@@ -5,8 +5,8 @@ import { fetchWriter, WRITE_TIMEOUT_MS } from "../src/api/http";
 import { extent, seriesResponse, storedConfigs } from "../src/api/shapes";
 import { acceptLinkToken, canSeeConfig, linkToken, parseClaims, tokenSet } from "../src/app/auth";
 import { applyRequested } from "../src/optimistic/listener";
-import { WsManager, type WsHandlers } from "../src/ws/manager";
-import { anomaly, fakeWsDeps, jwt, stored } from "./helpers";
+import { WsManager } from "../src/ws/manager";
+import { anomaly, fakeWsDeps, jwt, stored, wsHandlers } from "./helpers";
 import { testStore } from "./store";
 
 afterEach(() => {
@@ -15,18 +15,6 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function handlers() {
-  return {
-    state: vi.fn(),
-    anomaly: vi.fn(),
-    drift: vi.fn(),
-    config: vi.fn(),
-    notice: vi.fn(),
-    expired: vi.fn(),
-    configResync: vi.fn(),
-    configRefused: vi.fn(),
-  } satisfies WsHandlers;
-}
 
 describe("finding 8: WebSocket events are checked, not cast", () => {
   it("drops an anomaly with a non-string severity and makes other fields text, through the middleware", () => {
@@ -74,7 +62,7 @@ describe("finding 10: a token that expired while disconnected", () => {
     const f = fakeWsDeps();
     let now = 1000_000;
     f.deps.now = () => now;
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start(jwt({ tenant: "acme", exp: 2000 }));
     f.last().open();
     f.last().subscribed();
@@ -88,7 +76,7 @@ describe("finding 10: a token that expired while disconnected", () => {
     const f = fakeWsDeps();
     let now = 1000_000;
     f.deps.now = () => now;
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start(jwt({ tenant: "acme", exp: 2000 }));
     f.last().open();
     f.last().subscribed();
@@ -113,7 +101,7 @@ describe("finding 10: a token that expired while disconnected", () => {
 describe("finding 4: the socket of a new token resumes nothing of the old one", () => {
   it("clears resume points when the token changes, keeps them on a restart with the same token", () => {
     const f = fakeWsDeps();
-    const m = new WsManager(f.deps, handlers());
+    const m = new WsManager(f.deps, wsHandlers());
     m.start("t1");
     f.last().open();
     f.last().receive({ type: "event", channel: "anomalies", event: anomaly("a1") });

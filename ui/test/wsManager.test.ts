@@ -1,25 +1,13 @@
-import { describe, expect, it, vi } from "vitest";
-import { backoffDelay, WsManager, type WsHandlers } from "../src/ws/manager";
+import { describe, expect, it } from "vitest";
+import { backoffDelay, WsManager } from "../src/ws/manager";
 import { SeenIds } from "../src/ws/seen";
-import { anomaly, applied, fakeWsDeps } from "./helpers";
+import { anomaly, applied, fakeWsDeps, wsHandlers } from "./helpers";
 
-function handlers() {
-  return {
-    state: vi.fn(),
-    anomaly: vi.fn(),
-    drift: vi.fn(),
-    config: vi.fn(),
-    notice: vi.fn(),
-    expired: vi.fn(),
-    configResync: vi.fn(),
-    configRefused: vi.fn(),
-  } satisfies WsHandlers;
-}
 
 describe("WebSocket manager", () => {
   it("connects to the token's URL and subscribes to anomalies, drift and config", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("a.b c");
     expect(f.last().url).toBe("ws://example.test/?token=a.b%20c");
     f.last().open();
@@ -33,7 +21,7 @@ describe("WebSocket manager", () => {
 
   it("is live once the anomalies channel is subscribed", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().subscribed("drift", 2);
@@ -44,7 +32,7 @@ describe("WebSocket manager", () => {
 
   it("dispatches anomalies, drift and config events to their handlers", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().receive({ type: "event", channel: "anomalies", event: anomaly("a1") });
@@ -57,7 +45,7 @@ describe("WebSocket manager", () => {
 
   it("resumes anomalies and config from the last ids seen after a reconnect", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().subscribed();
@@ -75,7 +63,7 @@ describe("WebSocket manager", () => {
 
   it("drops events replayed after a reconnect", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().receive({ type: "event", channel: "anomalies", event: anomaly("a1") });
@@ -93,7 +81,7 @@ describe("WebSocket manager", () => {
     expect(backoffDelay(3, 0.5)).toBe(2000 * 0.75);
     expect(backoffDelay(20, 0.999)).toBeLessThanOrEqual(10000);
     const f = fakeWsDeps(0);
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     const delays: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -105,7 +93,7 @@ describe("WebSocket manager", () => {
 
   it("resets the back-off once subscribed again", () => {
     const f = fakeWsDeps(0);
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().drop();
     f.fireTimer();
@@ -119,7 +107,7 @@ describe("WebSocket manager", () => {
 
   it("asks for a new token on close code 4001 and does not reconnect", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().subscribed();
@@ -131,7 +119,7 @@ describe("WebSocket manager", () => {
 
   it("fails after 3 attempts that never subscribed, and keeps retrying", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().drop();
     f.fireTimer();
@@ -148,7 +136,7 @@ describe("WebSocket manager", () => {
 
   it("never fails a token that once got subscribed", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().subscribed();
@@ -161,7 +149,7 @@ describe("WebSocket manager", () => {
 
   it("turns gaps and anomaly-channel errors into notices, ignoring drift/config refusals", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().open();
     f.last().receive({ type: "gap", channel: "anomalies", since: "a1", message: "trimmed" });
@@ -174,7 +162,7 @@ describe("WebSocket manager", () => {
 
   it("stop closes the socket and cancels the reconnect", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     const m = new WsManager(f.deps, h);
     m.start("t");
     const s = f.last();
@@ -191,7 +179,7 @@ describe("WebSocket manager", () => {
 
   it("ignores frames that are not JSON objects", () => {
     const f = fakeWsDeps();
-    const h = handlers();
+    const h = wsHandlers();
     new WsManager(f.deps, h).start("t");
     f.last().onmessage?.({ data: "not json" });
     f.last().receive([1, 2]);
