@@ -437,6 +437,146 @@ fn kill_9_at_random_moments_loses_no_event() {
     );
 }
 
+/// A checkpoint of `topic`/0 at `next_offset`, with one series' state.
+fn checkpoint_at(next_offset: i64) -> aiops_pipeline::checkpoint::PartitionCheckpoint {
+    aiops_pipeline::checkpoint::PartitionCheckpoint {
+        topic: "metrics".into(),
+        partition: 0,
+        next_offset,
+        boundary: next_offset as u64,
+        series: [(7u64, vec![1u8, 2, 3])].into_iter().collect(),
+    }
+}
+
+#[test]
+fn redis_checkpoints_fence_a_process_that_lost_its_partition() {
+    use aiops_connectors::checkpoint::RedisStateStore;
+    use aiops_pipeline::Error;
+    use aiops_pipeline::checkpoint::StateStore;
+    if !support::available(&[Service::Redis]) {
+        return;
+    }
+    let redis = Redis::start();
+    let url = redis.url(0);
+    let (first, second) = (
+        RedisStateStore::new(&url, "group").unwrap(),
+        RedisStateStore::new(&url, "group").unwrap(),
+    );
+    // A save of a partition this process was never assigned (never loaded) is refused.
+    assert!(matches!(
+        first.save(&checkpoint_at(1)),
+        Err(Error::CheckpointFenced { .. })
+    ));
+    assert_eq!(first.load("metrics", 0).unwrap(), None);
+    first.save(&checkpoint_at(10)).unwrap();
+    first.save(&checkpoint_at(12)).unwrap();
+    // The partition moves: its new owner reads the last checkpoint, and from then on the old
+    // owner's saves (a checkpoint it was still finishing) are refused, whatever their offsets.
+    assert_eq!(second.load("metrics", 0).unwrap(), Some(checkpoint_at(12)));
+    let refused = first.save(&checkpoint_at(20)).unwrap_err();
+    assert!(
+        matches!(refused, Error::CheckpointFenced { partition: 0, .. }),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("another process owns the partition")
+    );
+    second.save(&checkpoint_at(15)).unwrap();
+    // Back to the first (another rebalance): it claims again and the second is fenced.
+    assert_eq!(first.load("metrics", 0).unwrap(), Some(checkpoint_at(15)));
+    assert!(second.save(&checkpoint_at(16)).is_err());
+    first.save(&checkpoint_at(17)).unwrap();
+    // Another group's checkpoints are its own.
+    let other = RedisStateStore::new(&url, "other-group").unwrap();
+    assert_eq!(other.load("metrics", 0).unwrap(), None);
+    // A damaged value is an error that names the key, never a silent empty state.
+    redis::cmd("SET")
+        .arg("aiops:checkpoint:{group/metrics/1}:state")
+        .arg("not a checkpoint")
+        .query::<()>(
+            &mut redis::Client::open(url.as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    let damaged = first.load("metrics", 1).unwrap_err().to_string();
+    assert!(
+        damaged.contains("{group/metrics/1}:state") && damaged.contains("not an aiops checkpoint"),
+        "{damaged}"
+    );
+}
+
+#[test]
+fn kill_9_with_checkpoints_in_redis_loses_no_event() {
+    if !support::available(&[Service::Tansu, Service::Redis]) {
+        return;
+    }
+    let _serial = serial();
+    let (broker, redis) = (Broker::start(), Redis::start());
+    let dir = tempfile::tempdir().unwrap();
+    let stream = synthetic(100, 2000, 600);
+    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
+    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
+
+    let path = config(&broker, &redis, 0, "in-redis", &dir).write(dir.path(), "run.toml");
+    // The same configuration with the checkpoints in Redis, and no directory to fall back on.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[checkpoint]\n", "[checkpoint]\nstore = \"redis\"\n");
+    std::fs::write(&path, text).unwrap();
+    let mut kills = 0;
+    for pause in pauses(3, 200, 1200) {
+        let pipeline = Pipeline::start(&path, &[]);
+        if !pipeline.wait_until_consuming(Duration::from_secs(30)) {
+            break;
+        }
+        std::thread::sleep(pause);
+        pipeline.kill_9();
+        kills += 1;
+    }
+    let stderr =
+        Pipeline::start(&path, &["--exit-when-idle", "10s"]).wait(Duration::from_secs(180));
+    let got = id_set(&redis.stream_ids(0, TENANT));
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let unexpected: Vec<_> = got.difference(&expected).collect();
+    eprintln!(
+        "checkpoints in Redis: {kills} kills, {} expected events, {} missing, {} unexpected",
+        expected.len(),
+        missing.len(),
+        unexpected.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}:\n{}",
+        stderr.join("\n")
+    );
+    assert!(unexpected.is_empty(), "unexpected {unexpected:?}");
+    // The checkpoints are in Redis, none on disk, and the last run restored from them.
+    assert!(!dir.path().join("state-in-redis").exists());
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("aiops:checkpoint:{in-redis/metrics/*}:state")
+        .query(
+            &mut redis::Client::open(redis.url(0).as_str())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(keys.len(), 4, "one checkpoint per partition: {keys:?}");
+    if kills > 0 {
+        assert!(
+            stderr
+                .iter()
+                .any(|l| l.contains("restored from checkpoints") && !l.contains("(0 restored")),
+            "the last run restored series from Redis:\n{}",
+            stderr.join("\n")
+        );
+    }
+}
+
 #[test]
 fn broker_and_redis_restarts_during_the_run_lose_no_event() {
     if !support::available(&[Service::Tansu, Service::Redis]) {

@@ -280,16 +280,14 @@ fn every_overlay_renders_validates_and_matches_the_binary() {
         .replace("kafka-bootstrap.kafka:9092", &broker.address())
         .replace("redis://redis.redis:6379", &redis.url(0))
         .replace(
-            "/var/lib/aiops/state",
-            &dir.path().join("state").display().to_string(),
-        )
-        .replace(
             "scylla = \"scylla-client.scylla:9042\"",
             &format!("dir = \"{}\"", dir.path().join("models").display()),
         );
     let pipeline_file = dir.path().join("aiops.toml");
     std::fs::write(&pipeline_file, pipeline_toml).unwrap();
     let pipeline = support::Pipeline::start(&pipeline_file, &[]);
+    // Its checkpoints go to Redis, as the manifests' configuration says (no volume to write).
+    assert!(pipeline_toml_says_redis(&pipeline_file));
 
     let (client, gateway_admin) = (support::free_port(), support::free_port());
     let key = dir.path().join("key");
@@ -344,4 +342,10 @@ fn every_overlay_renders_validates_and_matches_the_binary() {
     }
     support::kill_child(&mut gateway, "-TERM");
     drop(pipeline);
+}
+
+fn pipeline_toml_says_redis(path: &std::path::Path) -> bool {
+    let config: aiops_pipeline::PipelineConfig =
+        toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    config.checkpoint.store == aiops_pipeline::config::CheckpointStore::Redis
 }

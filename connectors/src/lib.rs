@@ -9,6 +9,7 @@
 //!   files of events (feature `parquet`).
 //! - [`changes`] (feature `redis`): notifications over Redis that a detector configuration
 //!   changed, from the configuration API to the pipelines' model watches.
+//! - [`checkpoint`] (feature `redis`): the pipeline's checkpoints in Redis, fenced per partition.
 //!
 //! Failures are the pipeline's [`aiops_pipeline::Error`]: a source or sink that fails stops
 //! the run that drives it, and the runner reports it.
@@ -18,5 +19,7 @@
 
 #[cfg(feature = "redis")]
 pub mod changes;
+#[cfg(feature = "redis")]
+pub mod checkpoint;
 pub mod sink;
 pub mod source;

@@ -44,8 +44,13 @@ pub struct PartitionCheckpoint {
 
 /// Where checkpoints live. Implementations must make `save` atomic per partition: a reader sees
 /// the previous checkpoint or the new one, never a mix.
+///
+/// A store shared by processes on several hosts also fences: `load` is called when a partition
+/// is assigned and claims it, and a `save` by a process whose claim a later `load` elsewhere
+/// superseded fails with [`Error::CheckpointFenced`] instead of overwriting the new owner's
+/// checkpoint (the caller then drops the partition; its new owner carries on).
 pub trait StateStore: Send + Sync {
-    /// The latest checkpoint of a partition, if any.
+    /// The latest checkpoint of a partition, if any; claims the partition for this process.
     fn load(&self, topic: &str, partition: i32) -> Result<Option<PartitionCheckpoint>>;
 
     /// Replaces a partition's checkpoint.
@@ -109,8 +114,9 @@ impl StateStore for FileStore {
     }
 }
 
-/// `MAGIC`, format version (u16 LE), XXH3-64 of the payload (u64 LE), postcard payload.
-fn encode(checkpoint: &PartitionCheckpoint) -> Vec<u8> {
+/// `MAGIC`, format version (u16 LE), XXH3-64 of the payload (u64 LE), postcard payload: the
+/// bytes every store keeps.
+pub fn encode(checkpoint: &PartitionCheckpoint) -> Vec<u8> {
     let payload = postcard::to_stdvec(checkpoint).unwrap_or_default();
     let mut bytes = Vec::with_capacity(payload.len() + 18);
     bytes.extend_from_slice(MAGIC);
@@ -120,7 +126,8 @@ fn encode(checkpoint: &PartitionCheckpoint) -> Vec<u8> {
     bytes
 }
 
-fn decode(bytes: &[u8]) -> std::result::Result<PartitionCheckpoint, String> {
+/// A checkpoint from [`encode`]'s bytes; what is wrong with them otherwise.
+pub fn decode(bytes: &[u8]) -> std::result::Result<PartitionCheckpoint, String> {
     if bytes.len() < 18 || &bytes[..8] != MAGIC {
         return Err("not an aiops checkpoint file".into());
     }
@@ -337,11 +344,29 @@ impl Checkpointer {
                 }
             }
         }
+        let mut fenced = Vec::new();
         for partition in &changed {
             if let Some(checkpoint) = self.owned.get_mut(partition) {
                 checkpoint.boundary = boundary;
-                self.source.store().save(checkpoint)?;
+                match self.source.store().save(checkpoint) {
+                    Ok(()) => {}
+                    // Another process owns the partition now (its assignment reached the store
+                    // before this revocation reached us): its checkpoint stands, ours is
+                    // dropped, and so are our offsets for it.
+                    Err(error @ Error::CheckpointFenced { .. }) => {
+                        tracing::warn!(%error, "aiops: {error}");
+                        fenced.push(*partition);
+                    }
+                    Err(other) => return Err(other),
+                }
             }
+        }
+        for partition in &fenced {
+            self.owned.remove(partition);
+            commits.retain(|(p, _)| p != partition);
+        }
+        if !fenced.is_empty() {
+            self.counters.set_partitions(self.owned.len() as u64);
         }
         if !commits.is_empty() {
             self.source.commit(&commits)?;
@@ -398,5 +423,84 @@ mod tests {
         std::fs::write(&path, b"hello").unwrap();
         let err = store.load("metrics", 3).unwrap_err().to_string();
         assert!(err.contains("not an aiops checkpoint"), "{err}");
+    }
+
+    /// A source over two partitions whose store refuses saves of the partitions it lists (as
+    /// a shared store does once another process claimed them), and records commits.
+    struct Fencing {
+        store: FencedStore,
+        commits: std::sync::Mutex<Vec<(PartitionId, i64)>>,
+    }
+
+    struct FencedStore {
+        fenced: Vec<i32>,
+        saved: std::sync::Mutex<Vec<(i32, i64)>>,
+    }
+
+    impl StateStore for FencedStore {
+        fn load(&self, _: &str, _: i32) -> Result<Option<PartitionCheckpoint>> {
+            Ok(None)
+        }
+
+        fn save(&self, checkpoint: &PartitionCheckpoint) -> Result<()> {
+            if self.fenced.contains(&checkpoint.partition) {
+                return Err(Error::CheckpointFenced {
+                    topic: checkpoint.topic.clone(),
+                    partition: checkpoint.partition,
+                });
+            }
+            self.saved
+                .lock()
+                .unwrap()
+                .push((checkpoint.partition, checkpoint.next_offset));
+            Ok(())
+        }
+    }
+
+    impl Checkpointing for Fencing {
+        fn every(&self) -> u64 {
+            1
+        }
+
+        fn store(&self) -> &dyn StateStore {
+            &self.store
+        }
+
+        fn partition_name(&self, partition: PartitionId) -> Option<(String, i32)> {
+            Some(("metrics".into(), partition.partition()))
+        }
+
+        fn commit(&self, offsets: &[(PartitionId, i64)]) -> Result<()> {
+            self.commits.lock().unwrap().extend_from_slice(offsets);
+            Ok(())
+        }
+
+        fn completed(&self, _: u64) {}
+    }
+
+    #[test]
+    fn a_fenced_partition_is_dropped_and_not_committed_while_the_others_carry_on() {
+        let source = Arc::new(Fencing {
+            store: FencedStore {
+                fenced: vec![1],
+                saved: Default::default(),
+            },
+            commits: Default::default(),
+        });
+        let mut checkpointer = Checkpointer::new(source.clone(), Arc::new(Counters::default()), 1);
+        let (zero, one) = (PartitionId::new(0, 0), PartitionId::new(0, 1));
+        checkpointer.on_assigned(vec![(zero, None), (one, None)]);
+        checkpointer.on_snapshot(0, 4, Vec::new());
+        checkpointer.on_offsets(0, 4, vec![(zero, 100), (one, 200)]);
+        checkpointer.on_progress(0, 5);
+        let mut sink = crate::sink::Collect::default();
+        assert_eq!(checkpointer.try_complete(&mut sink).unwrap(), Some(4));
+        assert_eq!(*source.store.saved.lock().unwrap(), vec![(0, 100)]);
+        assert_eq!(*source.commits.lock().unwrap(), vec![(zero, 100)]);
+        assert!(checkpointer.owned.contains_key(&zero));
+        assert!(
+            !checkpointer.owned.contains_key(&one),
+            "the fenced partition is dropped"
+        );
     }
 }

@@ -274,6 +274,8 @@ fn default_give_up() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CheckpointConfig {
+    /// Where checkpoints live.
+    pub store: CheckpointStore,
     /// Directory of the embedded state store (shared by the processes of one group on one
     /// machine).
     pub dir: PathBuf,
@@ -281,9 +283,23 @@ pub struct CheckpointConfig {
     pub interval_ms: u64,
 }
 
+/// Where `aiops run` keeps its checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointStore {
+    /// Files under `dir` (the embedded default; processes on several hosts need it on a
+    /// shared filesystem).
+    #[default]
+    File,
+    /// The `[redis]` of the pipeline, fenced per partition: any process on any host reads
+    /// them, and one that lost a partition cannot overwrite its new owner's checkpoint.
+    Redis,
+}
+
 impl Default for CheckpointConfig {
     fn default() -> Self {
         CheckpointConfig {
+            store: CheckpointStore::File,
             dir: PathBuf::from("aiops-state"),
             interval_ms: 2_000,
         }

@@ -60,6 +60,16 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A shared checkpoint store refused a save: another process claimed the partition since.
+    #[error(
+        "checkpoint of {topic}/{partition} not saved: another process owns the partition now (a rebalance moved it); its checkpoint stands"
+    )]
+    CheckpointFenced {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
     /// Kafka refused or failed an operation.
     #[error("kafka: {}", describe(context, .source))]
     Kafka {

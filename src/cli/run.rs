@@ -81,8 +81,15 @@ pub fn run(args: RunArgs) -> Result<()> {
     let side: Vec<(&str, i32)> = side_topics.iter().map(|(t, p)| (t.as_str(), *p)).collect();
     ensure_topics(&kafka, &side)?;
 
-    // One directory per consumer group: two pipelines reading the same topic keep apart.
-    let store = Arc::new(FileStore::new(config.checkpoint.dir.join(&kafka.group)));
+    // Checkpoints per consumer group: two pipelines reading the same topic keep apart.
+    let store: Arc<dyn aiops_pipeline::checkpoint::StateStore> = match config.checkpoint.store {
+        aiops_pipeline::config::CheckpointStore::File => {
+            Arc::new(FileStore::new(config.checkpoint.dir.join(&kafka.group)))
+        }
+        aiops_pipeline::config::CheckpointStore::Redis => Arc::new(
+            aiops_connectors::checkpoint::RedisStateStore::new(&redis.url, &kafka.group)?,
+        ),
+    };
     let source = Arc::new(KafkaSource::new(
         kafka.clone(),
         store,
