@@ -226,14 +226,22 @@ impl Default for Counters {
                 &BUCKETS,
             ),
             last_checkpoint_ms: {
+                // Before the first checkpoint, the time since the counters were made (the
+                // process started): present from the first scrape, so an alert on it fires for a
+                // pipeline that never completes one. (Regression: it was absent until then.)
+                let started = crate::system_now().max(0) as u64;
                 r.gauge_fn(
                     "aiops_checkpoint_age_seconds",
-                    "Time since the last completed checkpoint.",
-                    move || match last.load(Ordering::Relaxed) {
-                        0 => None,
-                        at => Some(
-                            (crate::system_now().max(0) as u64).saturating_sub(at) as f64 / 1000.0,
-                        ),
+                    "Time since the last completed checkpoint (since the start, before the first).",
+                    move || {
+                        let since = match last.load(Ordering::Relaxed) {
+                            0 => started,
+                            at => at,
+                        };
+                        Some(
+                            (crate::system_now().max(0) as u64).saturating_sub(since) as f64
+                                / 1000.0,
+                        )
                     },
                 );
                 last_checkpoint_ms
@@ -360,6 +368,7 @@ mod tests {
             ("aiops_consumer_lag", "gauge"),
             ("aiops_stage_seconds", "histogram"),
             ("aiops_checkpoint_duration_seconds", "histogram"),
+            ("aiops_checkpoint_age_seconds", "gauge"),
         ] {
             assert!(page.contains(&format!("# TYPE {name} {kind}\n")), "{page}");
         }
@@ -371,9 +380,9 @@ mod tests {
         assert!(page.contains("aiops_series 3\n"), "{page}");
         assert!(page.contains("aiops_consumer_lag 6\n"), "{page}");
         assert_eq!(counters.read().consumer_lag, 6);
-        // Each worker's busy time appears once the worker has been timed, the checkpoint age
-        // once a checkpoint has completed.
-        assert_eq!(page.matches("# TYPE ").count(), 20, "{page}");
+        // Each worker's busy time appears once the worker has been timed; everything else
+        // (the checkpoint age included) from the start.
+        assert_eq!(page.matches("# TYPE ").count(), 21, "{page}");
     }
 
     #[test]
@@ -426,12 +435,17 @@ mod tests {
     }
 
     #[test]
-    fn busy_time_adds_up_per_worker_and_checkpoint_age_appears_after_one() {
+    fn busy_time_adds_up_per_worker_and_checkpoint_age_is_there_from_the_start() {
         let counters = Counters::default();
+        // Before any checkpoint: the age since the start, so an alert on it can fire.
+        let before = counters.prometheus();
         assert!(
-            !counters
-                .prometheus()
-                .contains("aiops_checkpoint_age_seconds ")
+            before.contains("# TYPE aiops_checkpoint_age_seconds gauge\n"),
+            "{before}"
+        );
+        assert!(
+            before.contains("aiops_checkpoint_age_seconds 0"),
+            "{before}"
         );
         counters.time_stage(Stage::Parse, Some(0), Duration::from_millis(2));
         counters.time_stage(Stage::Score, Some(0), Duration::from_millis(3));

@@ -126,6 +126,13 @@ pub enum Error {
         /// The latest accepted timestamp.
         max_ms: i64,
     },
+    /// The value is text that is not a number (`"high"`). (Before, this was a syntax error "at
+    /// line 1, column 1", which pointed nowhere and was counted with broken JSON.)
+    #[error("value {text:?} is not a number; send a JSON number (or a string that holds one)")]
+    InvalidValue {
+        /// The text that was given (truncated to 64 bytes).
+        text: String,
+    },
     /// A timestamp string could not be read.
     #[error(
         "cannot read timestamp {text:?}: expected RFC 3339 (2024-05-01T12:00:00Z), `YYYY-MM-DD HH:MM:SS` or an integer"
@@ -183,6 +190,7 @@ impl Error {
             Error::TooManyLabels { .. } => "too_many_labels",
             Error::DuplicateLabel { .. } => "duplicate_label",
             Error::TimestampOutOfRange { .. } => "timestamp_out_of_range",
+            Error::InvalidValue { .. } => "invalid_value",
             Error::InvalidTimestamp { .. } => "invalid_timestamp",
             Error::InvalidUtf8 { .. } => "invalid_utf8",
             Error::RecordTooLarge { .. } => "record_too_large",

@@ -87,11 +87,8 @@ impl RawPoint<'_> {
         let value = match self.value.ok_or(Error::MissingField { field: "value" })? {
             Scalar::Int(i) => i as f64,
             Scalar::Float(f) => f,
-            Scalar::Text(t) => t.trim().parse::<f64>().map_err(|_| Error::Syntax {
-                format: Format::Json,
-                line: 1,
-                column: 1,
-                message: format!("value {:?} is not a number", excerpt(&t, 64)),
+            Scalar::Text(t) => t.trim().parse::<f64>().map_err(|_| Error::InvalidValue {
+                text: excerpt(&t, 64),
             })?,
         };
         let timestamp = match self.timestamp {
@@ -349,7 +346,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_one(r#"{"name":"a","value":"abc"}"#),
-            Err(Error::Syntax { .. })
+            Err(Error::InvalidValue { .. })
         ));
         assert!(matches!(
             parse_one(r#"{"name":"a","value":1,"labels":{"x":null}}"#),
@@ -376,5 +373,37 @@ mod tests {
     #[test]
     fn one_bad_point_rejects_the_whole_record() {
         assert!(parse_one(r#"[{"name":"a","value":1},{"name":"","value":2}]"#).is_err());
+    }
+
+    #[test]
+    fn a_value_that_is_text_but_not_a_number_is_an_invalid_value_not_a_syntax_error() {
+        // Regression: `"high"` was a syntax error "at line 1, column 1" (kind `syntax`), which
+        // pointed nowhere and was counted with broken JSON in the dead letters.
+        let mut cache = SeriesCache::new(16);
+        let error = parse(
+            r#"{"name":"svc","value":"high"}"#,
+            &ParseOptions::default(),
+            0,
+            &mut cache,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidValue { text } if text == "high"),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), "invalid_value");
+        assert!(
+            error.to_string().contains("\"high\" is not a number"),
+            "{error}"
+        );
+        // A string that holds a number is still read.
+        let points = parse(
+            r#"{"name":"svc","value":" 2.5 ","timestamp":1700000000000}"#,
+            &ParseOptions::default(),
+            0,
+            &mut cache,
+        )
+        .unwrap();
+        assert_eq!(points[0].value, 2.5);
     }
 }
