@@ -623,11 +623,7 @@ pub async fn series(
     };
     let registry = state.registry.clone();
     let tenant = caller.tenant().to_owned();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        });
+    let now = aiops_pipeline::system_now();
     let found = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         crate::preview::find_series(data.as_ref(), &registry, &tenant, matcher, window_ms, now)

@@ -4,7 +4,6 @@
 import { createAction, createListenerMiddleware, isAnyOf, type TypedStartListening } from "@reduxjs/toolkit";
 import { api } from "../api/api";
 import type { Writer, WriteRequest } from "../api/http";
-import type { JsonObject, StoredConfig } from "../api/types";
 import { tokenCleared } from "../app/auth";
 import { navigated } from "../app/route";
 import { draftClosed, draftStorageKey, errorsSet, modeSet } from "../detectors/draftSlice";
@@ -15,20 +14,13 @@ import {
   CONFIRM_TIMEOUT_MS,
   httpFailed,
   httpSucceeded,
-  type ChangeKind,
+  type ApplyPayload,
   type OptimisticState,
 } from "./optimistic";
 import { own } from "../util/dict";
 
-export interface ApplyRequest {
-  name: string;
-  kind: ChangeKind;
-  config: JsonObject | null;
-  reason: string;
-  baseVersion: number | null;
-  previous: StoredConfig | null;
-  revertTo?: number;
-}
+/** A change as the UI asks for it: the slice's payload without the time it started. */
+export type ApplyRequest = Omit<ApplyPayload, "at">;
 
 export const applyRequested = createAction<ApplyRequest>("optimistic/applyRequested");
 
