@@ -256,7 +256,7 @@ pub fn document() -> Value {
                         "ensemble": {"type": "object"},
                         "alert": {"type": "object", "properties": {
                             "warning": {"type": "number"}, "critical": {"type": "number"}, "clear": {"type": "number"},
-                            "min_duration": {"type": "integer"}, "clear_after": {"type": "integer"}, "cooldown_ms": {"type": "integer"}}}
+                            "min_duration": {"type": "integer"}, "clear_after": {"type": "integer"}, "cooldown_ms": {"type": "integer"}, "reannounce": {"type": "number"}}}
                     }
                 },
                 "Configuration": {

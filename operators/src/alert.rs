@@ -9,7 +9,9 @@
 //! - **open** → a point at or above `critical` while the incident is a warning escalates it
 //!   (one more event, flagged). The incident closes after `clear_after` consecutive points below
 //!   `clear` (hysteresis: `clear` < `warning`, so a score wobbling around the threshold does not
-//!   flap).
+//!   flap). A point scoring `reannounce` times the incident's highest score so far or more is
+//!   announced too (flagged as an escalation): a much larger anomaly inside an incident that a
+//!   small one opened is news, not more of the same.
 //! - **cooldown**: an incident that opens less than `cooldown_ms` (event time) after the previous
 //!   event is tracked but not announced; its escalation still is, since critical matters.
 //!
@@ -37,6 +39,9 @@ pub struct AlertConfig {
     pub clear_after: u32,
     /// Minimum event time between an event and the next incident's event, in milliseconds.
     pub cooldown_ms: i64,
+    /// Inside an open incident, a point scoring at least this many times the incident's
+    /// highest score so far is announced again (at or above `warning`); 0: never.
+    pub reannounce: f64,
 }
 
 impl Default for AlertConfig {
@@ -50,6 +55,7 @@ impl Default for AlertConfig {
             // events outside labelled windows against five, and kept 99 of 116 windows caught.
             clear_after: 20,
             cooldown_ms: 0,
+            reannounce: 3.0,
         }
     }
 }
@@ -80,6 +86,15 @@ impl AlertConfig {
         if self.cooldown_ms < 0 {
             return Err(Error::config("alert", "cooldown_ms must not be negative"));
         }
+        if !(self.reannounce == 0.0 || self.reannounce >= 1.0) {
+            return Err(Error::config(
+                "alert",
+                format!(
+                    "reannounce must be 0 (never) or 1 or more, not {}",
+                    self.reannounce
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -103,7 +118,7 @@ pub struct Alert {
     pub escalation: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Phase {
     Idle {
         /// Consecutive points at or above warning so far, and the first one's timestamp.
@@ -115,14 +130,21 @@ enum Phase {
         onset: TimestampMs,
         /// Consecutive points below clear so far.
         calm: u32,
+        /// The highest score of the incident so far (single precision: it is only compared
+        /// against a multiple, and keeps the state within 32 bytes).
+        peak: f32,
     },
 }
 
+/// `last_event` before any event (a plain timestamp rather than an `Option` keeps the state
+/// at 32 bytes).
+const NEVER: TimestampMs = TimestampMs::MIN;
+
 /// Per-series state of the alert policy (24 bytes of phase plus the last event's time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AlertState {
     phase: Phase,
-    last_event: Option<TimestampMs>,
+    last_event: TimestampMs,
 }
 
 impl AlertState {
@@ -133,8 +155,13 @@ impl AlertState {
                 run: 0,
                 run_start: 0,
             },
-            last_event: None,
+            last_event: NEVER,
         }
+    }
+
+    /// The time of the last event announced, if any.
+    fn announced(&self) -> Option<TimestampMs> {
+        (self.last_event != NEVER).then_some(self.last_event)
     }
 
     /// Whether an incident is open.
@@ -169,14 +196,15 @@ impl AlertState {
                     severity,
                     onset,
                     calm: 0,
+                    peak: score as f32,
                 };
                 let cooling = self
-                    .last_event
+                    .announced()
                     .is_some_and(|last| timestamp.saturating_sub(last) < config.cooldown_ms);
                 if cooling {
                     return None;
                 }
-                self.last_event = Some(timestamp);
+                self.last_event = timestamp;
                 Some(Alert {
                     severity,
                     onset,
@@ -187,6 +215,7 @@ impl AlertState {
                 severity,
                 onset,
                 calm,
+                peak,
             } => {
                 if score < config.clear {
                     *calm += 1;
@@ -199,10 +228,24 @@ impl AlertState {
                     return None;
                 }
                 *calm = 0;
+                let much_larger = config.reannounce > 0.0
+                    && score >= config.warning
+                    && score >= config.reannounce * f64::from(*peak);
+                *peak = peak.max(score as f32);
+                if much_larger {
+                    *severity = (*severity).max(config.severity(score));
+                    let (severity, onset) = (*severity, *onset);
+                    self.last_event = timestamp;
+                    return Some(Alert {
+                        severity,
+                        onset,
+                        escalation: true,
+                    });
+                }
                 if *severity == Severity::Warning && score >= config.critical {
                     *severity = Severity::Critical;
                     let onset = *onset;
-                    self.last_event = Some(timestamp);
+                    self.last_event = timestamp;
                     return Some(Alert {
                         severity: Severity::Critical,
                         onset,
@@ -217,6 +260,49 @@ impl AlertState {
     /// Bytes held, for state accounting.
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
+    }
+}
+
+/// The alert state as chain snapshots of format 2 held it (no incident peak).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct AlertStateV2 {
+    phase: PhaseV2,
+    last_event: Option<TimestampMs>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum PhaseV2 {
+    Idle {
+        run: u32,
+        run_start: TimestampMs,
+    },
+    Open {
+        severity: Severity,
+        onset: TimestampMs,
+        calm: u32,
+    },
+}
+
+impl From<AlertStateV2> for AlertState {
+    /// An incident open in an old snapshot has no known peak: it is not announced again.
+    fn from(old: AlertStateV2) -> AlertState {
+        let phase = match old.phase {
+            PhaseV2::Idle { run, run_start } => Phase::Idle { run, run_start },
+            PhaseV2::Open {
+                severity,
+                onset,
+                calm,
+            } => Phase::Open {
+                severity,
+                onset,
+                calm,
+                peak: f32::INFINITY,
+            },
+        };
+        AlertState {
+            phase,
+            last_event: old.last_event.unwrap_or(NEVER),
+        }
     }
 }
 
@@ -252,6 +338,47 @@ mod tests {
         let config = AlertConfig::default();
         let scores = [0.0, 6.0, 6.0, 7.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         assert_eq!(run(&config, &scores), [(1, W, 1, false)]);
+    }
+
+    #[test]
+    fn a_much_larger_spike_inside_an_open_incident_is_announced() {
+        // Issue 17: a small incident (score 5.5) was open when a 50σ spike came; it was swallowed.
+        let config = AlertConfig {
+            critical: 100.0,
+            ..AlertConfig::default()
+        };
+        let scores = [0.0, 5.5, 4.0, 5.0, 50.0, 6.0, 60.0, 0.0];
+        assert_eq!(run(&config, &scores), [(1, W, 1, false), (4, W, 1, true)]);
+        // At the critical level it escalates as well, once per threefold rise over the peak so
+        // far (30 here, so 95 is news).
+        let config = AlertConfig::default();
+        let scores = [0.0, 5.5, 20.0, 30.0, 95.0];
+        assert_eq!(
+            run(&config, &scores),
+            [(1, W, 1, false), (2, C, 1, true), (4, C, 1, true)]
+        );
+        // Off: only the usual escalation.
+        let off = AlertConfig {
+            reannounce: 0.0,
+            ..AlertConfig::default()
+        };
+        assert_eq!(run(&off, &scores), [(1, W, 1, false), (2, C, 1, true)]);
+        assert!(
+            AlertConfig {
+                reannounce: 0.5,
+                ..AlertConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            AlertConfig {
+                reannounce: f64::NAN,
+                ..AlertConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::{AnomalyEvent, MetricPoint, SeriesRef, anomaly_id};
 
-use crate::alert::{Alert, AlertState};
+use crate::alert::{Alert, AlertState, AlertStateV2};
 use crate::detector::{Detector, Registry, Score, Snapshot, WeightTensor};
 use crate::ensemble::{Combined, EnsembleState, contributions};
 use crate::error::{Error, Result};
@@ -217,7 +217,7 @@ pub fn build_event(
 }
 
 /// Format version of [`ChainSnapshot`].
-pub const CHAIN_SNAPSHOT_VERSION: u16 = 2;
+pub const CHAIN_SNAPSHOT_VERSION: u16 = 3;
 
 /// Everything a series' chain has learnt, for checkpoints: restoring it into a chain built from
 /// the same template gives exactly the scores and events the original would have given.
@@ -243,13 +243,27 @@ impl ChainSnapshot {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
-    /// Decodes a snapshot, checking its format version.
+    /// Decodes a snapshot, checking its format version; format 2 (before incidents kept their
+    /// peak score) is read too.
     pub fn decode(bytes: &[u8]) -> Result<ChainSnapshot> {
-        let snapshot: ChainSnapshot =
-            postcard::from_bytes(bytes).map_err(|e| Error::SnapshotCorrupt {
-                kind: "chain".into(),
-                message: e.to_string(),
-            })?;
+        let corrupt = |e: postcard::Error| Error::SnapshotCorrupt {
+            kind: "chain".into(),
+            message: e.to_string(),
+        };
+        // The version is the first field: a u16, varint-encoded.
+        let (version, _): (u16, _) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
+        if version == 2 {
+            let old: ChainSnapshotV2 = postcard::from_bytes(bytes).map_err(corrupt)?;
+            return Ok(ChainSnapshot {
+                version: CHAIN_SNAPSHOT_VERSION,
+                template: old.template,
+                features: old.features,
+                detectors: old.detectors,
+                ensemble: old.ensemble,
+                alert: old.alert.into(),
+            });
+        }
+        let snapshot: ChainSnapshot = postcard::from_bytes(bytes).map_err(corrupt)?;
         if snapshot.version != CHAIN_SNAPSHOT_VERSION {
             return Err(Error::SnapshotVersion {
                 kind: "chain".into(),
@@ -259,6 +273,18 @@ impl ChainSnapshot {
         }
         Ok(snapshot)
     }
+}
+
+/// [`ChainSnapshot`] as format 2 wrote it.
+#[derive(Deserialize)]
+struct ChainSnapshotV2 {
+    #[allow(dead_code)]
+    version: u16,
+    template: String,
+    features: FeatureExtractor,
+    detectors: Vec<Snapshot>,
+    ensemble: EnsembleState,
+    alert: AlertStateV2,
 }
 
 /// The whole chain for one series in one place.
@@ -409,6 +435,44 @@ mod tests {
     use super::*;
     use aiops_schemas::{Labels, Limits, Series};
     use std::sync::Arc;
+
+    #[test]
+    fn a_format_2_snapshot_still_decodes() {
+        #[derive(Serialize)]
+        struct V2<'a> {
+            version: u16,
+            template: &'a str,
+            features: &'a FeatureExtractor,
+            detectors: &'a [Snapshot],
+            ensemble: &'a EnsembleState,
+            alert: AlertStateV2,
+        }
+        let template = Template::light();
+        let registry = Registry::builtin();
+        let chain = SeriesChain::new(&template, &registry).unwrap();
+        let now = chain.snapshot(&template);
+        let old: AlertStateV2 =
+            postcard::from_bytes(&postcard::to_stdvec(&(0u8, 0u32, 0i64, None::<i64>)).unwrap())
+                .unwrap();
+        let bytes = postcard::to_stdvec(&V2 {
+            version: 2,
+            template: &now.template,
+            features: &now.features,
+            detectors: &now.detectors,
+            ensemble: &now.ensemble,
+            alert: old,
+        })
+        .unwrap();
+        let decoded = ChainSnapshot::decode(&bytes).unwrap();
+        assert_eq!(decoded, now);
+        assert!(ChainSnapshot::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut future = now.encode();
+        future[0] = 9;
+        assert!(matches!(
+            ChainSnapshot::decode(&future),
+            Err(Error::SnapshotVersion { found: 9, .. })
+        ));
+    }
 
     #[test]
     fn a_snapshot_whose_calibration_does_not_fit_is_refused_and_changes_nothing() {

@@ -350,3 +350,30 @@ proptest! {
         }
     }
 }
+
+/// Issue 17: a 50σ spike came while an incident a much smaller anomaly had opened was still
+/// open, and no event said so.
+#[test]
+fn a_much_larger_spike_inside_an_open_incident_is_announced() {
+    let template = Template::default();
+    let mut points = noisy(800, |_| 100.0);
+    // A modest shift opens an incident; twelve points later, inside it, a spike fifty times
+    // the noise's spread.
+    for (i, point) in points.iter_mut().enumerate().skip(700).take(20) {
+        point.1 += 8.0;
+        if i == 712 {
+            point.1 += 50.0 * 2.0;
+        }
+    }
+    let events = run_template(&template, &points);
+    let at = |i: usize| points[i].0;
+    let opened = events
+        .iter()
+        .find(|e| (at(700)..at(712)).contains(&e.timestamp))
+        .expect("the shift opens an incident");
+    let spike = events.iter().find(|e| e.timestamp == at(712));
+    assert!(
+        spike.is_some_and(|e| e.escalation && e.onset == opened.onset),
+        "the spike inside the open incident was swallowed: {events:#?}"
+    );
+}

@@ -3,6 +3,7 @@
 mod demo;
 mod detect;
 mod detectors;
+mod eval;
 mod gateway;
 mod history;
 mod models;
@@ -66,6 +67,9 @@ enum Command {
     Token(gateway::TokenArgs),
     /// Run detectors over the Numenta Anomaly Benchmark and score them by its rules.
     Nab(nab::NabArgs),
+    /// Detection quality over several labelled corpora: composite F1, false alarms, delay,
+    /// leave-one-corpus-out; templates, detectors, the rolling z-score and peers side by side.
+    Eval(eval::EvalArgs),
     /// Model versions: list, show, diff, activate, roll back, delete, audit log.
     Models(models::ModelsArgs),
     /// Train a template on a stretch of history, evaluate it, register (and activate) it.
@@ -152,6 +156,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gateway(args) => gateway::run_gateway(args),
         Command::Token(args) => gateway::run_token(args),
         Command::Nab(args) => nab::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Models(args) => models::run(args),
         Command::Train(args) => models::run_train(args),
         Command::Replay(args) => replay::run(args),

@@ -134,7 +134,7 @@ fn open_corpus(data: &Path, files: Option<&str>) -> Result<Corpus> {
 }
 
 /// The template --detector names.
-fn resolve_template(name: &str, config: Option<&Path>) -> Result<(Template, Registry)> {
+pub(crate) fn resolve_template(name: &str, config: Option<&Path>) -> Result<(Template, Registry)> {
     let config = match config {
         Some(path) => PipelineConfig::from_file(path)?,
         None => PipelineConfig::default(),

@@ -22,7 +22,7 @@ use crate::params;
 
 /// Registry name.
 pub const KIND: &str = "range";
-const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION: u16 = 2;
 
 /// Parameters of the range detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,11 @@ pub struct RangeConfig {
     /// instead of the raw input (1: the raw input). A smoothed range catches sustained shifts
     /// (a burst of activity, a plateau) whose single points stay inside the raw range.
     pub smooth: f64,
+    /// The least excess that scores 3, in units of the series' point-to-point noise (its
+    /// standard deviation estimated from successive differences, carried through the
+    /// smoothing); 0: off. A record of pure noise beats the previous one by a fraction of that
+    /// noise, so without a floor every new record of a noisy series is an anomaly.
+    pub noise_floor: f64,
 }
 
 impl Default for RangeConfig {
@@ -50,6 +55,7 @@ impl Default for RangeConfig {
             half_life: 5_000.0,
             warmup: 50,
             smooth: 1.0,
+            noise_floor: 0.0,
         }
     }
 }
@@ -61,7 +67,8 @@ impl RangeConfig {
             KIND,
             &[("tolerance", self.tolerance), ("half_life", self.half_life)],
         )?;
-        params::alpha(KIND, self.smooth)
+        params::alpha(KIND, self.smooth)?;
+        params::non_negative(KIND, &[("noise_floor", self.noise_floor)])
     }
 }
 
@@ -70,6 +77,56 @@ struct RangeState {
     range: FadingRange,
     /// The smoothed input (when smoothing), before the newest point.
     smoothed: Option<f64>,
+    /// The point-to-point noise of the (smoothed) input.
+    jitter: Jitter,
+}
+
+/// The state as format version 1 wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct RangeStateV1 {
+    range: FadingRange,
+    smoothed: Option<f64>,
+}
+
+/// The mean absolute difference between successive inputs: a scale of the series' noise that
+/// level shifts and slow trends hardly move (unlike its standard deviation), averaged plainly
+/// over the first points and then over a fading window.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+struct Jitter {
+    last: Option<f64>,
+    mean_abs_diff: f64,
+    count: u32,
+}
+
+impl Jitter {
+    /// Differences averaged before the estimate is trusted.
+    const MIN_COUNT: u32 = 10;
+    /// Longest memory, in differences.
+    const MEMORY: f64 = 500.0;
+    /// One difference moves the estimate by at most this many times its value, so a spike
+    /// (two huge differences) does not pass for noise.
+    const CAP: f64 = 4.0;
+
+    fn update(&mut self, x: f64) {
+        if let Some(last) = self.last.replace(x) {
+            let mut diff = (x - last).abs();
+            if self.count >= Self::MIN_COUNT {
+                diff = diff.min(Self::CAP * self.mean_abs_diff);
+            }
+            self.count = self.count.saturating_add(1);
+            let weight = (1.0 / f64::from(self.count)).max(1.0 / Self::MEMORY);
+            self.mean_abs_diff += weight * (diff - self.mean_abs_diff);
+        }
+    }
+
+    /// The standard deviation of the input if it is independent Gaussian noise passed through
+    /// an exponentially weighted mean of factor `smooth` (1: raw): for raw noise
+    /// E|x − y| = 2σ/√π; smoothing multiplies the differences' scale by √(2a) relative to the
+    /// smoothed series' own spread. `None` until enough differences were seen.
+    fn sigma(&self, smooth: f64) -> Option<f64> {
+        (self.count >= Self::MIN_COUNT)
+            .then(|| self.mean_abs_diff * std::f64::consts::PI.sqrt() / (2.0 * smooth.sqrt()))
+    }
 }
 
 /// The range detector for one series.
@@ -90,8 +147,31 @@ impl Range {
             state: RangeState {
                 range: FadingRange::new(),
                 smoothed: None,
+                jitter: Jitter::default(),
             },
         })
+    }
+
+    /// The range and the slack beyond it that scores 3; `None` while warming up.
+    fn bounds(&self) -> Option<(f64, f64, f64)> {
+        let range = self.state.range;
+        if range.count() < u64::from(self.config.warmup.max(1)) {
+            return None;
+        }
+        let (low, high) = (range.low(), range.high());
+        // A flat history has no width to measure by; a tenth of its level (or 1) stands in.
+        let width = if high > low {
+            high - low
+        } else {
+            0.1 * high.abs().max(1.0)
+        };
+        let mut slack = self.config.tolerance * width;
+        if self.config.noise_floor > 0.0
+            && let Some(sigma) = self.state.jitter.sigma(self.config.smooth)
+        {
+            slack = slack.max(self.config.noise_floor * sigma);
+        }
+        Some((low, high, slack))
     }
 
     /// The input with smoothing applied, given the point's raw input.
@@ -115,20 +195,9 @@ impl Detector for Range {
 
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
-        let range = self.state.range;
-        if range.count() < u64::from(self.config.warmup.max(1)) {
-            return None;
-        }
+        let (low, high, slack) = self.bounds()?;
         let x = self.smoothed(features.get(self.config.input));
-        let (low, high) = (range.low(), range.high());
-        // A flat history has no width to measure by; a tenth of its level (or 1) stands in.
-        let width = if high > low {
-            high - low
-        } else {
-            0.1 * high.abs().max(1.0)
-        };
         let excess = (x - high).max(low - x).max(0.0);
-        let slack = self.config.tolerance * width;
         Some(Score {
             score: 3.0 * excess / slack,
             expected: Band {
@@ -151,6 +220,7 @@ impl Detector for Range {
         }
         let x = self.smoothed(raw);
         let state = &mut self.state;
+        state.jitter.update(x);
         if self.config.smooth < 1.0 {
             state.smoothed = Some(x);
         }
@@ -162,7 +232,17 @@ impl Detector for Range {
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
-        self.state = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        self.state = if snapshot.version == 1 {
+            // Written before the noise estimate existed: it starts from the next point.
+            let old: RangeStateV1 = snapshot.decode(KIND, 1)?;
+            RangeState {
+                range: old.range,
+                smoothed: old.smoothed,
+                jitter: Jitter::default(),
+            }
+        } else {
+            snapshot.decode(KIND, SNAPSHOT_VERSION)?
+        };
         Ok(())
     }
 
@@ -263,6 +343,111 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    /// Stationary Gaussian noise (xorshift and Box-Muller, fixed seeds).
+    fn noise(seed: u64, n: usize) -> Vec<f64> {
+        let mut state = seed | 1;
+        let mut uniform = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            ((state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| {
+                let (u, v) = (uniform(), uniform());
+                100.0 + 5.0 * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+            })
+            .collect()
+    }
+
+    /// Points scoring at the alert level (2) after `from`, over `series` noise series.
+    fn alarms_on_noise(config: RangeConfig, series: u64, from: usize) -> usize {
+        (0..series)
+            .map(|s| {
+                let mut d = Range::new(config).unwrap();
+                noise(s + 1, 1_300)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(i, v)| {
+                        let f = Features::first(i as i64, v);
+                        let alarmed = d.score(&f).is_some_and(|s| s.score >= 2.0);
+                        d.update(&f);
+                        alarmed && i >= from
+                    })
+                    .count()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_noise_floor_keeps_the_records_of_pure_noise_quiet_and_still_sees_a_spike() {
+        // Without a floor every new record of noise beats the last by a share of the range:
+        // one alarm every few hundred points.
+        let bare = alarms_on_noise(RangeConfig::default(), 100, 300);
+        let floored = RangeConfig {
+            noise_floor: 2.0,
+            ..RangeConfig::default()
+        };
+        let quiet = alarms_on_noise(floored, 100, 300);
+        assert!(bare >= 100, "{bare} alarms without a floor");
+        // 100 series × 1,000 points: at most 0.1 per 1,000 points.
+        assert!(quiet <= 10, "{quiet} alarms with a floor of 2");
+        // The floor is in noise units: a spike of 8σ on the same noise still scores far above 3.
+        let mut d = Range::new(floored).unwrap();
+        feed(&mut d, noise(7, 500));
+        let spike = d
+            .score(&Features::first(0, 100.0 + 8.0 * 5.0 + 20.0))
+            .unwrap()
+            .score;
+        assert!(spike > 6.0, "{spike}");
+        // The smoothed range's floor is in the smoothed input's noise: also quiet.
+        let smoothed = RangeConfig {
+            smooth: 0.1,
+            tolerance: 0.1,
+            noise_floor: 1.5,
+            ..RangeConfig::default()
+        };
+        let bare_smoothed = alarms_on_noise(
+            RangeConfig {
+                noise_floor: 0.0,
+                ..smoothed
+            },
+            100,
+            300,
+        );
+        let quiet_smoothed = alarms_on_noise(smoothed, 100, 300);
+        assert!(
+            quiet_smoothed * 5 < bare_smoothed.max(1),
+            "{quiet_smoothed} vs {bare_smoothed}"
+        );
+        assert!(
+            RangeConfig {
+                noise_floor: -1.0,
+                ..RangeConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_version_1_snapshot_still_restores() {
+        let mut d = Range::new(RangeConfig::default()).unwrap();
+        feed(&mut d, (0..100).map(f64::from));
+        let old = Snapshot::encode(
+            KIND,
+            1,
+            &RangeStateV1 {
+                range: d.state.range,
+                smoothed: d.state.smoothed,
+            },
+        );
+        let mut e = Range::new(RangeConfig::default()).unwrap();
+        e.restore(&old).unwrap();
+        assert_eq!(e.state.range, d.state.range);
+        assert_eq!(e.state.jitter, Jitter::default());
     }
 
     #[test]

@@ -15,7 +15,7 @@ const i = (name: string, d: number): ParamSpec => ({ name, default: d, kind: "in
 export const INPUTS = ["value", "delta", "rate"];
 
 export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
-  range: [input, n("tolerance", 0.05), n("half_life", 5000), i("warmup", 50), n("smooth", 1)],
+  range: [input, n("tolerance", 0.05), n("half_life", 5000), i("warmup", 50), n("smooth", 1), n("noise_floor", 0)],
   mad: [input, i("window", 64), i("warmup", 16), n("band_sigma", 3), n("min_scale", 1e-9), n("relative_min_scale", 1e-4)],
   zscore: [input, n("alpha", 0.02), i("warmup", 30), n("band_sigma", 3), n("clip_sigma", 4), n("min_std", 1e-9), n("relative_min_std", 1e-4)],
   seasonal: [
@@ -51,6 +51,7 @@ export const ALERT_PARAMS: ParamSpec[] = [
   i("min_duration", 1),
   i("clear_after", 20),
   i("cooldown_ms", 0),
+  n("reannounce", 3),
 ];
 
 function asObject(x: unknown): JsonObject {

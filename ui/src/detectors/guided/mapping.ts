@@ -56,7 +56,7 @@ export function alertFor(sensitivity: number): JsonObject {
     [1, 2],
   ];
   const [warning, critical] = table[Math.max(1, Math.min(5, Math.round(sensitivity))) - 1]!;
-  return { warning, critical, clear: warning / 2, min_duration: 1, clear_after: 20, cooldown_ms: 0 };
+  return { warning, critical, clear: warning / 2, min_duration: 1, clear_after: 20, cooldown_ms: 0, reannounce: 3 };
 }
 
 /** The calibrated ensemble the guided mode always uses, so thresholds mean the same for any mix. */

@@ -1,0 +1,470 @@
+//! Detection quality over several labelled corpora at once, so that no single benchmark picks
+//! the defaults: NAB, public corpora fetched by `scripts/fetch-corpora`, and a generated corpus
+//! of young series ([`young`]). Every entry — an aiops template, the plain rolling z-score
+//! reference, or a peer library's scores read from files — is scored the same way:
+//!
+//! - the composite F1 ([`composite`]) with one threshold swept over each corpus;
+//! - false alarms per 1,000 anomaly-free points and the delay to the first alarm, at that
+//!   threshold; for aiops templates also at the shipped alert policy (its events);
+//! - NAB's standard score (swept) on the NAB corpus;
+//! - points per second per core;
+//! - leave-one-corpus-out: the F1 on a corpus at the threshold chosen on every *other* corpus,
+//!   beside the one at the threshold chosen on all of them.
+
+pub mod composite;
+pub mod labelled;
+pub mod young;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aiops_operators::{Registry, SeriesChain, Template};
+use aiops_schemas::{Labels, Limits, MetricPoint, Series};
+
+use crate::error::{Error, Result};
+use crate::nab::{CostProfile, ScoredFile, Window, scorer};
+pub use composite::{Counts, ScoredSeries};
+pub use labelled::{LabelledCorpus, LabelledSeries};
+
+/// Something to evaluate.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// An aiops template, run point by point through the chain the pipeline runs.
+    Template {
+        /// Shown in the table.
+        label: String,
+        /// The template.
+        template: Box<Template>,
+        /// Its detectors' registry.
+        registry: Registry,
+    },
+    /// The reference: |x − mean| / std over the previous `window` points.
+    RollingZScore {
+        /// Points in the window.
+        window: usize,
+    },
+    /// Scores written by another tool: `<dir>/<corpus>/<series>.csv` with the header `score`
+    /// and one row per point, and `<dir>/timing.json` = `{"points": n, "seconds": s}`.
+    Peer {
+        /// Shown in the table.
+        label: String,
+        /// Where its files are.
+        dir: std::path::PathBuf,
+    },
+}
+
+impl Entry {
+    /// The name shown in the table.
+    pub fn label(&self) -> String {
+        match self {
+            Entry::Template { label, .. } | Entry::Peer { label, .. } => label.clone(),
+            Entry::RollingZScore { window } => format!("rolling z-score {window}"),
+        }
+    }
+}
+
+/// One entry's scores on one corpus.
+#[derive(Debug, Clone)]
+pub struct CorpusRun {
+    /// Per series, in corpus order.
+    pub scored: Vec<ScoredSeries>,
+    /// Per series, the points an alert policy raised an event at (templates only).
+    pub events: Option<Vec<Vec<usize>>>,
+    /// Points scored.
+    pub points: usize,
+    /// Time spent scoring, summed over threads.
+    pub busy: Duration,
+}
+
+/// Runs an entry over a corpus on `threads` threads; `None` for a peer that left no scores for
+/// that corpus (it was not run there).
+pub fn run(entry: &Entry, corpus: &LabelledCorpus, threads: usize) -> Result<Option<CorpusRun>> {
+    match entry {
+        Entry::Template {
+            template, registry, ..
+        } => run_template(template, registry, corpus, threads).map(Some),
+        Entry::RollingZScore { window } => {
+            let started = Instant::now();
+            let scored = corpus
+                .series
+                .iter()
+                .map(|s| ScoredSeries::new(&rolling_zscore(&s.values, *window), &s.labels))
+                .collect();
+            Ok(Some(CorpusRun {
+                scored,
+                events: None,
+                points: corpus.points(),
+                busy: started.elapsed(),
+            }))
+        }
+        Entry::Peer { dir, .. } if !dir.join(&corpus.name).is_dir() => Ok(None),
+        Entry::Peer { dir, .. } => read_peer(dir, corpus).map(Some),
+    }
+}
+
+fn run_template(
+    template: &Template,
+    registry: &Registry,
+    corpus: &LabelledCorpus,
+    threads: usize,
+) -> Result<CorpusRun> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<SeriesRun>>> = Mutex::new(vec![None; corpus.series.len()]);
+    let failure = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(series) = corpus.series.get(i) else {
+                        break;
+                    };
+                    match score_series(template, registry, &corpus.name, series) {
+                        Ok(done) => {
+                            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(done)
+                        }
+                        Err(e) => {
+                            failure
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    let mut run = CorpusRun {
+        scored: Vec::with_capacity(corpus.series.len()),
+        events: Some(Vec::with_capacity(corpus.series.len())),
+        points: corpus.points(),
+        busy: Duration::ZERO,
+    };
+    for (scored, events, busy) in results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+    {
+        run.scored.push(scored);
+        if let Some(all) = &mut run.events {
+            all.push(events);
+        }
+        run.busy += busy;
+    }
+    Ok(run)
+}
+
+/// One series' scores, the points events were raised at, and the time it took.
+type SeriesRun = (ScoredSeries, Vec<usize>, Duration);
+
+/// A template over one series: the combined score per point (0 while every detector warms
+/// up) and the points the alert policy raised events at.
+fn score_series(
+    template: &Template,
+    registry: &Registry,
+    corpus: &str,
+    series: &LabelledSeries,
+) -> Result<SeriesRun> {
+    let labels = Labels::from_pairs([("corpus", corpus)])
+        .map_err(|e| Error::malformed(corpus, None, format!("cannot label its series: {e}")))?;
+    let identity = Series::new("eval", &series.name, labels, &Limits::default())
+        .map_err(|e| Error::malformed(&series.name, None, format!("not a series name: {e}")))?;
+    let identity = Arc::new(identity);
+    let mut chain = SeriesChain::new(template, registry)?;
+    let mut scores = Vec::with_capacity(series.len());
+    let mut events = Vec::new();
+    let started = Instant::now();
+    for (i, (&timestamp, &value)) in series.timestamps.iter().zip(&series.values).enumerate() {
+        let point = MetricPoint {
+            series: identity.clone(),
+            timestamp,
+            value,
+        };
+        let step = chain.step(template, &point);
+        let score = step
+            .as_ref()
+            .and_then(|s| s.combined)
+            .map_or(0.0, |c| c.score);
+        if step.is_some_and(|s| s.event.is_some()) {
+            events.push(i);
+        }
+        scores.push(score);
+    }
+    let busy = started.elapsed();
+    Ok((ScoredSeries::new(&scores, &series.labels), events, busy))
+}
+
+/// |x − mean| / std of the previous `window` points; 0 until two points were seen or while
+/// they do not vary. The plain baseline anyone would write first.
+pub fn rolling_zscore(values: &[f64], window: usize) -> Vec<f64> {
+    let window = window.max(2);
+    let (mut sum, mut sum_sq) = (0.0, 0.0);
+    let mut scores = Vec::with_capacity(values.len());
+    for (i, &x) in values.iter().enumerate() {
+        let n = i.min(window);
+        let score = if n >= 2 {
+            let mean = sum / n as f64;
+            let variance = ((sum_sq - n as f64 * mean * mean) / (n - 1) as f64).max(0.0);
+            if variance > 1e-12 * mean.abs().max(1.0).powi(2) {
+                (x - mean).abs() / variance.sqrt()
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        scores.push(score);
+        sum += x;
+        sum_sq += x * x;
+        if i >= window {
+            let old = values[i - window];
+            sum -= old;
+            sum_sq -= old * old;
+        }
+    }
+    scores
+}
+
+fn read_peer(dir: &Path, corpus: &LabelledCorpus) -> Result<CorpusRun> {
+    let mut scored = Vec::with_capacity(corpus.series.len());
+    for series in &corpus.series {
+        let path = dir.join(&corpus.name).join(format!("{}.csv", series.name));
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let mut lines = text.lines();
+        if lines.next().map(str::trim) != Some("score") {
+            return Err(Error::malformed(
+                &path,
+                Some(1),
+                "expected the header score",
+            ));
+        }
+        let scores: Vec<f64> = lines
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                l.trim().parse::<f64>().map_err(|_| {
+                    Error::malformed(&path, Some(i + 2), format!("{l:?} is not a number"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        if scores.len() != series.len() {
+            return Err(Error::malformed(
+                &path,
+                None,
+                format!("{} scores for {} points", scores.len(), series.len()),
+            ));
+        }
+        scored.push(ScoredSeries::new(&scores, &series.labels));
+    }
+    // The peer's own measure of its time, if it left one; the share of this corpus's points.
+    let timing = dir.join("timing.json");
+    let busy = std::fs::read_to_string(&timing)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| Some((v["points"].as_f64()?, v["seconds"].as_f64()?)))
+        .filter(|(points, seconds)| *points > 0.0 && *seconds >= 0.0)
+        .map(|(points, seconds)| {
+            Duration::from_secs_f64(seconds / points * corpus.points() as f64)
+        });
+    Ok(CorpusRun {
+        scored,
+        events: None,
+        points: corpus.points(),
+        busy: busy.unwrap_or(Duration::ZERO),
+    })
+}
+
+/// One cell of the table: an entry on a corpus.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cell {
+    /// The entry.
+    pub entry: String,
+    /// The corpus.
+    pub corpus: String,
+    /// Best composite F1 with one threshold over the corpus.
+    pub f1: f64,
+    /// Point precision there.
+    pub precision: f64,
+    /// Incident recall there.
+    pub recall: f64,
+    /// The threshold.
+    pub threshold: f64,
+    /// False alarms per 1,000 anomaly-free points there.
+    pub false_alarms_per_1000: f64,
+    /// Mean points from an incident's start to its first alarm there.
+    pub delay: Option<f64>,
+    /// At the shipped alert policy (templates): composite F1 of its events.
+    pub events_f1: Option<f64>,
+    /// At the shipped alert policy: incident recall of its events.
+    pub events_recall: Option<f64>,
+    /// At the shipped alert policy: false events per 1,000 anomaly-free points.
+    pub events_false_per_1000: Option<f64>,
+    /// NAB's standard profile, normalized, threshold swept (the NAB corpus only).
+    pub nab_standard: Option<f64>,
+    /// Points per second per core (None when not measured).
+    pub points_per_second: Option<f64>,
+    /// F1 on this corpus at the threshold chosen on every corpus together.
+    pub f1_all_threshold: Option<f64>,
+    /// F1 on this corpus at the threshold chosen on every other corpus (leave-one-out).
+    pub f1_leave_one_out: Option<f64>,
+}
+
+/// Scores an entry's runs over every corpus into one cell per corpus it ran on (`runs[i]`
+/// belongs to `corpora[i]`).
+pub fn cells(entry: &str, corpora: &[LabelledCorpus], runs: &[Option<CorpusRun>]) -> Vec<Cell> {
+    let (corpora, runs): (Vec<&LabelledCorpus>, Vec<&CorpusRun>) = corpora
+        .iter()
+        .zip(runs)
+        .filter_map(|(c, r)| Some((c, r.as_ref()?)))
+        .unzip();
+    let all: Vec<&ScoredSeries> = runs.iter().flat_map(|r| r.scored.iter()).collect();
+    let all_threshold = composite::sweep(&all).map(|(t, _)| t);
+    corpora
+        .iter()
+        .zip(&runs)
+        .enumerate()
+        .map(|(k, (corpus, run))| {
+            let own: Vec<&ScoredSeries> = run.scored.iter().collect();
+            let (threshold, f1) = composite::sweep(&own).unwrap_or((f64::INFINITY, 0.0));
+            let at = composite::counts(&own, threshold);
+            let events = run.events.as_ref().map(|events| {
+                let mut total = Counts::default();
+                for (s, e) in run.scored.iter().zip(events) {
+                    total.add(&s.counts_at(e));
+                }
+                total
+            });
+            let others: Vec<&ScoredSeries> = runs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .flat_map(|(_, r)| r.scored.iter())
+                .collect();
+            let loo_threshold = composite::sweep(&others).map(|(t, _)| t);
+            let f1_at = |t: Option<f64>| t.map(|t| composite::counts(&own, t).f1());
+            Cell {
+                entry: entry.to_owned(),
+                corpus: corpus.name.clone(),
+                f1,
+                precision: at.precision(),
+                recall: at.recall(),
+                threshold,
+                false_alarms_per_1000: at.false_alarms_per_1000(),
+                delay: at.mean_delay(),
+                events_f1: events.map(|c| c.f1()),
+                events_recall: events.map(|c| c.recall()),
+                events_false_per_1000: events.map(|c| c.false_alarms_per_1000()),
+                nab_standard: corpus
+                    .nab_root
+                    .as_ref()
+                    .and_then(|_| nab_standard(corpus, run)),
+                points_per_second: (run.busy > Duration::ZERO)
+                    .then(|| run.points as f64 / run.busy.as_secs_f64()),
+                f1_all_threshold: (corpora.len() > 1).then(|| f1_at(all_threshold)).flatten(),
+                f1_leave_one_out: (corpora.len() > 1).then(|| f1_at(loo_threshold)).flatten(),
+            }
+        })
+        .collect()
+}
+
+/// NAB's standard profile on a corpus whose labels are NAB windows, threshold swept; scores go
+/// to NAB's [0, 1] scale order-preservingly first (NAB only compares them).
+fn nab_standard(corpus: &LabelledCorpus, run: &CorpusRun) -> Option<f64> {
+    let profile = CostProfile::nab().into_iter().next()?;
+    let files: Vec<ScoredFile> = corpus
+        .series
+        .iter()
+        .zip(&run.scored)
+        .filter_map(|(series, scored)| {
+            let units: Vec<f64> = scored.scores().iter().map(|&s| s / (s + 1.0)).collect();
+            ScoredFile::new(&series.timestamps, &units, &windows_of(series)).ok()
+        })
+        .collect();
+    let best = scorer::best(&scorer::sweep(&files, &profile))?;
+    profile.normalize(best.tally.raw, best.tally.windows)
+}
+
+/// The labelled runs of a series as NAB windows.
+fn windows_of(series: &LabelledSeries) -> Vec<Window> {
+    let mut windows = Vec::new();
+    let mut start = None;
+    for (i, &label) in series.labels.iter().enumerate() {
+        match (label, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                windows.push(Window {
+                    start: series.timestamps[s],
+                    end: series.timestamps[i - 1],
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(s), Some(&end)) = (start, series.timestamps.last()) {
+        windows.push(Window {
+            start: series.timestamps[s],
+            end,
+        });
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rolling_zscore_scores_against_the_previous_window_only() {
+        let mut values: Vec<f64> = (0..50)
+            .map(|i| if i % 2 == 0 { 9.0 } else { 11.0 })
+            .collect();
+        values.push(20.0);
+        let scores = rolling_zscore(&values, 10);
+        assert_eq!(scores[0], 0.0);
+        assert_eq!(scores[1], 0.0);
+        // Window of ten alternating 9 and 11: mean 10, sample std sqrt(10/9).
+        let expected = 10.0 / (10.0f64 / 9.0).sqrt();
+        assert!((scores[50] - expected).abs() < 1e-9, "{}", scores[50]);
+        assert!(rolling_zscore(&[5.0; 10], 4).iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn a_template_is_scored_on_a_generated_corpus_with_every_figure() {
+        let corpus = young::generate(8, 1);
+        let entry = Entry::Template {
+            label: "light".into(),
+            template: Box::new(Template::light()),
+            registry: Registry::builtin(),
+        };
+        let reference = Entry::RollingZScore { window: 100 };
+        let mut other = young::generate(6, 2);
+        other.name = "other".into();
+        let corpora = [corpus, other];
+        for entry in [entry, reference] {
+            let runs: Vec<Option<CorpusRun>> =
+                corpora.iter().map(|c| run(&entry, c, 2).unwrap()).collect();
+            let cells = cells(&entry.label(), &corpora, &runs);
+            assert_eq!(cells.len(), 2);
+            for cell in &cells {
+                assert!((0.0..=1.0).contains(&cell.f1), "{cell:?}");
+                assert!(cell.f1 > 0.0, "{cell:?}");
+                assert!(cell.f1_leave_one_out.is_some());
+                assert_eq!(cell.nab_standard, None);
+                assert_eq!(
+                    cell.events_f1.is_some(),
+                    matches!(entry, Entry::Template { .. })
+                );
+            }
+        }
+    }
+}
