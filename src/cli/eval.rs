@@ -64,6 +64,11 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
 
+    /// Also write every entry's scores here in the peers' layout
+    /// (<dir>/<entry>/<corpus>/<series>.csv), for a closer look.
+    #[arg(long, value_name = "DIR")]
+    scores_out: Option<PathBuf>,
+
     /// Threads; each scores whole series (points/s is per core: time summed over threads).
     #[arg(long, short = 'w', default_value_t = super::default_workers())]
     workers: u16,
@@ -100,6 +105,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
             .iter()
             .map(|corpus| multi::run(entry, corpus, usize::from(args.workers)))
             .collect::<std::result::Result<_, _>>()?;
+        if let Some(dir) = &args.scores_out {
+            for (corpus, run) in corpora.iter().zip(&runs) {
+                if let Some(run) = run {
+                    multi::write_scores(&dir.join(entry.label()), corpus, run)?;
+                }
+            }
+        }
         let entry_cells = multi::cells(&entry.label(), &corpora, &runs);
         if !args.json {
             tracing::info!(entry = %entry.label(), "evaluated");

@@ -233,6 +233,21 @@ pub fn rolling_zscore(values: &[f64], window: usize) -> Vec<f64> {
     scores
 }
 
+/// Writes a run's scores in the peers' layout: `<dir>/<corpus>/<series>.csv`, header `score`.
+pub fn write_scores(dir: &Path, corpus: &LabelledCorpus, run: &CorpusRun) -> Result<()> {
+    let root = dir.join(&corpus.name);
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
+    for (series, scored) in corpus.series.iter().zip(&run.scored) {
+        let mut text = String::from("score\n");
+        for score in scored.scores() {
+            text.push_str(&format!("{score}\n"));
+        }
+        let path = root.join(format!("{}.csv", series.name));
+        std::fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))?;
+    }
+    Ok(())
+}
+
 fn read_peer(dir: &Path, corpus: &LabelledCorpus) -> Result<CorpusRun> {
     let mut scored = Vec::with_capacity(corpus.series.len());
     for series in &corpus.series {
