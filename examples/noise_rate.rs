@@ -3,7 +3,10 @@
 //! that led each event. Also the first points of each series (young series), where most false
 //! alarms of the default template fall (issue 17 measures against this).
 //!
-//!   cargo run --release --example noise_rate -- [SERIES] [POINTS] [WARMUP]
+//!   cargo run --release --example noise_rate -- [SERIES] [POINTS] [WARMUP] [CONFIG.toml]
+//!
+//! With a configuration file, its templates are measured too (e.g. the `quiet` variant of
+//! benches/peers/variants.toml).
 
 use std::collections::BTreeMap;
 
@@ -27,8 +30,10 @@ impl Noise {
 }
 
 fn main() {
+    let config = std::env::args().nth(4);
     let args: Vec<u64> = std::env::args()
         .skip(1)
+        .take(3)
         .map(|a| a.parse().unwrap())
         .collect();
     let series = *args.first().unwrap_or(&200);
@@ -40,6 +45,13 @@ fn main() {
         ("default".into(), default.clone()),
         ("light".into(), Template::light()),
     ];
+    if let Some(path) = config {
+        let config =
+            aiops_pipeline::PipelineConfig::from_file(std::path::Path::new(&path)).unwrap();
+        for template in config.template_set().unwrap().templates() {
+            templates.push((format!("{path}: {}", template.name), template.clone()));
+        }
+    }
     for (i, spec) in default.detectors.iter().enumerate() {
         let mut alone = default.clone();
         alone.detectors = vec![spec.clone()];

@@ -153,6 +153,7 @@ impl Range {
     }
 
     /// The range and the slack beyond it that scores 3; `None` while warming up.
+    #[inline]
     fn bounds(&self) -> Option<(f64, f64, f64)> {
         let range = self.state.range;
         if range.count() < u64::from(self.config.warmup.max(1)) {
@@ -220,7 +221,10 @@ impl Detector for Range {
         }
         let x = self.smoothed(raw);
         let state = &mut self.state;
-        state.jitter.update(x);
+        // Only a floor needs the noise estimate; without one the point costs what it did.
+        if self.config.noise_floor > 0.0 {
+            state.jitter.update(x);
+        }
         if self.config.smooth < 1.0 {
             state.smoothed = Some(x);
         }
