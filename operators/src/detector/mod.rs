@@ -14,6 +14,7 @@ pub mod iforest;
 #[cfg(feature = "lstm")]
 pub mod lstm;
 pub mod mad;
+pub mod newcomer;
 pub mod range;
 pub mod seasonal;
 pub mod sequence;
@@ -34,6 +35,7 @@ pub use iforest::{IForest, IForestConfig};
 #[cfg(feature = "lstm")]
 pub use lstm::{Lstm, LstmConfig};
 pub use mad::{Mad, MadConfig};
+pub use newcomer::{Newcomer, NewcomerConfig};
 pub use range::{Range, RangeConfig};
 pub use seasonal::{Seasonal, SeasonalConfig};
 pub use sequence::{Sequence, SequenceConfig};
@@ -228,6 +230,12 @@ impl Registry {
                 params,
             )?)?))
         });
+        registry.register(newcomer::KIND, |params| {
+            Ok(Box::new(Newcomer::new(parse_params(
+                newcomer::KIND,
+                params,
+            )?)?))
+        });
         registry.register(range::KIND, |params| {
             Ok(Box::new(Range::new(parse_params(range::KIND, params)?)?))
         });
@@ -275,7 +283,9 @@ mod tests {
     #[test]
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
-        let mut expected = vec!["iforest", "mad", "range", "seasonal", "sequence", "zscore"];
+        let mut expected = vec![
+            "iforest", "mad", "newcomer", "range", "seasonal", "sequence", "zscore",
+        ];
         if cfg!(feature = "lstm") {
             expected.insert(1, "lstm");
         }
