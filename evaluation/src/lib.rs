@@ -20,6 +20,7 @@ pub mod backtest;
 pub mod error;
 pub mod multi;
 pub mod nab;
+mod parallel;
 pub mod report;
 
 pub use error::{Error, Result};

@@ -172,13 +172,7 @@ fn resolve_entries(args: &EvalArgs) -> Result<Vec<Entry>> {
             .filter(|p| p.is_dir())
             .collect();
         peers.sort();
-        for peer in peers {
-            let label = peer
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            entries.push(Entry::Peer { label, dir: peer });
-        }
+        entries.extend(peers.into_iter().map(Entry::peer));
     }
     Ok(entries)
 }

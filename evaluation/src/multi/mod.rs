@@ -17,15 +17,13 @@ pub mod young;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aiops_operators::{Registry, SeriesChain, Template};
 use aiops_schemas::{Labels, Limits, MetricPoint, Series};
 
+use crate::backtest::{self, NabSeries};
 use crate::error::{Error, Result};
-use crate::nab::{CostProfile, ScoredFile, Window, scorer};
 pub use composite::{Counts, ScoredSeries};
 pub use labelled::{LabelledCorpus, LabelledSeries};
 
@@ -53,10 +51,31 @@ pub enum Entry {
         label: String,
         /// Where its files are.
         dir: std::path::PathBuf,
+        /// Its own measure of its speed, from `timing.json`, if it left one.
+        seconds_per_point: Option<f64>,
     },
 }
 
 impl Entry {
+    /// A peer's score files in `dir`, named after the folder; its `timing.json` read once.
+    pub fn peer(dir: std::path::PathBuf) -> Entry {
+        let label = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let seconds_per_point = std::fs::read_to_string(dir.join("timing.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| Some((v["points"].as_f64()?, v["seconds"].as_f64()?)))
+            .filter(|(points, seconds)| *points > 0.0 && *seconds >= 0.0)
+            .map(|(points, seconds)| seconds / points);
+        Entry::Peer {
+            label,
+            dir,
+            seconds_per_point,
+        }
+    }
+
     /// The name shown in the table.
     pub fn label(&self) -> String {
         match self {
@@ -101,7 +120,11 @@ pub fn run(entry: &Entry, corpus: &LabelledCorpus, threads: usize) -> Result<Opt
             }))
         }
         Entry::Peer { dir, .. } if !dir.join(&corpus.name).is_dir() => Ok(None),
-        Entry::Peer { dir, .. } => read_peer(dir, corpus).map(Some),
+        Entry::Peer {
+            dir,
+            seconds_per_point,
+            ..
+        } => read_peer(dir, *seconds_per_point, corpus).map(Some),
     }
 }
 
@@ -111,48 +134,16 @@ fn run_template(
     corpus: &LabelledCorpus,
     threads: usize,
 ) -> Result<CorpusRun> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<SeriesRun>>> = Mutex::new(vec![None; corpus.series.len()]);
-    let failure = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(series) = corpus.series.get(i) else {
-                        break;
-                    };
-                    match score_series(template, registry, &corpus.name, series) {
-                        Ok(done) => {
-                            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(done)
-                        }
-                        Err(e) => {
-                            failure
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(e);
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
+    let runs = crate::parallel::map(&corpus.series, threads, |series| {
+        score_series(template, registry, &corpus.name, series)
+    })?;
     let mut run = CorpusRun {
-        scored: Vec::with_capacity(corpus.series.len()),
-        events: Some(Vec::with_capacity(corpus.series.len())),
+        scored: Vec::with_capacity(runs.len()),
+        events: Some(Vec::with_capacity(runs.len())),
         points: corpus.points(),
         busy: Duration::ZERO,
     };
-    for (scored, events, busy) in results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
-    {
+    for (scored, events, busy) in runs {
         run.scored.push(scored);
         if let Some(all) = &mut run.events {
             all.push(events);
@@ -248,7 +239,11 @@ pub fn write_scores(dir: &Path, corpus: &LabelledCorpus, run: &CorpusRun) -> Res
     Ok(())
 }
 
-fn read_peer(dir: &Path, corpus: &LabelledCorpus) -> Result<CorpusRun> {
+fn read_peer(
+    dir: &Path,
+    seconds_per_point: Option<f64>,
+    corpus: &LabelledCorpus,
+) -> Result<CorpusRun> {
     let mut scored = Vec::with_capacity(corpus.series.len());
     for series in &corpus.series {
         let path = dir.join(&corpus.name).join(format!("{}.csv", series.name));
@@ -280,16 +275,8 @@ fn read_peer(dir: &Path, corpus: &LabelledCorpus) -> Result<CorpusRun> {
         }
         scored.push(ScoredSeries::new(&scores, &series.labels));
     }
-    // The peer's own measure of its time, if it left one; the share of this corpus's points.
-    let timing = dir.join("timing.json");
-    let busy = std::fs::read_to_string(&timing)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| Some((v["points"].as_f64()?, v["seconds"].as_f64()?)))
-        .filter(|(points, seconds)| *points > 0.0 && *seconds >= 0.0)
-        .map(|(points, seconds)| {
-            Duration::from_secs_f64(seconds / points * corpus.points() as f64)
-        });
+    // The peer's own measure of its time, as this corpus's share.
+    let busy = seconds_per_point.map(|s| Duration::from_secs_f64(s * corpus.points() as f64));
     Ok(CorpusRun {
         scored,
         events: None,
@@ -391,47 +378,35 @@ pub fn cells(entry: &str, corpora: &[LabelledCorpus], runs: &[Option<CorpusRun>]
         .collect()
 }
 
-/// NAB's standard profile on a corpus whose labels are NAB windows, threshold swept; scores go
-/// to NAB's [0, 1] scale order-preservingly first (NAB only compares them).
+/// NAB's standard profile on a corpus whose labels are NAB windows, threshold swept (the way
+/// a backtest scores NAB: [`backtest::nab_figures`]).
 fn nab_standard(corpus: &LabelledCorpus, run: &CorpusRun) -> Option<f64> {
-    let profile = CostProfile::nab().into_iter().next()?;
-    let files: Vec<ScoredFile> = corpus
+    let labels: Vec<backtest::Labels> = corpus
+        .series
+        .iter()
+        .map(|s| {
+            let rows: Vec<(i64, bool)> = s
+                .timestamps
+                .iter()
+                .copied()
+                .zip(s.labels.iter().copied())
+                .collect();
+            backtest::Labels::from_label_column(&s.name, &rows)
+        })
+        .collect();
+    let series: Vec<NabSeries<'_>> = corpus
         .series
         .iter()
         .zip(&run.scored)
-        .filter_map(|(series, scored)| {
-            let units: Vec<f64> = scored.scores().iter().map(|&s| s / (s + 1.0)).collect();
-            ScoredFile::new(&series.timestamps, &units, &windows_of(series)).ok()
+        .zip(&labels)
+        .map(|((s, scored), labels)| NabSeries {
+            timestamps: s.timestamps.clone(),
+            scores: scored.scores().iter().map(|&x| Some(x)).collect(),
+            incidents: labels.of(&s.name, &s.name),
         })
         .collect();
-    let best = scorer::best(&scorer::sweep(&files, &profile))?;
-    profile.normalize(best.tally.raw, best.tally.windows)
-}
-
-/// The labelled runs of a series as NAB windows.
-fn windows_of(series: &LabelledSeries) -> Vec<Window> {
-    let mut windows = Vec::new();
-    let mut start = None;
-    for (i, &label) in series.labels.iter().enumerate() {
-        match (label, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                windows.push(Window {
-                    start: series.timestamps[s],
-                    end: series.timestamps[i - 1],
-                });
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let (Some(s), Some(&end)) = (start, series.timestamps.last()) {
-        windows.push(Window {
-            start: series.timestamps[s],
-            end,
-        });
-    }
-    windows
+    // The threshold only sets the figure at a fixed threshold, which is not reported here.
+    backtest::nab_figures(&series, 1.0)?.swept
 }
 
 #[cfg(test)]

@@ -7,8 +7,6 @@
 //! maps the usual alerting range (3 to 10 sigma) to 0.5 to 0.77.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aiops_operators::{FeatureExtractor, Registry, SeriesDetectors, Template};
@@ -74,49 +72,17 @@ pub fn run_corpus(
     threads: usize,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let totals = Mutex::new((0usize, Duration::ZERO));
-    let first_error = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(file) = corpus.files().get(index) else {
-                        break;
-                    };
-                    let outcome = corpus.read_series(file).and_then(|series| {
-                        let timer = Instant::now();
-                        let scores = score_series(template, registry, &series)?;
-                        let spent = timer.elapsed();
-                        let path = corpus::results_path(out, label, file);
-                        corpus::write_scores(&path, &series, &file.windows, &scores)?;
-                        Ok((series.len(), spent))
-                    });
-                    match outcome {
-                        Ok((rows, spent)) => {
-                            let mut totals = totals.lock().unwrap_or_else(|e| e.into_inner());
-                            totals.0 += rows;
-                            totals.1 += spent;
-                        }
-                        Err(error) => {
-                            first_error
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert(error);
-                            // Stop handing out files; the others finish theirs.
-                            next.store(usize::MAX / 2, Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(error) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(error);
-    }
-    let (rows, detector_time) = totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let done = crate::parallel::map(corpus.files(), threads, |file| {
+        let series = corpus.read_series(file)?;
+        let timer = Instant::now();
+        let scores = score_series(template, registry, &series)?;
+        let spent = timer.elapsed();
+        let path = corpus::results_path(out, label, file);
+        corpus::write_scores(&path, &series, &file.windows, &scores)?;
+        Ok((series.len(), spent))
+    })?;
+    let rows = done.iter().map(|(rows, _)| rows).sum();
+    let detector_time = done.iter().map(|(_, spent)| *spent).sum();
     Ok(RunSummary {
         files: corpus.files().len(),
         rows,

@@ -18,7 +18,7 @@ use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
 use crate::error::{Error, Result};
-use crate::features::{Features, Input};
+use crate::features::{EwStats, Features, Input};
 use crate::params;
 
 /// Registry name.
@@ -70,20 +70,17 @@ impl NewcomerConfig {
     }
 }
 
-/// Welford's running mean and sum of squared deviations of the values learnt.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-struct Running {
-    count: u32,
-    mean: f64,
-    squares: f64,
-}
-
 /// The newcomer detector for one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Newcomer {
     config: NewcomerConfig,
-    state: Running,
+    /// Mean and variance of the values learnt, plain (the smoothing factor is far below 1/n
+    /// for every n before the handover).
+    stats: EwStats,
 }
+
+/// Small enough that [`EwStats`] weighs every point 1/n: a plain running mean and variance.
+const PLAIN: f64 = 1e-12;
 
 impl Newcomer {
     /// A detector with no history.
@@ -91,19 +88,22 @@ impl Newcomer {
         config.validate()?;
         Ok(Newcomer {
             config,
-            state: Running::default(),
+            stats: EwStats::new(),
         })
     }
 
     /// The sample standard deviation, floored so a flat start still has a scale.
     fn spread(&self) -> f64 {
-        let n = f64::from(self.state.count);
-        let sample = (self.state.squares / (n - 1.0).max(1.0)).max(0.0).sqrt();
-        sample.max(1e-9).max(1e-4 * self.state.mean.abs())
+        let n = self.stats.count() as f64;
+        let sample = (self.stats.variance() * n / (n - 1.0).max(1.0))
+            .max(0.0)
+            .sqrt();
+        sample.max(1e-9).max(1e-4 * self.stats.mean().abs())
     }
 
     fn speaking(&self) -> bool {
-        (self.config.min_points..self.config.handover).contains(&self.state.count)
+        (u64::from(self.config.min_points)..u64::from(self.config.handover))
+            .contains(&self.stats.count())
     }
 }
 
@@ -129,15 +129,15 @@ impl Detector for Newcomer {
             return None;
         }
         let x = features.get(self.config.input);
-        let n = f64::from(self.state.count);
+        let (n, mean) = (self.stats.count() as f64, self.stats.mean());
         let scale = self.spread() * (1.0 + 1.0 / n).sqrt();
-        let sigma = sigma_of_t((x - self.state.mean) / scale, n - 1.0);
+        let sigma = sigma_of_t((x - mean) / scale, n - 1.0);
         let offset = self.config.offset;
         Some(Score {
             score: 3.0 * (sigma - offset).max(0.0) / offset,
             expected: Band {
-                lower: self.state.mean - offset * scale,
-                upper: self.state.mean + offset * scale,
+                lower: mean - offset * scale,
+                upper: mean + offset * scale,
             },
         })
     }
@@ -150,33 +150,30 @@ impl Detector for Newcomer {
     #[inline]
     fn update(&mut self, features: &Features) {
         let mut x = features.get(self.config.input);
-        if !x.is_finite() || self.state.count >= self.config.handover {
+        let count = self.stats.count();
+        if !x.is_finite() || count >= u64::from(self.config.handover) {
             return;
         }
-        if self.state.count >= self.config.min_points {
-            let limit = self.config.clip_sigma * self.spread();
-            x = self.state.mean + (x - self.state.mean).clamp(-limit, limit);
+        if count >= u64::from(self.config.min_points) {
+            let (mean, limit) = (self.stats.mean(), self.config.clip_sigma * self.spread());
+            x = mean + (x - mean).clamp(-limit, limit);
         }
-        let s = &mut self.state;
-        s.count += 1;
-        let delta = x - s.mean;
-        s.mean += delta / f64::from(s.count);
-        s.squares += delta * (x - s.mean);
+        self.stats.update(x, PLAIN);
     }
 
     fn snapshot(&self) -> Snapshot {
-        Snapshot::encode(KIND, SNAPSHOT_VERSION, &self.state)
+        Snapshot::encode(KIND, SNAPSHOT_VERSION, &self.stats)
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let state: Running = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
-        if !(state.mean.is_finite() && state.squares.is_finite() && state.squares >= 0.0) {
+        let stats: EwStats = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        if !(stats.mean().is_finite() && stats.variance().is_finite() && stats.variance() >= 0.0) {
             return Err(Error::SnapshotCorrupt {
                 kind: KIND.into(),
-                message: "mean or squares is not a finite number".into(),
+                message: "mean or variance is not a finite number".into(),
             });
         }
-        self.state = state;
+        self.stats = stats;
         Ok(())
     }
 
