@@ -12,87 +12,19 @@ mod support;
 use support::Service;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiops_connectors::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
-use aiops_pipeline::sink::Collect;
-use aiops_pipeline::{RunOptions, run};
+use aiops_connectors::source::synthetic::InjectedAnomaly;
 use aiops_schemas::AnomalyEvent;
 use rdkafka::Message;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use support::{Broker, Pipeline, Redis, RunConfig, id_set, produce, serial};
-
-const TENANT: &str = "demo";
-
-fn synthetic(series: usize, points: u64, gap: u64) -> SyntheticConfig {
-    SyntheticConfig {
-        series,
-        tenant: TENANT.into(),
-        ticks: Some(points),
-        seed: 1,
-        mean_anomaly_gap: gap,
-        ..SyntheticConfig::default()
-    }
-}
-
-/// The events of an uninterrupted in-process run of the same stream.
-fn reference(config: &SyntheticConfig) -> Vec<AnomalyEvent> {
-    let source = Arc::new(SyntheticSource::new(config.clone(), 2).unwrap());
-    let mut sink = Collect::default();
-    let options = RunOptions {
-        templates: support::light_default_templates(),
-        ..RunOptions::new(2)
-    };
-    run(source, &mut sink, options, |_| {}).unwrap();
-    sink.events
-}
-
-fn produce_synthetic(brokers: &str, topic: &str, config: &SyntheticConfig, extra: &[&str]) {
-    let (series, points, gap) = (
-        config.series.to_string(),
-        config.ticks.unwrap().to_string(),
-        config.mean_anomaly_gap.to_string(),
-    );
-    let mut args = vec![
-        "--topic",
-        topic,
-        "--partitions",
-        "4",
-        "--synthetic",
-        "--tenant",
-        TENANT,
-        "--series",
-        &series,
-        "--points",
-        &points,
-        "--anomaly-gap",
-        &gap,
-    ];
-    args.extend_from_slice(extra);
-    produce(brokers, &args);
-}
-
-fn config(
-    broker: &Broker,
-    redis: &Redis,
-    db: u8,
-    group: &str,
-    dir: &tempfile::TempDir,
-) -> RunConfig {
-    RunConfig {
-        brokers: broker.address(),
-        topic: "metrics".into(),
-        group: group.into(),
-        redis_url: redis.url(db),
-        checkpoint_dir: dir.path().join(format!("state-{group}")),
-        workers: 2,
-        extra: String::new(),
-    }
-}
+use support::group::{
+    Seeded, TENANT, config, produce_synthetic, redis_events, reference, synthetic,
+};
+use support::{Broker, Pipeline, Redis, id_set, serial};
 
 #[test]
 fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_stream() {
@@ -118,7 +50,7 @@ fn synthetic_stream_through_kafka_gives_the_reference_events_on_pubsub_and_strea
     );
 
     let live = redis.subscribe(0, &aiops_schemas::anomalies_channel(TENANT));
-    let config_path = config(&broker, &redis, 0, "main", &dir).write(dir.path(), "run.toml");
+    let config_path = config(&broker, &redis, 0, "main", dir.path()).write(dir.path(), "run.toml");
     let stderr =
         // Stop once every point is in: an idle timeout alone raced a slow group join (seen in
         // CI: a worker's partitions assigned after the other had been idle for 3 s).
@@ -287,7 +219,7 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
     producer.flush(Duration::from_secs(30)).unwrap();
     assert_eq!(offsets_of_bad.len(), bad.len());
 
-    let mut run_config = config(&broker, &redis, 0, "dlq", &dir);
+    let mut run_config = config(&broker, &redis, 0, "dlq", dir.path());
     run_config.extra = "[parse.limits]\nmax_record_bytes = 2048\n".into();
     let path = run_config.write(dir.path(), "run.toml");
     let stderr = Pipeline::start(&path, &["--exit-when-idle", "8s"]).wait(Duration::from_secs(60));
@@ -346,7 +278,7 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
         assert_eq!(headers["aiops-source-partition"], "0");
         assert!(!headers["aiops-reason"].is_empty());
     }
-    let events: Vec<AnomalyEvent> = redis_events(&redis);
+    let events: Vec<AnomalyEvent> = redis_events(&redis, 0);
     let spike: Vec<_> = events
         .iter()
         .map(|e| (e.series.name.as_str(), e.value))
@@ -355,89 +287,6 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_good_ones_around_them_a
         spike,
         [("svc", 500.0)],
         "the good records around the bad ones were scored"
-    );
-}
-
-fn redis_events(redis: &Redis) -> Vec<AnomalyEvent> {
-    redis
-        .stream(0, TENANT)
-        .into_iter()
-        .map(|(_, payload)| serde_json::from_slice(&payload).unwrap())
-        .collect()
-}
-
-/// Pseudo-random pauses from the clock, printed so a failure can be replayed.
-fn pauses(count: usize, low_ms: u64, high_ms: u64) -> Vec<Duration> {
-    let mut state = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let pauses: Vec<Duration> = (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            Duration::from_millis(low_ms + state % (high_ms - low_ms))
-        })
-        .collect();
-    eprintln!("pauses before each kill: {pauses:?}");
-    pauses
-}
-
-#[test]
-fn kill_9_at_random_moments_loses_no_event() {
-    if !support::available(&[Service::Tansu, Service::Redis]) {
-        return;
-    }
-    let _serial = serial();
-    let (broker, redis) = (Broker::start(), Redis::start());
-    let dir = tempfile::tempdir().unwrap();
-    let stream = synthetic(150, 3000, 800);
-    produce_synthetic(&broker.address(), "metrics", &stream, &[]);
-    let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
-
-    let path = config(&broker, &redis, 0, "crashy", &dir).write(dir.path(), "run.toml");
-    let mut progress = Vec::new();
-    for pause in pauses(4, 100, 1000) {
-        let pipeline = Pipeline::start(&path, &[]);
-        // Kill while it consumes: once points flow, after a random pause.
-        if !pipeline.wait_until_consuming(Duration::from_secs(30)) {
-            eprintln!(
-                "crash test: nothing left to read when kill {} was due",
-                progress.len() + 1
-            );
-            break;
-        }
-        std::thread::sleep(pause);
-        pipeline.kill_9();
-        progress.push(redis.stream_ids(0, TENANT).len());
-    }
-    let restored = progress.len();
-    // Long enough for the killed members' sessions (6 s in these tests) to expire.
-    let stderr =
-        Pipeline::start(&path, &["--exit-when-idle", "10s"]).wait(Duration::from_secs(180));
-    let ids = redis.stream_ids(0, TENANT);
-    let got = id_set(&ids);
-    let missing: Vec<_> = expected.difference(&got).collect();
-    let unexpected: Vec<_> = got.difference(&expected).collect();
-    eprintln!(
-        "crash test: {} expected events, {} stream entries, {} duplicates, {} missing, {} unexpected; {restored} kills, stream entries after each: {progress:?}",
-        expected.len(),
-        ids.len(),
-        ids.len() - got.len(),
-        missing.len(),
-        unexpected.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "missing {} events:\n{}",
-        missing.len(),
-        stderr.join("\n")
-    );
-    assert!(
-        unexpected.is_empty(),
-        "events the reference does not have: {unexpected:?}"
     );
 }
 
@@ -525,14 +374,15 @@ fn kill_9_with_checkpoints_in_redis_loses_no_event() {
     produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
-    let path = config(&broker, &redis, 0, "in-redis", &dir).write(dir.path(), "run.toml");
+    let path = config(&broker, &redis, 0, "in-redis", dir.path()).write(dir.path(), "run.toml");
     // The same configuration with the checkpoints in Redis, and no directory to fall back on.
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("[checkpoint]\n", "[checkpoint]\nstore = \"redis\"\n");
     std::fs::write(&path, text).unwrap();
     let mut kills = 0;
-    for pause in pauses(3, 200, 1200) {
+    let mut rng = Seeded::new(3);
+    for pause in (0..3).map(|_| rng.millis(200, 1200)) {
         let pipeline = Pipeline::start(&path, &[]);
         if !pipeline.wait_until_consuming(Duration::from_secs(30)) {
             break;
@@ -593,7 +443,7 @@ fn broker_and_redis_restarts_during_the_run_lose_no_event() {
     produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
-    let path = config(&broker, &redis, 0, "restarts", &dir).write(dir.path(), "run.toml");
+    let path = config(&broker, &redis, 0, "restarts", dir.path()).write(dir.path(), "run.toml");
     let pipeline = Pipeline::start(&path, &["--exit-when-idle", "10s"]);
     assert!(pipeline.wait_until_consuming(Duration::from_secs(60)));
     broker.crash_and_restart(Duration::from_secs(1));
@@ -636,7 +486,7 @@ fn a_worker_slower_than_its_consumer_still_gets_every_record() {
     let stream = synthetic(1000, 500, 3000);
     produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
-    let mut run_config = config(&broker, &redis, 0, "slow", &dir);
+    let mut run_config = config(&broker, &redis, 0, "slow", dir.path());
     run_config.workers = 1;
     let path = run_config.write(dir.path(), "run.toml");
     let stderr = Pipeline::start(&path, &["--exit-when-idle", "5s"]).wait(Duration::from_secs(180));
@@ -663,7 +513,7 @@ fn redis_down_at_start_stalls_the_pipeline_without_losing_records() {
     produce_synthetic(&broker.address(), "metrics", &stream, &[]);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
 
-    let path = config(&broker, &redis, 0, "stalled", &dir).write(dir.path(), "run.toml");
+    let path = config(&broker, &redis, 0, "stalled", dir.path()).write(dir.path(), "run.toml");
     let pipeline = Pipeline::start(&path, &["--exit-when-idle", "15s"]);
     pipeline.wait_for_line(Duration::from_secs(60), |l| {
         l.contains("redis") && l.contains("retrying")
@@ -731,7 +581,7 @@ fn a_second_process_joins_and_leaves_without_loss_or_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(60, 3000, 800);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
-    let path = config(&broker, &redis, 0, "shared", &dir).write(dir.path(), "run.toml");
+    let path = config(&broker, &redis, 0, "shared", dir.path()).write(dir.path(), "run.toml");
 
     // Produce at a pace, so the stream is still flowing when the second process comes and goes.
     let address = broker.address();
@@ -798,7 +648,7 @@ fn processes_that_lose_partitions_in_a_rebalance_still_see_their_lag_drain_and_e
     let dir = tempfile::tempdir().unwrap();
     let stream = synthetic(60, 2500, 800);
     let expected: BTreeSet<String> = reference(&stream).into_iter().map(|e| e.id).collect();
-    let mut run_config = config(&broker, &redis, 0, "drain", &dir);
+    let mut run_config = config(&broker, &redis, 0, "drain", dir.path());
     run_config.workers = 1;
     let path = run_config.write(dir.path(), "run.toml");
     let address = broker.address();
@@ -901,9 +751,9 @@ fn replay_of_a_time_range_from_the_broker_equals_the_live_events_of_that_range()
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     produce_synthetic(&broker.address(), "metrics", &synthetic(40, 2000, 300), &[]);
-    let config_path = config(&broker, &redis, 0, "live", &dir).write(dir.path(), "run.toml");
+    let config_path = config(&broker, &redis, 0, "live", dir.path()).write(dir.path(), "run.toml");
     Pipeline::start(&config_path, &["--exit-when-idle", "10s"]).wait(Duration::from_secs(120));
-    let live: Vec<AnomalyEvent> = redis_events(&redis);
+    let live: Vec<AnomalyEvent> = redis_events(&redis, 0);
     // Points 800 to 1399: 2024-01-01T13:20:00Z to 23:19:00Z.
     let (from, to) = (
         1_704_067_200_000i64 + 800 * 60_000,
@@ -1000,7 +850,8 @@ fn run_serves_prometheus_metrics_that_an_independent_parser_reads() {
     let (broker, redis) = (Broker::start(), Redis::start());
     let dir = tempfile::tempdir().unwrap();
     produce_synthetic(&broker.address(), "metrics", &synthetic(10, 300, 3000), &[]);
-    let config_path = config(&broker, &redis, 0, "metrics", &dir).write(dir.path(), "run.toml");
+    let config_path =
+        config(&broker, &redis, 0, "metrics", dir.path()).write(dir.path(), "run.toml");
     let address = format!("127.0.0.1:{}", support::free_port());
     let text = std::fs::read_to_string(&config_path).unwrap().replace(
         "status_interval_s = 1\n",

@@ -177,6 +177,17 @@ fn every_overlay_renders_validates_and_matches_the_binary() {
                 .collect();
             let help = support::aiops().args([args[0], "--help"]).output().unwrap();
             assert!(help.status.success(), "{name}: `aiops {}`", args[0]);
+            // Every AIOPS_ variable the container sets is one the command reads (its help
+            // lists the environment overrides).
+            let help_text = String::from_utf8_lossy(&help.stdout);
+            for variable in container["env"].as_sequence().into_iter().flatten() {
+                let variable = text(&variable["name"]);
+                assert!(
+                    !variable.starts_with("AIOPS_") || help_text.contains(variable),
+                    "{name}: `aiops {}` does not read {variable}",
+                    args[0]
+                );
+            }
             let config_path = args[args.iter().position(|a| *a == "--config").unwrap() + 1];
             let mount = container["volumeMounts"]
                 .as_sequence()

@@ -181,6 +181,27 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties (`security.protocol`, `sasl.mechanism`, ...).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Static group membership: a name that stays with this process across restarts (a
+    /// StatefulSet pod's name). Worker `i` joins as `<instance_id>-<i>`, so a restarted
+    /// process takes its partitions back at once instead of waiting for its old session to
+    /// expire. Unset: dynamic membership.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// A partition with records left whose committed offset has not moved for this long, while
+    /// no worker of this process holds it, makes this process rejoin the group, which forces a
+    /// rebalance. A coordinator should reassign a dead member's partitions once its session
+    /// expires; tansu 0.6 does not (it tells one member to rejoin and keeps the generation), so
+    /// without this such partitions stay unread. 0: never.
+    #[serde(default = "default_rejoin_stalled_after_ms")]
+    pub rejoin_stalled_after_ms: u64,
+}
+
+/// The default of [`KafkaConfig::rejoin_stalled_after_ms`]: a minute, well past librdkafka's
+/// default session timeout (45 s), so a healthy group never sees it.
+pub const DEFAULT_REJOIN_STALLED_MS: u64 = 60_000;
+
+fn default_rejoin_stalled_after_ms() -> u64 {
+    DEFAULT_REJOIN_STALLED_MS
 }
 
 fn default_group() -> String {
@@ -236,6 +257,17 @@ impl KafkaConfig {
                     topic.name
                 )));
             }
+        }
+        if let Some(instance) = &self.instance_id
+            && (instance.is_empty()
+                || instance.len() > 200
+                || !instance
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+        {
+            return Err(Error::config(format!(
+                "kafka.instance_id {instance:?} is invalid: use 1 to 200 of [a-zA-Z0-9._-]"
+            )));
         }
         for topic in self.anomalies_topic.iter() {
             if !valid_topic_name(topic) {
@@ -310,6 +342,7 @@ impl Default for CheckpointConfig {
 pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
     ("AIOPS_KAFKA_BROKERS", "kafka.brokers"),
     ("AIOPS_KAFKA_GROUP", "kafka.group"),
+    ("AIOPS_KAFKA_INSTANCE_ID", "kafka.instance_id"),
     (
         "AIOPS_KAFKA_TOPICS",
         "kafka.topics (comma-separated names, format json)",
@@ -333,6 +366,8 @@ impl PipelineConfig {
                         dead_letter_suffix: default_dead_letter_suffix(),
                         anomalies_topic: None,
                         options: BTreeMap::new(),
+                        instance_id: None,
+                        rejoin_stalled_after_ms: DEFAULT_REJOIN_STALLED_MS,
                     })
                 }
             }
@@ -340,6 +375,9 @@ impl PipelineConfig {
         if let Some(kafka) = &mut self.kafka {
             if let Some(group) = lookup("AIOPS_KAFKA_GROUP") {
                 kafka.group = group;
+            }
+            if let Some(instance) = lookup("AIOPS_KAFKA_INSTANCE_ID") {
+                kafka.instance_id = Some(instance).filter(|i| !i.trim().is_empty());
             }
             if let Some(topics) = lookup("AIOPS_KAFKA_TOPICS") {
                 kafka.topics = topics
@@ -557,6 +595,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("AIOPS_WORKERS"), "{err}");
+    }
+
+    #[test]
+    fn the_instance_id_comes_from_the_file_or_the_environment_and_is_checked() {
+        let base = "[kafka]\nbrokers = \"k:9092\"\ntopics = [{ name = \"a\" }]\n[redis]\nurl = \"redis://r\"\n";
+        let mut config = load(base).unwrap();
+        assert_eq!(config.kafka.as_ref().unwrap().instance_id, None);
+        assert_eq!(
+            config.kafka.as_ref().unwrap().rejoin_stalled_after_ms,
+            DEFAULT_REJOIN_STALLED_MS
+        );
+        config
+            .apply_environment(|n| {
+                (n == "AIOPS_KAFKA_INSTANCE_ID").then(|| "aiops-pipeline-7c9f".to_owned())
+            })
+            .unwrap();
+        config.validate_for_run().unwrap();
+        assert_eq!(
+            config.kafka.unwrap().instance_id.as_deref(),
+            Some("aiops-pipeline-7c9f")
+        );
+        let mut odd = load(&base.replace("topics", "instance_id = \"pod 0\"\ntopics")).unwrap();
+        let err = odd.validate_for_run().unwrap_err().to_string();
+        assert!(
+            err.contains("kafka.instance_id \"pod 0\" is invalid"),
+            "{err}"
+        );
+        let empty_env = |n: &str| (n == "AIOPS_KAFKA_INSTANCE_ID").then(|| " ".to_owned());
+        odd.apply_environment(empty_env).unwrap();
+        odd.validate_for_run().unwrap();
     }
 
     #[test]

@@ -271,6 +271,12 @@ impl Counters {
         assignments => add_assignments,
     }
 
+    /// A series' state was dropped (a restored state that no longer fits its template
+    /// replaced one the worker held): one series fewer.
+    pub fn remove_series(&self, series: u64) {
+        self.series.dec_by(series);
+    }
+
     /// Sets how many source partitions this process reads.
     pub fn set_partitions(&self, partitions: u64) {
         self.partitions.set(partitions);

@@ -215,6 +215,8 @@ fn topic_preview(
             dead_letter_suffix: ".dlq".into(),
             anomalies_topic: None,
             options: Default::default(),
+            instance_id: None,
+            rejoin_stalled_after_ms: aiops_pipeline::config::DEFAULT_REJOIN_STALLED_MS,
         },
         topic: TopicConfig {
             name: topic.to_owned(),

@@ -70,6 +70,8 @@ impl HistoryArgs {
                 dead_letter_suffix: ".dlq".into(),
                 anomalies_topic: None,
                 options: Default::default(),
+                instance_id: None,
+                rejoin_stalled_after_ms: aiops_pipeline::config::DEFAULT_REJOIN_STALLED_MS,
             },
             (None, None) => {
                 return Err(Error::Usage(

@@ -198,6 +198,8 @@ pub fn run(args: ProduceArgs) -> Result<()> {
         dead_letter_suffix: ".dlq".into(),
         anomalies_topic: None,
         options: Default::default(),
+        instance_id: None,
+        rejoin_stalled_after_ms: aiops_pipeline::config::DEFAULT_REJOIN_STALLED_MS,
     };
     kafka.validate()?;
     aiops_connectors::source::kafka::ensure_topics(

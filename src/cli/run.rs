@@ -40,9 +40,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     max_points: Option<u64>,
 
-    /// Stop gracefully when this process has partitions, no point has arrived for this long
-    /// since the last point or partition assignment, and its consumer lag is zero (2s, 1m):
-    /// for backfills, benchmarks and tests.
+    /// Stop gracefully when no point has arrived for this long since the last point or
+    /// change of partitions, and neither this process nor its consumer group has anything
+    /// left to read (2s, 1m): for backfills, benchmarks and tests.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     exit_when_idle: Option<Duration>,
 }
@@ -210,17 +210,20 @@ pub fn run(args: RunArgs) -> Result<()> {
     // (when, points) at the first and the last reading that saw new points: a rate that
     // leaves out start-up and idle time.
     let mut busy: Option<((Instant, u64), (Instant, u64))> = None;
-    // Idle time counts from the later of the last new point and the last assignment: a
-    // partition handed over by a rebalance (another process leaving) must be read before this
-    // one may call itself idle. (Regression: with four processes in a group, the last one left
-    // right after inheriting a departed peer's partitions, with their tails unread.)
-    let mut assigned_since: Option<(Instant, u64)> = None;
+    // Idle time counts from the later of the last new point and the last change of
+    // partitions: a partition handed over by a rebalance (another process leaving) must be read
+    // before this one may call itself idle. (Regression: with four processes in a group, the
+    // last one left right after inheriting a departed peer's partitions, with their tails
+    // unread.)
+    let mut partitions_since = (started, 0u64, 0u64);
+    // And the group must have nothing left either: a member killed without leaving holds its
+    // partitions until its session expires, and their records are nobody's lag meanwhile.
+    // (Regression: a restarted process exited idle with 8,000 points unread in the group.)
+    let mut group_checked: Option<Instant> = None;
     let summary = run_pipeline(source.clone(), Fanout(sinks), options, |stats| {
-        assigned_since = match (stats.partitions, assigned_since) {
-            (0, _) => None,
-            (_, Some((since, seen))) if seen == stats.assignments => Some((since, seen)),
-            (_, _) => Some((Instant::now(), stats.assignments)),
-        };
+        if (stats.partitions, stats.assignments) != (partitions_since.1, partitions_since.2) {
+            partitions_since = (Instant::now(), stats.partitions, stats.assignments);
+        }
         match &mut busy {
             None if stats.points_in > 0 => {
                 busy = Some((
@@ -236,11 +239,24 @@ pub fn run(args: RunArgs) -> Result<()> {
         if max_points.is_some_and(|max| stats.points_in >= max) {
             stop.store(true, Ordering::Relaxed);
         }
-        if let (Some(limit), Some((assigned, _))) = (idle_limit, assigned_since) {
+        if let Some(limit) = idle_limit {
             let last_point = busy.map_or(started, |(_, (last, _))| last);
             // Nothing left behind either, as far as the last statistics report knows.
-            if last_point.max(assigned).elapsed() >= limit && stats.consumer_lag == 0 {
-                stop.store(true, Ordering::Relaxed);
+            let idle =
+                last_point.max(partitions_since.0).elapsed() >= limit && stats.consumer_lag == 0;
+            if idle && group_checked.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                group_checked = Some(Instant::now());
+                match source.group_lag(Duration::from_secs(5)) {
+                    Ok(0) => stop.store(true, Ordering::Relaxed),
+                    Ok(lag) => tracing::debug!(
+                        lag,
+                        "aiops run: idle, but the group has {lag} records left"
+                    ),
+                    Err(error) => {
+                        note!("aiops run: idle; cannot read the group's lag ({error}), stopping");
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
             }
         }
         if !status_every.is_zero() && last_status.elapsed() >= status_every {

@@ -269,6 +269,8 @@ impl Broker {
             dead_letter_suffix: ".dlq".into(),
             anomalies_topic: None,
             options: Default::default(),
+            instance_id: None,
+            rejoin_stalled_after_ms: aiops_pipeline::config::DEFAULT_REJOIN_STALLED_MS,
         };
         aiops_connectors::source::kafka::ensure_topics(&kafka, &[(topic, partitions)]).unwrap();
     }
@@ -518,7 +520,7 @@ impl RunConfig {
         let path = dir.join(name);
         let text = format!(
             "[pipeline]\nworkers = {}\nepoch_ms = 2\nstatus_interval_s = 1\n\n\
-             [kafka]\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [{{ name = \"{}\" }}]\n\n\
+             [kafka]\nbrokers = \"{}\"\ngroup = \"{}\"\ntopics = [{{ name = \"{}\" }}]\nrejoin_stalled_after_ms = 10000\n\n\
              [redis]\nurl = \"{}\"\ngive_up_after_ms = 60000\n\n\
              [checkpoint]\ndir = \"{}\"\ninterval_ms = 500\n\n\
              [kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n\n{}\n{}",
@@ -819,6 +821,8 @@ impl Drop for ApiGateway {
     }
 }
 
+#[cfg(all(feature = "kafka", feature = "redis"))]
+pub mod group;
 pub mod http;
 
 pub mod ws {

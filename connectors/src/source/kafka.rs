@@ -18,7 +18,7 @@
 //!   and no partition is ever processed by two consumers at once.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -67,6 +67,9 @@ fn consumer_config(config: &KafkaConfig, index: usize) -> ClientConfig {
         .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
+    if let Some(instance) = &config.instance_id {
+        client.set("group.instance.id", format!("{instance}-{index}"));
+    }
     client
 }
 
@@ -104,6 +107,11 @@ struct Shared {
     /// Set when the process is shutting down: revocations then do not wait.
     closing: AtomicBool,
     revoke_timeout: Duration,
+    /// Bumped when every consumer of the process should leave and rejoin the group (see
+    /// [`watch_stalled_partitions`]).
+    rejoins: AtomicU64,
+    /// Whether the stalled-partition watch runs.
+    watching: AtomicBool,
 }
 
 impl Shared {
@@ -169,6 +177,8 @@ impl KafkaSource {
                 completed_changed: Condvar::new(),
                 closing: AtomicBool::new(false),
                 revoke_timeout: (checkpoint_interval * 10).max(Duration::from_secs(30)),
+                rejoins: AtomicU64::new(0),
+                watching: AtomicBool::new(false),
             }),
             config,
         })
@@ -185,6 +195,180 @@ impl KafkaSource {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+impl KafkaSource {
+    /// The consumer group's lag over every partition of the source's topics: records past the
+    /// group's committed offsets (a partition without one counts from its low watermark).
+    /// Members' own statistics only see the partitions they hold; this also counts partitions
+    /// that a member which died still holds until its session expires, so a process that is
+    /// idle itself can tell whether the group is done.
+    pub fn group_lag(&self, timeout: Duration) -> Result<u64> {
+        Ok(group_positions(&self.config, &self.shared.topics, timeout)?
+            .iter()
+            .map(|p| p.lag())
+            .fold(0u64, u64::saturating_add))
+    }
+}
+
+/// Where the consumer group stands on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GroupPosition {
+    topic: String,
+    partition: i32,
+    /// The committed offset, or the low watermark where the group has none (or is behind it).
+    committed: i64,
+    /// The high watermark: the offset the next record will get.
+    high: i64,
+}
+
+impl GroupPosition {
+    fn lag(&self) -> u64 {
+        u64::try_from(self.high.saturating_sub(self.committed)).unwrap_or(0)
+    }
+}
+
+/// The group's committed offset and the end of every partition of `topics`, read with a
+/// client of its own that does not join the group.
+fn group_positions(
+    config: &KafkaConfig,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<GroupPosition>> {
+    let consumer: BaseConsumer = client_config(config)
+        .set("group.id", &config.group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| Error::kafka("cannot create a client to read the group's lag", e))?;
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| Error::kafka(format!("cannot read the partitions of {topic}"), e))?;
+        for found in metadata.topics() {
+            for partition in found.partitions() {
+                partitions.add_partition(found.name(), partition.id());
+            }
+        }
+    }
+    let committed = consumer
+        .committed_offsets(partitions, timeout)
+        .map_err(|e| Error::kafka("cannot read the group's committed offsets", e))?;
+    let mut positions = Vec::new();
+    for element in committed.elements() {
+        let (low, high) = consumer
+            .fetch_watermarks(element.topic(), element.partition(), timeout)
+            .map_err(|e| {
+                Error::kafka(
+                    format!(
+                        "cannot read the end of {}/{}",
+                        element.topic(),
+                        element.partition()
+                    ),
+                    e,
+                )
+            })?;
+        positions.push(GroupPosition {
+            topic: element.topic().to_owned(),
+            partition: element.partition(),
+            committed: match element.offset() {
+                Offset::Offset(offset) => offset.max(low),
+                _ => low,
+            },
+            high,
+        });
+    }
+    Ok(positions)
+}
+
+/// Which partitions have stalled: records left, a committed offset that has not moved for
+/// `limit`, and no worker of this process holding them. Pure bookkeeping, fed one reading of
+/// the group at a time.
+#[derive(Debug, Default)]
+struct StallTracker {
+    /// (topic, partition) → the committed offset and since when it has not moved.
+    since: HashMap<(String, i32), (i64, Instant)>,
+}
+
+impl StallTracker {
+    /// Takes a reading at `now`; the partitions stalled for `limit` or longer.
+    fn update(
+        &mut self,
+        positions: &[GroupPosition],
+        held: impl Fn(&str, i32) -> bool,
+        now: Instant,
+        limit: Duration,
+    ) -> Vec<(String, i32)> {
+        let mut stalled = Vec::new();
+        for position in positions {
+            let key = (position.topic.clone(), position.partition);
+            if position.lag() == 0 || held(&position.topic, position.partition) {
+                self.since.remove(&key);
+                continue;
+            }
+            let entry = self
+                .since
+                .entry(key.clone())
+                .or_insert((position.committed, now));
+            if entry.0 != position.committed {
+                *entry = (position.committed, now);
+            } else if now.saturating_duration_since(entry.1) >= limit {
+                stalled.push(key);
+            }
+        }
+        stalled
+    }
+}
+
+/// Watches the group for partitions nobody reads (see [`KafkaConfig::rejoin_stalled_after_ms`])
+/// and asks every consumer of this process to rejoin when it finds one, which makes the
+/// coordinator run a rebalance among the members alive. Stops when the source closes.
+fn watch_stalled_partitions(config: KafkaConfig, shared: Arc<Shared>) {
+    let limit = Duration::from_millis(config.rejoin_stalled_after_ms);
+    let every = (limit / 4).clamp(Duration::from_millis(200), Duration::from_secs(5));
+    let mut tracker = StallTracker::default();
+    while !shared.closing.load(Ordering::Relaxed) {
+        let woke = Instant::now();
+        while woke.elapsed() < every {
+            if shared.closing.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let positions = match group_positions(&config, &shared.topics, Duration::from_secs(5)) {
+            Ok(positions) => positions,
+            Err(error) => {
+                tracing::debug!(%error, "aiops: kafka: cannot read the group's positions: {error}");
+                continue;
+            }
+        };
+        let held: Vec<(String, i32)> = {
+            let owners = shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+            owners
+                .keys()
+                .filter_map(|id| {
+                    Some((shared.topics.get(id.topic_index())?.clone(), id.partition()))
+                })
+                .collect()
+        };
+        let stalled = tracker.update(
+            &positions,
+            |topic, partition| held.iter().any(|(t, p)| t == topic && *p == partition),
+            Instant::now(),
+            limit,
+        );
+        if !stalled.is_empty() {
+            let names: Vec<String> = stalled.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+            tracing::warn!(
+                partitions = names.join(","),
+                "aiops: kafka: partitions {} have records left and no progress for {} s, and no worker of this process holds them: rejoining the group so that a rebalance hands them out",
+                names.join(", "),
+                limit.as_secs_f64()
+            );
+            shared.rejoins.fetch_add(1, Ordering::AcqRel);
+            tracker = StallTracker::default();
+        }
     }
 }
 
@@ -237,6 +421,7 @@ impl Source for KafkaSource {
             output: context.output.clone(),
             counters: context.counters.clone(),
             starts: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         };
         let consumer: BaseConsumer<KafkaContext> = consumer_config(&self.config, index)
             .create_with_context(kafka_context)
@@ -256,6 +441,15 @@ impl Source for KafkaSource {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(index, consumer.clone());
+        if self.config.rejoin_stalled_after_ms > 0
+            && !self.shared.watching.swap(true, Ordering::AcqRel)
+        {
+            let (config, shared) = (self.config.clone(), self.shared.clone());
+            std::thread::Builder::new()
+                .name("aiops-kafka-watch".into())
+                .spawn(move || watch_stalled_partitions(config, shared))
+                .map_err(|e| Error::Dataflow(format!("cannot start the group watch: {e}")))?;
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
         let shared = self.shared.clone();
@@ -288,12 +482,14 @@ impl Source for KafkaSource {
 /// than `max.poll.interval.ms` makes the consumer leave the group, which a rebalance then
 /// handles like any other.
 ///
-/// Records already in `batch` when a rebalance revokes their partitions are still handed to
-/// the worker afterwards. A four-process group once emitted extra events and left points unread,
-/// and these records were the suspect; the cause was the broker (tansu's in-memory engine serves
-/// a partition from the next record batch when asked for an offset inside one, see
-/// `examples/fetch_probe.rs`). On a broker that serves offsets correctly, groups of one to four
-/// processes give exactly one process's events (docs/operations.md, scaling).
+/// Records polled before a rebalance and not yet handed to the worker are dropped when it
+/// happens (the rebalance callbacks run inside `poll`, so the batch being filled can straddle
+/// one). The checkpoint the revocation waited for covers only what the worker was fed, so
+/// the partition's next owner reads these records again from that checkpoint; handing them to
+/// the worker as well scored them twice, and when the eager protocol gave a partition straight
+/// back to the same consumer, the second time on top of the state restored from the checkpoint,
+/// which already led up to them: different state, different events (the churn tests in
+/// tests/consumer_group.rs found it).
 fn consume(
     consumer: Arc<BaseConsumer<KafkaContext>>,
     shared: Arc<Shared>,
@@ -302,7 +498,19 @@ fn consume(
 ) {
     const BATCH: usize = 2048;
     let mut batch: Vec<RawRecord> = Vec::with_capacity(BATCH);
+    let mut rejoins = shared.rejoins.load(Ordering::Acquire);
     while !stop.load(Ordering::Relaxed) {
+        let asked = shared.rejoins.load(Ordering::Acquire);
+        if asked != rejoins && batch.is_empty() {
+            rejoins = asked;
+            // Leaving (its revocation runs in the next poll, after a checkpoint as always) and
+            // subscribing again: the coordinator rebalances the whole group.
+            let topics: Vec<&str> = shared.topics.iter().map(String::as_str).collect();
+            consumer.unsubscribe();
+            if let Err(error) = consumer.subscribe(&topics) {
+                tracing::warn!(%error, "aiops: kafka: cannot rejoin the group: {error}");
+            }
+        }
         if !batch.is_empty() {
             match feed.try_send(Feed::Records(std::mem::take(&mut batch))) {
                 Ok(()) => {}
@@ -315,8 +523,24 @@ fn consume(
             }
         }
         // Rebalance callbacks and statistics run inside `poll`.
+        let mut polled_at = consumer.context().generation.load(Ordering::Acquire);
         let mut next = consumer.poll(Duration::from_millis(20));
-        while let Some(result) = next {
+        loop {
+            let now = consumer.context().generation.load(Ordering::Acquire);
+            if now != polled_at {
+                // What this batch holds was read under the assignment before: see above.
+                if !batch.is_empty() {
+                    tracing::debug!(
+                        dropped = batch.len(),
+                        "aiops: kafka: records read before a rebalance dropped; their partitions' owners read them again from the checkpoint"
+                    );
+                    batch.clear();
+                }
+                polled_at = now;
+            }
+            let Some(result) = next else {
+                break;
+            };
             match result {
                 Ok(message) => {
                     let Some(&topic_index) = shared.topic_index.get(message.topic()) else {
@@ -398,6 +622,9 @@ struct KafkaContext {
     /// Where each assigned partition started (by [`PartitionId`]), from its checkpoint: the
     /// read position before any message of it has been polled.
     starts: Mutex<HashMap<PartitionId, i64>>,
+    /// Bumped by every assignment and revocation, so the consumer thread can tell records read
+    /// under an earlier assignment from those read under the current one.
+    generation: AtomicU64,
 }
 
 impl ClientContext for KafkaContext {
@@ -499,6 +726,7 @@ impl KafkaContext {
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let mut assigned = Vec::new();
         let mut restores = Vec::new();
         for (id, topic, partition) in self.partitions(tpl) {
@@ -553,6 +781,7 @@ impl KafkaContext {
     }
 
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let named = self.partitions(tpl);
         let partitions: Vec<PartitionId> = named.iter().map(|(id, _, _)| *id).collect();
         if !self.shared.closing.load(Ordering::Relaxed) {
@@ -686,4 +915,62 @@ pub fn ensure_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(partition: i32, committed: i64, high: i64) -> GroupPosition {
+        GroupPosition {
+            topic: "metrics".into(),
+            partition,
+            committed,
+            high,
+        }
+    }
+
+    #[test]
+    fn a_partition_is_stalled_when_its_records_wait_unread_by_us_for_the_limit() {
+        let limit = Duration::from_secs(10);
+        let start = Instant::now();
+        let later = |s: u64| start + Duration::from_secs(s);
+        let mut tracker = StallTracker::default();
+        let nobody = |_: &str, _: i32| false;
+        // 0: records left, not moving; 1: moving; 2: caught up; 3: held by this process.
+        let reading = |t: i64| vec![at(0, 5, 9), at(1, t, 100), at(2, 9, 9), at(3, 0, 50)];
+        let ours = |_: &str, partition: i32| partition == 3;
+        assert!(
+            tracker
+                .update(&reading(0), ours, later(0), limit)
+                .is_empty()
+        );
+        assert!(
+            tracker
+                .update(&reading(5), ours, later(9), limit)
+                .is_empty()
+        );
+        assert_eq!(
+            tracker.update(&reading(7), ours, later(10), limit),
+            vec![("metrics".to_owned(), 0)]
+        );
+        // Moving again restarts its clock; a partition nobody holds any more counts from now.
+        let mut tracker = StallTracker::default();
+        tracker.update(&[at(0, 5, 9)], nobody, later(0), limit);
+        tracker.update(&[at(0, 6, 9)], nobody, later(8), limit);
+        assert!(
+            tracker
+                .update(&[at(0, 6, 9)], nobody, later(17), limit)
+                .is_empty()
+        );
+        assert_eq!(
+            tracker
+                .update(&[at(0, 6, 9)], nobody, later(18), limit)
+                .len(),
+            1
+        );
+        // Offsets a broker could send that would overflow a subtraction.
+        assert_eq!(at(0, i64::MIN, i64::MAX).lag(), i64::MAX as u64);
+        assert_eq!(at(0, i64::MAX, i64::MIN).lag(), 0);
+    }
 }

@@ -436,6 +436,10 @@ fn choose_again(slot: &mut Option<SeriesEntry>, seen: &Arc<Series>, templates: &
 
 /// Replaces the state of restored series. A snapshot that does not fit the series' template
 /// any more (renamed, other detectors) is dropped and counted; the series starts afresh.
+///
+/// A series counts as held (and as restored) once per worker, however often a rebalance gives
+/// its partition back. (Regression: a restore did not count its series as held, and counted
+/// every restore, so a summary after rebalances read "0 series (120 restored …)" for 60.)
 fn restore(
     series: &mut SeriesMap<Option<SeriesEntry>>,
     restores: Vec<SeriesState>,
@@ -467,12 +471,16 @@ fn restore(
         });
         match restored {
             Some(entry) => {
-                counters.add_restored(1);
-                series.insert(key.0, Some(entry));
+                if series.insert(key.0, Some(entry)).is_none() {
+                    counters.add_series(1);
+                    counters.add_restored(1);
+                }
             }
             None => {
                 counters.add_restore_failures(1);
-                series.remove(&key.0);
+                if series.remove(&key.0).is_some() {
+                    counters.remove_series(1);
+                }
             }
         }
     }
@@ -666,6 +674,45 @@ mod tests {
             slot.as_ref().map(|e| (e.template, e.generation)),
             Some((0, 0))
         );
+    }
+
+    /// Regression: restores did not count their series as held, and counted every restore of
+    /// a series again (a partition a rebalance gives back is restored once more).
+    #[test]
+    fn a_series_restored_twice_is_one_series_restored_once() {
+        let templates = TemplateSet::only(
+            vec![tenant_template("acme", "zscore", 3.0)],
+            aiops_operators::Registry::builtin(),
+        );
+        let template = &templates.templates()[0];
+        let chain = SeriesChain::new(template, templates.registry()).unwrap();
+        let state = |key: u64, bytes: Vec<u8>| SeriesState {
+            partition: PartitionId::default(),
+            key: aiops_schemas::SeriesKey(key),
+            state: bytes,
+        };
+        let good = chain.snapshot(template).encode();
+        let counters = Counters::default();
+        let mut series = SeriesMap::default();
+        restore(
+            &mut series,
+            vec![state(1, good.clone()), state(2, good.clone())],
+            &templates,
+            &counters,
+        );
+        restore(&mut series, vec![state(1, good)], &templates, &counters);
+        let stats = counters.read();
+        assert_eq!((stats.series, stats.restored), (2, 2));
+        // A state that no longer fits drops the series it replaced.
+        restore(
+            &mut series,
+            vec![state(2, vec![0xFF; 3])],
+            &templates,
+            &counters,
+        );
+        let stats = counters.read();
+        assert_eq!((stats.series, stats.restore_failures), (1, 1));
+        assert_eq!(series.len(), 1);
     }
 
     #[test]
