@@ -217,6 +217,8 @@ fn confirmation_latency(dir: &tempfile::TempDir) {
         url: redis_url,
         stream_maxlen: 10_000,
         give_up_after_ms: 30_000,
+        cluster: false,
+        replicas: None,
     })
     .unwrap();
     let pipeline = std::thread::spawn(move || run(source, sink, options, |_| {}));

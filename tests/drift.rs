@@ -133,6 +133,8 @@ fn run_with(retrain: bool, redis_url: Option<String>) -> Outcome {
                 url,
                 stream_maxlen: 100_000,
                 give_up_after_ms: 10_000,
+                cluster: false,
+                replicas: None,
             })
             .unwrap(),
         ));

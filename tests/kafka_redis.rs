@@ -312,8 +312,8 @@ fn redis_checkpoints_fence_a_process_that_lost_its_partition() {
     let redis = Redis::start();
     let url = redis.url(0);
     let (first, second) = (
-        RedisStateStore::new(&url, "group").unwrap(),
-        RedisStateStore::new(&url, "group").unwrap(),
+        RedisStateStore::new(&url, false, "group").unwrap(),
+        RedisStateStore::new(&url, false, "group").unwrap(),
     );
     // A save of a partition this process was never assigned (never loaded) is refused.
     assert!(matches!(
@@ -342,7 +342,7 @@ fn redis_checkpoints_fence_a_process_that_lost_its_partition() {
     assert!(second.save(&checkpoint_at(16)).is_err());
     first.save(&checkpoint_at(17)).unwrap();
     // Another group's checkpoints are its own.
-    let other = RedisStateStore::new(&url, "other-group").unwrap();
+    let other = RedisStateStore::new(&url, false, "other-group").unwrap();
     assert_eq!(other.load("metrics", 0).unwrap(), None);
     // A damaged value is an error that names the key, never a silent empty state.
     redis::cmd("SET")

@@ -21,6 +21,8 @@ use std::time::Duration;
 use aiops_pipeline::checkpoint::{PartitionCheckpoint, StateStore, decode, encode};
 use aiops_pipeline::{Error, Result};
 
+use crate::redis_client::{RedisClient, RedisConnection};
+
 /// Writes the state only while the caller's epoch is the partition's current one.
 const SAVE_IF_OWNER: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -32,17 +34,18 @@ return 0
 
 /// The Redis state store of one consumer group.
 pub struct RedisStateStore {
-    client: redis::Client,
+    client: RedisClient,
     group: String,
-    connection: Mutex<Option<redis::Connection>>,
+    connection: Mutex<Option<RedisConnection>>,
     /// The epoch this process claimed for each partition it loaded.
     claims: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl RedisStateStore {
-    /// The store of consumer group `group` on the Redis at `url` (connects on first use).
-    pub fn new(url: &str, group: &str) -> Result<RedisStateStore> {
-        let client = redis::Client::open(url)
+    /// The store of consumer group `group` on the Redis at `url` (a cluster's seed nodes with
+    /// `cluster`; connects on first use).
+    pub fn new(url: &str, cluster: bool, group: &str) -> Result<RedisStateStore> {
+        let client = RedisClient::open(url, cluster)
             .map_err(|e| Error::redis(format!("invalid URL {url:?}"), e))?;
         Ok(RedisStateStore {
             client,
@@ -63,7 +66,7 @@ impl RedisStateStore {
     fn with_connection<T>(
         &self,
         what: &str,
-        mut call: impl FnMut(&mut redis::Connection) -> redis::RedisResult<T>,
+        mut call: impl FnMut(&mut RedisConnection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let mut kept = self
             .connection
@@ -72,10 +75,7 @@ impl RedisStateStore {
         let mut last = None;
         for _ in 0..2 {
             if kept.is_none() {
-                match self
-                    .client
-                    .get_connection_with_timeout(Duration::from_secs(5))
-                {
+                match self.client.connect(Duration::from_secs(5)) {
                     Ok(connection) => *kept = Some(connection),
                     Err(error) => {
                         last = Some(error);
@@ -110,14 +110,21 @@ impl StateStore for RedisStateStore {
         // Claim first, then read: a save of the previous owner that lands between the two is
         // already refused, and one that landed before is what we read.
         let epoch: i64 = self.with_connection("cannot claim a partition's checkpoint", |c| {
-            redis::cmd("INCR").arg(&epoch_key).query(c)
+            let epoch = redis::cmd("INCR").arg(&epoch_key).query(c.commands())?;
+            // On a cluster, a claim a failover lost would let two processes hold one epoch:
+            // give the shard's replica a moment to have it (best effort; a shard without a
+            // replica goes on).
+            if self.client.is_cluster() {
+                c.wait_for_replicas(&epoch_key, 1, Duration::from_millis(500))?;
+            }
+            Ok(epoch)
         })?;
         self.claims
             .lock()
             .map_err(|_| Error::config("a thread writing checkpoints panicked"))?
             .insert((topic.to_owned(), partition), epoch);
         let bytes: Option<Vec<u8>> = self.with_connection("cannot read a checkpoint", |c| {
-            redis::cmd("GET").arg(&state_key).query(c)
+            redis::cmd("GET").arg(&state_key).query(c.commands())
         })?;
         match bytes {
             None => Ok(None),
@@ -158,7 +165,7 @@ impl StateStore for RedisStateStore {
                 .arg(&state_key)
                 .arg(epoch)
                 .arg(bytes.as_slice())
-                .query(c)
+                .query(c.commands())
         })?;
         if written == 1 { Ok(()) } else { Err(fenced()) }
     }

@@ -21,5 +21,7 @@
 pub mod changes;
 #[cfg(feature = "redis")]
 pub mod checkpoint;
+#[cfg(feature = "redis")]
+pub mod redis_client;
 pub mod sink;
 pub mod source;

@@ -64,6 +64,9 @@ impl Default for GatewayConfig {
 pub struct BrokerConfig {
     /// Redis URL; when unset the in-memory broker is used (fed in-process, e.g. by `aiops demo`).
     pub redis_url: Option<String>,
+    /// `redis_url` names seed nodes of a Redis Cluster, comma separated; channels are sharded
+    /// (`SSUBSCRIBE`), as the pipeline's `[redis] cluster = true` publishes them.
+    pub redis_cluster: bool,
     /// Events per channel the in-memory broker keeps for resume.
     pub memory_history: usize,
     /// Recent event ids remembered per channel to drop duplicates.
@@ -74,6 +77,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             redis_url: None,
+            redis_cluster: false,
             memory_history: 10_000,
             dedupe_window: 4_096,
         }

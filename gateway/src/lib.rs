@@ -86,7 +86,12 @@ impl RunningGateway {
         let admin_listen = config.admin_listen;
         let (task, memory, admin) = match config.broker.redis_url.clone() {
             Some(url) => {
-                let broker = RedisBroker::start(&url, hub.clone(), metrics.clone())?;
+                let broker = RedisBroker::start(
+                    &url,
+                    config.broker.redis_cluster,
+                    hub.clone(),
+                    metrics.clone(),
+                )?;
                 let context = Arc::new(Context::new(
                     config,
                     auth,

@@ -292,6 +292,21 @@ pub struct RedisConfig {
     /// How long to keep retrying while Redis is unreachable before the pipeline stops.
     #[serde(default = "default_give_up")]
     pub give_up_after_ms: u64,
+    /// `url` names seed nodes of a Redis Cluster (comma separated: `redis://a:6379,redis://b:6379`):
+    /// events go to their tenant's shard with `SPUBLISH`, streams and checkpoints by hash tag.
+    #[serde(default)]
+    pub cluster: bool,
+    /// Replicas that must have each batch of events (`WAIT`) before it is published, so a
+    /// failover loses no event a subscriber has seen. Unset: 1 on a cluster, 0 on one node.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+}
+
+impl RedisConfig {
+    /// The replicas each batch waits for: [`RedisConfig::replicas`], or its default.
+    pub fn replicas_to_wait_for(&self) -> u32 {
+        self.replicas.unwrap_or(u32::from(self.cluster))
+    }
 }
 
 fn default_stream_maxlen() -> u64 {
@@ -348,6 +363,7 @@ pub const ENVIRONMENT_OVERRIDES: &[(&str, &str)] = &[
         "kafka.topics (comma-separated names, format json)",
     ),
     ("AIOPS_REDIS_URL", "redis.url"),
+    ("AIOPS_REDIS_CLUSTER", "redis.cluster (true or false)"),
     ("AIOPS_CHECKPOINT_DIR", "checkpoint.dir"),
     ("AIOPS_WORKERS", "pipeline.workers"),
 ];
@@ -401,9 +417,16 @@ impl PipelineConfig {
                         url,
                         stream_maxlen: default_stream_maxlen(),
                         give_up_after_ms: default_give_up(),
+                        cluster: false,
+                        replicas: None,
                     })
                 }
             }
+        }
+        if let Some(cluster) = lookup("AIOPS_REDIS_CLUSTER")
+            && let Some(redis) = &mut self.redis
+        {
+            redis.cluster = matches!(cluster.trim(), "1" | "true" | "yes");
         }
         if let Some(dir) = lookup("AIOPS_CHECKPOINT_DIR") {
             self.checkpoint.dir = PathBuf::from(dir);

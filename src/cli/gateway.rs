@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Protocol: docs/protocol.md. SIGTERM or Ctrl-C closes every connection with code 1001 and exits.\n\
-    AIOPS_REDIS_URL overrides broker.redis_url."
+    AIOPS_REDIS_URL overrides broker.redis_url, AIOPS_REDIS_CLUSTER (true or false) broker.redis_cluster."
 )]
 pub struct GatewayArgs {
     /// TOML configuration: listen, [broker], [auth], [limits] (see gateway.example.toml).
@@ -63,6 +63,9 @@ pub fn run_gateway(args: GatewayArgs) -> Result<()> {
     let mut config = GatewayConfig::from_file(&args.config)?;
     if let Ok(url) = std::env::var("AIOPS_REDIS_URL") {
         config.broker.redis_url = Some(url);
+    }
+    if let Ok(cluster) = std::env::var("AIOPS_REDIS_CLUSTER") {
+        config.broker.redis_cluster = matches!(cluster.trim(), "1" | "true" | "yes");
     }
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -131,7 +134,9 @@ pub fn configuration_api(
     #[cfg(feature = "redis")]
     if let Some(url) = &config.broker.redis_url {
         // Pipelines listening on the same Redis apply a change at once, not at their next poll.
-        let notifier = aiops_connectors::changes::ChangeNotifier::new(url)?;
+        let notifier = aiops_connectors::changes::ChangeNotifier::new(
+            aiops_connectors::redis_client::first_node(url),
+        )?;
         state = state.with_change_hook(std::sync::Arc::new(move |stored| {
             let what = format!("{}/{}@{}", stored.tenant, stored.name, stored.version);
             if let Err(error) = notifier.notify(&what) {

@@ -175,6 +175,8 @@ pub fn run(args: ReplayArgs) -> Result<()> {
                 url: url.clone(),
                 stream_maxlen: 100_000,
                 give_up_after_ms: 30_000,
+                cluster: false,
+                replicas: None,
             })?;
         for chunk in events.chunks(1000) {
             redis.events(chunk)?;

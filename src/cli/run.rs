@@ -86,9 +86,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         aiops_pipeline::config::CheckpointStore::File => {
             Arc::new(FileStore::new(config.checkpoint.dir.join(&kafka.group)))
         }
-        aiops_pipeline::config::CheckpointStore::Redis => Arc::new(
-            aiops_connectors::checkpoint::RedisStateStore::new(&redis.url, &kafka.group)?,
-        ),
+        aiops_pipeline::config::CheckpointStore::Redis => {
+            Arc::new(aiops_connectors::checkpoint::RedisStateStore::new(
+                &redis.url,
+                redis.cluster,
+                &kafka.group,
+            )?)
+        }
     };
     let source = Arc::new(KafkaSource::new(
         kafka.clone(),
@@ -153,7 +157,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             // The configuration API says over Redis when a configuration changed: look now.
             let woken = watch.clone();
             let _listener = aiops_connectors::changes::spawn_listener(
-                &redis.url,
+                aiops_connectors::redis_client::first_node(&redis.url),
                 options.stop.clone(),
                 move || woken.wake(),
             )?;
@@ -194,7 +198,12 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Kept alive until the pipeline stops.
     let _admin = match config.pipeline.metrics_listen {
         Some(address) => {
-            let admin = serve_admin(address, options.counters.clone(), redis.url.clone())?;
+            let admin = serve_admin(
+                address,
+                options.counters.clone(),
+                redis.url.clone(),
+                redis.cluster,
+            )?;
             note!(
                 "aiops run: admin endpoint at http://{}: /metrics /healthz /readyz",
                 admin.address
@@ -344,6 +353,7 @@ fn serve_admin(
     address: std::net::SocketAddr,
     counters: Arc<aiops_pipeline::Counters>,
     redis_url: String,
+    redis_cluster: bool,
 ) -> Result<aiops_telemetry::AdminServer> {
     let page = counters.clone();
     aiops_telemetry::AdminServer::start_on_thread(
@@ -353,7 +363,7 @@ fn serve_admin(
             if counters.read().partitions == 0 {
                 return Err("no Kafka partition assigned to this process".to_owned());
             }
-            aiops_connectors::sink::redis::ping(&redis_url, Duration::from_secs(1))
+            aiops_connectors::sink::redis::ping(&redis_url, redis_cluster, Duration::from_secs(1))
                 .map_err(|e| format!("redis does not answer: {e}"))
         }),
     )

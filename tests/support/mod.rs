@@ -821,6 +821,7 @@ impl Drop for ApiGateway {
     }
 }
 
+pub mod cluster;
 #[cfg(all(feature = "kafka", feature = "redis"))]
 pub mod group;
 pub mod http;

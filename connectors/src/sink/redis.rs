@@ -1,6 +1,8 @@
 //! The Redis sink: each event is appended to the capped stream `aiops:{tenant}:anomalies:log`
 //! (fields `id` and `event`) for history and resume, then published live on
-//! `aiops:{tenant}:anomalies`, all in one pipelined round trip per batch.
+//! `aiops:{tenant}:anomalies`: on one node in one pipelined round trip per batch; on a Redis
+//! Cluster (`[redis] cluster = true`) with `SPUBLISH` on the tenant's shard, after the shard's
+//! replicas have the stream entries.
 //!
 //! A batch returns only once Redis has acknowledged it, which is what lets the runner commit
 //! offsets behind it. When Redis is unreachable the sink retries with backoff (the pipeline
@@ -18,59 +20,76 @@ use aiops_pipeline::config::RedisConfig;
 use aiops_pipeline::sink::Sink;
 use aiops_pipeline::{Error, Result};
 
-/// Whether Redis at `url` answers a `PING` within `timeout` (for readiness probes).
-pub fn ping(url: &str, timeout: Duration) -> Result<()> {
+use crate::redis_client::{RedisClient, RedisConnection};
+
+/// How long a batch waits for its replicas before it is published anyway.
+const REPLICA_WAIT: Duration = Duration::from_secs(1);
+/// After a batch found too few replicas, how long batches are published without waiting.
+const UNREPLICATED_FOR: Duration = Duration::from_secs(10);
+
+/// Whether Redis at `url` (a cluster's seed nodes with `cluster`) answers a `PING` within
+/// `timeout` (for readiness probes).
+pub fn ping(url: &str, cluster: bool, timeout: Duration) -> Result<()> {
     let unreachable = |e: redis::RedisError| Error::redis(url, e);
-    let client = redis::Client::open(url).map_err(unreachable)?;
-    let mut connection = client
-        .get_connection_with_timeout(timeout)
-        .map_err(unreachable)?;
-    connection
-        .set_read_timeout(Some(timeout))
-        .map_err(unreachable)?;
+    let client = RedisClient::open(url, cluster).map_err(unreachable)?;
+    let mut connection = client.connect(timeout).map_err(unreachable)?;
     redis::cmd("PING")
-        .query::<String>(&mut connection)
+        .query::<String>(connection.commands())
         .map_err(unreachable)?;
     Ok(())
 }
 
+/// One record of a resumable channel: its stream, its channel, its id and its bytes.
+struct Logged {
+    log_key: String,
+    channel: String,
+    id: String,
+    payload: Vec<u8>,
+}
+
 /// See the module docs.
 pub struct RedisSink {
-    client: redis::Client,
-    connection: Option<redis::Connection>,
+    client: RedisClient,
+    connection: Option<RedisConnection>,
     config: RedisConfig,
+    /// When a batch last went out with fewer replicas than asked (logged once a minute).
+    under_replicated: Option<Instant>,
+    /// Until when batches do not wait for replicas: a shard that lost its replica (its primary
+    /// died and the replica took over) would otherwise hold every batch for [`REPLICA_WAIT`].
+    unreplicated_until: Option<Instant>,
 }
 
 impl RedisSink {
     /// A sink for `config.url`; connects lazily, so a Redis that starts later is fine.
     pub fn new(config: RedisConfig) -> Result<RedisSink> {
-        let client = redis::Client::open(config.url.as_str())
+        let client = RedisClient::open(&config.url, config.cluster)
             .map_err(|e| Error::redis(format!("invalid URL {:?}", config.url), e))?;
         Ok(RedisSink {
             client,
             connection: None,
             config,
+            under_replicated: None,
+            unreplicated_until: None,
         })
     }
 
-    fn connection(&mut self) -> redis::RedisResult<&mut redis::Connection> {
+    fn connection(&mut self) -> redis::RedisResult<&mut RedisConnection> {
         if self.connection.is_none() {
-            let timeout = Duration::from_secs(5);
-            let connection = self.client.get_connection_with_timeout(timeout)?;
-            connection.set_read_timeout(Some(timeout))?;
-            connection.set_write_timeout(Some(timeout))?;
-            self.connection = Some(connection);
+            self.connection = Some(self.client.connect(Duration::from_secs(5))?);
         }
         Ok(self.connection.as_mut().expect("connection was just set"))
     }
 
-    /// Runs `pipe` until Redis acknowledges it, reconnecting with backoff.
-    fn execute(&mut self, pipe: &redis::Pipeline) -> Result<()> {
+    /// Runs `write` until Redis acknowledges it, reconnecting with backoff.
+    fn execute(
+        &mut self,
+        mut write: impl FnMut(&mut RedisConnection) -> redis::RedisResult<()>,
+    ) -> Result<()> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(50);
         let mut reported = false;
         loop {
-            let attempt = self.connection().and_then(|c| pipe.query::<()>(c));
+            let attempt = self.connection().and_then(&mut write);
             match attempt {
                 Ok(()) => {
                     if reported {
@@ -101,91 +120,188 @@ impl RedisSink {
             }
         }
     }
-}
 
-/// Queues one record of a resumable channel: history first, then live. A subscriber that
-/// resumes subscribes, then reads the history, so a record it did not see published must
-/// already be in the stream.
-fn log_and_publish(
-    pipe: &mut redis::Pipeline,
-    (log_key, channel): (String, String),
-    id: &str,
-    payload: &[u8],
-    maxlen: u64,
-) {
-    pipe.cmd("XADD")
-        .arg(log_key)
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(maxlen)
-        .arg("*")
-        .arg("id")
-        .arg(id)
-        .arg("event")
-        .arg(payload)
-        .ignore();
-    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+    /// Writes records of resumable channels: history first, then live. A subscriber that
+    /// resumes subscribes, then reads the history, so a record it did not see published must
+    /// already be in the stream. On one node without replicas to wait for, both go in one
+    /// round trip; otherwise the stream entries are written, replicated (`WAIT` on each
+    /// shard written to), and only then published, so no subscriber sees an event a failover
+    /// could lose (a shard with fewer replicas than asked delays its batch by [`REPLICA_WAIT`]
+    /// and is logged).
+    fn log_and_publish(&mut self, records: &[Logged]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (maxlen, mut replicas) = (
+            self.config.stream_maxlen,
+            self.config.replicas_to_wait_for(),
+        );
+        if self
+            .unreplicated_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            replicas = 0;
+        }
+        let mut short = false;
+        let result = self.execute(|connection| {
+            short = false;
+            let xadd = |record: &Logged| {
+                let mut cmd = redis::cmd("XADD");
+                cmd.arg(&record.log_key)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(maxlen)
+                    .arg("*")
+                    .arg("id")
+                    .arg(&record.id)
+                    .arg("event")
+                    .arg(&record.payload);
+                cmd
+            };
+            match connection {
+                RedisConnection::Single(single) if replicas == 0 => {
+                    let mut pipe = redis::pipe();
+                    for record in records {
+                        pipe.add_command(xadd(record)).ignore();
+                        pipe.cmd("PUBLISH")
+                            .arg(&record.channel)
+                            .arg(&record.payload)
+                            .ignore();
+                    }
+                    return pipe.query::<()>(single);
+                }
+                RedisConnection::Single(single) => {
+                    let mut pipe = redis::pipe();
+                    for record in records {
+                        pipe.add_command(xadd(record)).ignore();
+                    }
+                    pipe.query::<()>(single)?;
+                }
+                RedisConnection::Cluster(cluster) => {
+                    let mut pipe = redis::cluster::cluster_pipe();
+                    for record in records {
+                        pipe.add_command(xadd(record)).ignore();
+                    }
+                    pipe.query::<()>(cluster.as_mut())?;
+                }
+            }
+            if replicas > 0 {
+                let mut waited: Vec<&str> = Vec::new();
+                for record in records {
+                    // One WAIT per shard: keys of one tenant share a hash tag, hence a slot.
+                    if waited.contains(&record.log_key.as_str())
+                        || (!matches!(connection, RedisConnection::Cluster(_))
+                            && !waited.is_empty())
+                    {
+                        continue;
+                    }
+                    waited.push(&record.log_key);
+                    let acknowledged =
+                        connection.wait_for_replicas(&record.log_key, replicas, REPLICA_WAIT)?;
+                    short |= acknowledged < replicas;
+                }
+            }
+            match connection {
+                RedisConnection::Single(single) => {
+                    let mut pipe = redis::pipe();
+                    for record in records {
+                        pipe.cmd("PUBLISH")
+                            .arg(&record.channel)
+                            .arg(&record.payload)
+                            .ignore();
+                    }
+                    pipe.query::<()>(single)
+                }
+                RedisConnection::Cluster(cluster) => {
+                    // Sharded pub/sub: a tenant's channel lives on its slot's shard, beside its
+                    // stream, and subscribers there get it without a cluster-wide broadcast.
+                    let mut pipe = redis::cluster::cluster_pipe();
+                    for record in records {
+                        pipe.cmd("SPUBLISH")
+                            .arg(&record.channel)
+                            .arg(&record.payload)
+                            .ignore();
+                    }
+                    pipe.query::<()>(cluster.as_mut())
+                }
+            }
+        });
+        if short {
+            self.unreplicated_until = Some(Instant::now() + UNREPLICATED_FOR);
+        }
+        if short
+            && self
+                .under_replicated
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
+            self.under_replicated = Some(Instant::now());
+            tracing::warn!(
+                replicas,
+                "aiops: redis: a shard has fewer than {replicas} replicas answering; its events were published unreplicated after {} ms",
+                REPLICA_WAIT.as_millis()
+            );
+        }
+        result
+    }
 }
 
 impl Sink for RedisSink {
     fn events(&mut self, events: &[AnomalyEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for event in events {
-            // Encoded once: the same bytes are published and logged.
-            let payload = serde_json::to_vec(event).unwrap_or_default();
-            let keys = (
-                anomalies_log_key(&event.tenant),
-                anomalies_channel(&event.tenant),
-            );
-            log_and_publish(
-                &mut pipe,
-                keys,
-                &event.id,
-                &payload,
-                self.config.stream_maxlen,
-            );
-        }
-        self.execute(&pipe)
+        let records: Vec<Logged> = events
+            .iter()
+            .map(|event| Logged {
+                log_key: anomalies_log_key(&event.tenant),
+                channel: anomalies_channel(&event.tenant),
+                id: event.id.clone(),
+                // Encoded once: the same bytes are published and logged.
+                payload: serde_json::to_vec(event).unwrap_or_default(),
+            })
+            .collect();
+        self.log_and_publish(&records)
     }
 
     fn config(&mut self, notices: &[ConfigNotice]) -> Result<()> {
-        if notices.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for notice in notices {
-            // Logged too, so a UI that resumes its `config` subscription misses no confirmation.
-            let payload = serde_json::to_vec(notice).unwrap_or_default();
-            let keys = (
-                config_log_key(&notice.tenant),
-                config_channel(&notice.tenant),
-            );
-            log_and_publish(
-                &mut pipe,
-                keys,
-                &notice.id,
-                &payload,
-                self.config.stream_maxlen,
-            );
-        }
-        self.execute(&pipe)
+        // Logged too, so a UI that resumes its `config` subscription misses no confirmation.
+        let records: Vec<Logged> = notices
+            .iter()
+            .map(|notice| Logged {
+                log_key: config_log_key(&notice.tenant),
+                channel: config_channel(&notice.tenant),
+                id: notice.id.clone(),
+                payload: serde_json::to_vec(notice).unwrap_or_default(),
+            })
+            .collect();
+        self.log_and_publish(&records)
     }
 
     fn drift(&mut self, events: &[DriftEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for event in events {
-            let payload = serde_json::to_vec(event).unwrap_or_default();
-            pipe.cmd("PUBLISH")
-                .arg(drift_channel(&event.tenant))
-                .arg(&payload)
-                .ignore();
-        }
-        self.execute(&pipe)
+        let payloads: Vec<(String, Vec<u8>)> = events
+            .iter()
+            .map(|e| {
+                (
+                    drift_channel(&e.tenant),
+                    serde_json::to_vec(e).unwrap_or_default(),
+                )
+            })
+            .collect();
+        self.execute(|connection| match connection {
+            RedisConnection::Single(single) => {
+                let mut pipe = redis::pipe();
+                for (channel, payload) in &payloads {
+                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                }
+                pipe.query::<()>(single)
+            }
+            RedisConnection::Cluster(cluster) => {
+                let mut pipe = redis::cluster::cluster_pipe();
+                for (channel, payload) in &payloads {
+                    pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
+                }
+                pipe.query::<()>(cluster.as_mut())
+            }
+        })
     }
 }

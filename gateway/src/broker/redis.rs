@@ -1,12 +1,14 @@
 //! The Redis broker: one pub/sub connection for every channel this gateway has local
-//! subscribers on, and one connection for history reads.
+//! subscribers on, and one connection for history reads; to one node, or to a Redis Cluster
+//! (`[broker] redis_cluster = true`), where channels are sharded (`SSUBSCRIBE` on the shard of
+//! the tenant's hash tag, which also holds its stream).
 //!
 //! A task owns the pub/sub connection. When it drops (Redis restarts, the network breaks) the
 //! task reconnects with backoff (50 ms doubling to 2 s), subscribes to every wanted channel
 //! again, and replays from each channel's stream what was published after the last event it had
 //! delivered, so subscribers miss nothing the stream kept; the hub drops what they already had.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -51,24 +53,70 @@ enum Command {
     Unsubscribe(String),
 }
 
+/// A client of one node or of a cluster.
+#[derive(Clone)]
+enum Client {
+    Single(redis::Client),
+    Cluster(Box<redis::cluster::ClusterClient>),
+}
+
+/// A connection for history reads.
+#[derive(Clone)]
+enum HistoryConnection {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl HistoryConnection {
+    async fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            HistoryConnection::Single(connection) => cmd.query_async(connection).await,
+            HistoryConnection::Cluster(connection) => cmd.query_async(connection).await,
+        }
+    }
+}
+
 /// See the module docs.
 pub struct RedisBroker {
-    client: redis::Client,
+    client: Client,
     commands: mpsc::UnboundedSender<Command>,
-    history: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    history: Mutex<Option<HistoryConnection>>,
     /// Permits for history reads.
     history_reads: tokio::sync::Semaphore,
     ready: Arc<AtomicBool>,
 }
 
 impl RedisBroker {
-    /// Starts the pub/sub task for `url`, feeding `hub`. Connects lazily: a Redis that comes up
-    /// later is fine.
-    pub fn start(url: &str, hub: Arc<Hub>, metrics: Arc<Metrics>) -> Result<Arc<RedisBroker>> {
-        let client = redis::Client::open(url).map_err(|source| Error::Redis {
+    /// Starts the pub/sub task for `url` (a cluster's seed nodes, comma separated, with
+    /// `cluster`), feeding `hub`. Connects lazily: a Redis that comes up later is fine.
+    pub fn start(
+        url: &str,
+        cluster: bool,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<RedisBroker>> {
+        let invalid = |source| Error::Redis {
             context: format!("invalid URL {url:?}"),
             source,
-        })?;
+        };
+        let client = if cluster {
+            let seeds: Vec<&str> = url
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            Client::Cluster(Box::new(
+                redis::cluster::ClusterClient::builder(seeds)
+                    // Sharded pub/sub on the cluster connection needs RESP3's push messages.
+                    .use_protocol(redis::ProtocolVersion::RESP3)
+                    .connection_timeout(Duration::from_secs(2))
+                    .response_timeout(Duration::from_secs(5))
+                    .build()
+                    .map_err(invalid)?,
+            ))
+        } else {
+            Client::Single(redis::Client::open(url).map_err(invalid)?)
+        };
         let (commands, receiver) = mpsc::unbounded_channel();
         let broker = Arc::new(RedisBroker {
             client: client.clone(),
@@ -77,29 +125,39 @@ impl RedisBroker {
             history_reads: tokio::sync::Semaphore::new(CONCURRENT_HISTORY_READS),
             ready: Arc::new(AtomicBool::new(false)),
         });
-        tokio::spawn(pubsub_task(
-            client,
-            receiver,
-            hub,
-            Arc::downgrade(&broker),
-            broker.ready.clone(),
-            metrics,
-        ));
+        let (weak, ready) = (Arc::downgrade(&broker), broker.ready.clone());
+        match client {
+            Client::Single(client) => {
+                tokio::spawn(pubsub_task(client, receiver, hub, weak, ready, metrics));
+            }
+            Client::Cluster(client) => {
+                tokio::spawn(cluster_pubsub_task(
+                    *client, receiver, hub, weak, ready, metrics,
+                ));
+            }
+        }
         Ok(broker)
     }
 
-    async fn history_connection(
-        &self,
-    ) -> std::result::Result<redis::aio::MultiplexedConnection, BrokerError> {
+    async fn history_connection(&self) -> std::result::Result<HistoryConnection, BrokerError> {
         let mut slot = self.history.lock().await;
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }
-        let connection = self
-            .client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| BrokerError::Unavailable(e.to_string()))?;
+        let unavailable = |e: redis::RedisError| BrokerError::Unavailable(e.to_string());
+        let connection = match &self.client {
+            Client::Single(client) => HistoryConnection::Single(
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .map_err(unavailable)?,
+            ),
+            // Reads go to the primaries: a replica behind would answer "not found" for an
+            // event a client has seen.
+            Client::Cluster(client) => HistoryConnection::Cluster(
+                client.get_async_connection().await.map_err(unavailable)?,
+            ),
+        };
         *slot = Some(connection.clone());
         Ok(connection)
     }
@@ -126,14 +184,16 @@ impl RedisBroker {
         let mut end = "+".to_owned();
         let mut searched = 0usize;
         let start = loop {
-            let step: Vec<String> = redis::cmd("EVAL")
-                .arg(SEARCH_PAGE)
-                .arg(1)
-                .arg(key)
-                .arg(since)
-                .arg(&end)
-                .arg(PAGE)
-                .query_async(&mut connection)
+            let step: Vec<String> = connection
+                .query(
+                    redis::cmd("EVAL")
+                        .arg(SEARCH_PAGE)
+                        .arg(1)
+                        .arg(key)
+                        .arg(since)
+                        .arg(&end)
+                        .arg(PAGE),
+                )
                 .await
                 .map_err(unavailable)?;
             match step.as_slice() {
@@ -149,13 +209,15 @@ impl RedisBroker {
         let mut entries = Vec::new();
         let mut after = format!("({start}");
         loop {
-            let page: Vec<Entry> = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(&after)
-                .arg("+")
-                .arg("COUNT")
-                .arg(PAGE)
-                .query_async(&mut connection)
+            let page: Vec<Entry> = connection
+                .query(
+                    redis::cmd("XRANGE")
+                        .arg(key)
+                        .arg(&after)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(PAGE),
+                )
                 .await
                 .map_err(unavailable)?;
             let Some((newest, _)) = page.last() else {
@@ -263,18 +325,7 @@ async fn pubsub_task(
             continue;
         }
         backoff = Duration::from_millis(50);
-        ready.store(true, Ordering::Relaxed);
-        if connected_before {
-            metrics.broker_reconnects.inc();
-            tracing::info!(
-                channels = wanted.len(),
-                "aiops gateway: redis reachable again; catching up {} channels from their streams",
-                wanted.len()
-            );
-            if let Some(broker) = broker.upgrade() {
-                catch_up(&broker, &hub, &wanted).await;
-            }
-        }
+        subscribed(&ready, &metrics, connected_before, &broker, &hub, &wanted).await;
         connected_before = true;
         loop {
             tokio::select! {
@@ -303,6 +354,192 @@ async fn pubsub_task(
             }
         }
         ready.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The pub/sub task on a cluster: one `SSUBSCRIBE` per channel on its shard, messages as
+/// RESP3 pushes. When a node drops (a failover), the library reports it and would keep
+/// retrying the dead address, so the task builds a new connection (its slot map from the seeds,
+/// retried until the shard's replica is promoted), subscribes again and catches up from the
+/// streams, as on one node.
+async fn cluster_pubsub_task(
+    client: redis::cluster::ClusterClient,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    hub: Arc<Hub>,
+    broker: std::sync::Weak<RedisBroker>,
+    ready: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+) {
+    use redis::PushKind;
+    let mut wanted: HashSet<String> = HashSet::new();
+    let mut backoff = Duration::from_millis(50);
+    let mut connected_before = false;
+    loop {
+        let (sender, mut pushes) = mpsc::unbounded_channel::<redis::PushInfo>();
+        let config = redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(5))
+            .set_push_sender(sender);
+        let mut healthy = true;
+        let mut connection = match client.get_async_connection_with_config(config).await {
+            Ok(connection) => Some(connection),
+            Err(error) => {
+                if connected_before && backoff == Duration::from_millis(50) {
+                    tracing::warn!(%error, "aiops gateway: redis cluster unreachable ({error}); reconnecting");
+                }
+                healthy = false;
+                None
+            }
+        };
+        // Where each channel's subscription lives: the node serving its slot when it was made.
+        let mut homes: HashMap<String, String> = HashMap::new();
+        if let Some(connection) = connection.as_mut() {
+            for channel in &wanted {
+                match subscribe_sharded(connection, channel).await {
+                    Ok(home) => {
+                        homes.insert(channel.clone(), home);
+                    }
+                    Err(_) => {
+                        healthy = false;
+                        break;
+                    }
+                }
+            }
+        }
+        let (true, Some(mut connection)) = (healthy, connection) else {
+            tracing::debug!("aiops gateway: redis cluster: not subscribed yet; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            continue;
+        };
+        backoff = Duration::from_millis(50);
+        subscribed(&ready, &metrics, connected_before, &broker, &hub, &wanted).await;
+        connected_before = true;
+        let mut check = tokio::time::interval(HOME_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Subscribe(channel, ack)) => {
+                        let result = subscribe_sharded(&mut connection, &channel).await;
+                        let failed = result.is_err();
+                        let result = result.map(|home| {
+                            homes.insert(channel.clone(), home);
+                        });
+                        wanted.insert(channel);
+                        let _ = ack.send(result.map_err(|e| BrokerError::Unavailable(e.to_string())));
+                        if failed {
+                            break;
+                        }
+                    }
+                    Some(Command::Unsubscribe(channel)) => {
+                        wanted.remove(&channel);
+                        homes.remove(&channel);
+                        if connection.sunsubscribe(&channel).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                // The library does not move subscriptions when a primary dies and its replica
+                // takes over (it keeps retrying the dead address, and no request of ours gets
+                // the redirect that would refresh its slot map): a subscription whose slot is
+                // no longer served by the node it was made on is rebuilt.
+                _ = check.tick() => {
+                    let mut moved = false;
+                    for (channel, home) in &homes {
+                        let now = tokio::time::timeout(HOME_CHECK * 2, node_serving(&mut connection, channel)).await;
+                        if !matches!(now, Ok(Ok(ref node)) if node == home) {
+                            moved = true;
+                            break;
+                        }
+                    }
+                    if moved {
+                        tracing::warn!("aiops gateway: a redis cluster shard moved or its primary is unreachable; subscribing again");
+                        break;
+                    }
+                },
+                push = pushes.recv() => match push {
+                    None => break,
+                    Some(push) => match push.kind {
+                        PushKind::SMessage => {
+                            if let Some(message) = redis::Msg::from_push_info(push) {
+                                hub.publish(message.get_channel_name(), message.get_payload_bytes());
+                            }
+                        }
+                        PushKind::Disconnection => {
+                            tracing::warn!("aiops gateway: a redis cluster node dropped; reconnecting");
+                            break;
+                        }
+                        // The server dropped a subscription we still want (its slot moved).
+                        PushKind::SUnsubscribe => {
+                            let still_wanted = push.data.first().is_some_and(|channel| {
+                                redis::from_redis_value_ref::<String>(channel)
+                                    .is_ok_and(|c| wanted.contains(&c))
+                            });
+                            if still_wanted {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    },
+                },
+            }
+        }
+        ready.store(false, Ordering::Relaxed);
+    }
+}
+
+/// How often a cluster gateway checks that its subscriptions are on their slots' primaries.
+const HOME_CHECK: Duration = Duration::from_secs(1);
+
+/// The id of the node serving `key`'s slot as primary, as the connection's slot map says.
+async fn node_serving(
+    connection: &mut redis::cluster_async::ClusterConnection,
+    key: &str,
+) -> redis::RedisResult<String> {
+    use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_key(
+        key,
+        SlotAddr::Master,
+    )));
+    let mut myid = redis::cmd("CLUSTER");
+    myid.arg("MYID");
+    let value = connection.route_command(myid, route).await?;
+    Ok(redis::from_redis_value(value)?)
+}
+
+/// `SSUBSCRIBE` to `channel`; the node it was made on.
+async fn subscribe_sharded(
+    connection: &mut redis::cluster_async::ClusterConnection,
+    channel: &str,
+) -> redis::RedisResult<String> {
+    connection.ssubscribe(channel).await?;
+    node_serving(connection, channel).await
+}
+
+/// Every wanted channel is subscribed: the broker is ready, and after a reconnection (`again`)
+/// each channel catches up from its stream.
+async fn subscribed(
+    ready: &AtomicBool,
+    metrics: &Metrics,
+    again: bool,
+    broker: &std::sync::Weak<RedisBroker>,
+    hub: &Hub,
+    wanted: &HashSet<String>,
+) {
+    ready.store(true, Ordering::Relaxed);
+    if !again {
+        return;
+    }
+    metrics.broker_reconnects.inc();
+    tracing::info!(
+        channels = wanted.len(),
+        "aiops gateway: redis reachable again; catching up {} channels from their streams",
+        wanted.len()
+    );
+    if let Some(broker) = broker.upgrade() {
+        catch_up(&broker, hub, wanted).await;
     }
 }
 
