@@ -83,6 +83,42 @@ impl RedisConnection {
         }
     }
 
+    /// Sends `commands` in one pipeline (one per node on a cluster; no transaction), their
+    /// replies ignored.
+    pub fn pipeline(
+        &mut self,
+        commands: impl IntoIterator<Item = redis::Cmd>,
+    ) -> redis::RedisResult<()> {
+        match self {
+            RedisConnection::Single(connection) => {
+                let mut pipe = redis::pipe();
+                for command in commands {
+                    pipe.add_command(command).ignore();
+                }
+                pipe.query(connection)
+            }
+            RedisConnection::Cluster(connection) => {
+                let mut pipe = redis::cluster::cluster_pipe();
+                for command in commands {
+                    pipe.add_command(command).ignore();
+                }
+                pipe.query(connection.as_mut())
+            }
+        }
+    }
+
+    /// Publishing `payload` on `channel`: `PUBLISH` on one node; on a cluster sharded
+    /// `SPUBLISH`, so the message stays on the channel's slot's shard (a tenant's channels share
+    /// its hash tag, hence the shard of its stream) instead of a cluster-wide broadcast.
+    pub fn publish(&self, channel: &str, payload: &[u8]) -> redis::Cmd {
+        let mut command = redis::cmd(match self {
+            RedisConnection::Single(_) => "PUBLISH",
+            RedisConnection::Cluster(_) => "SPUBLISH",
+        });
+        command.arg(channel).arg(payload);
+        command
+    }
+
     /// Waits until `replicas` replicas have every write made so far to the node that holds
     /// `key` (the primary of its shard on a cluster), for at most `timeout`; how many did.
     pub fn wait_for_replicas(

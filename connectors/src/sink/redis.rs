@@ -143,6 +143,7 @@ impl RedisSink {
             replicas = 0;
         }
         let mut short = false;
+        let cluster = self.client.is_cluster();
         let result = self.execute(|connection| {
             short = false;
             let xadd = |record: &Logged| {
@@ -158,73 +159,40 @@ impl RedisSink {
                     .arg(&record.payload);
                 cmd
             };
-            match connection {
-                RedisConnection::Single(single) if replicas == 0 => {
-                    let mut pipe = redis::pipe();
-                    for record in records {
-                        pipe.add_command(xadd(record)).ignore();
-                        pipe.cmd("PUBLISH")
-                            .arg(&record.channel)
-                            .arg(&record.payload)
-                            .ignore();
-                    }
-                    return pipe.query::<()>(single);
-                }
-                RedisConnection::Single(single) => {
-                    let mut pipe = redis::pipe();
-                    for record in records {
-                        pipe.add_command(xadd(record)).ignore();
-                    }
-                    pipe.query::<()>(single)?;
-                }
-                RedisConnection::Cluster(cluster) => {
-                    let mut pipe = redis::cluster::cluster_pipe();
-                    for record in records {
-                        pipe.add_command(xadd(record)).ignore();
-                    }
-                    pipe.query::<()>(cluster.as_mut())?;
-                }
+            let publishes = |connection: &RedisConnection| {
+                records
+                    .iter()
+                    .map(|r| connection.publish(&r.channel, &r.payload))
+                    .collect::<Vec<_>>()
+            };
+            if replicas == 0 && !cluster {
+                // One node, nothing to wait for: history and live in one round trip.
+                let publishes = publishes(connection);
+                return connection.pipeline(
+                    records
+                        .iter()
+                        .map(xadd)
+                        .zip(publishes)
+                        .flat_map(|(a, b)| [a, b]),
+                );
             }
+            connection.pipeline(records.iter().map(xadd))?;
             if replicas > 0 {
-                let mut waited: Vec<&str> = Vec::new();
-                for record in records {
-                    // One WAIT per shard: keys of one tenant share a hash tag, hence a slot.
-                    if waited.contains(&record.log_key.as_str())
-                        || (!matches!(connection, RedisConnection::Cluster(_))
-                            && !waited.is_empty())
-                    {
-                        continue;
-                    }
-                    waited.push(&record.log_key);
-                    let acknowledged =
-                        connection.wait_for_replicas(&record.log_key, replicas, REPLICA_WAIT)?;
+                // One WAIT per shard written to (a tenant's keys share a hash tag, hence a
+                // slot); on one node, one WAIT covers every write.
+                let mut shards: Vec<&str> = records.iter().map(|r| r.log_key.as_str()).collect();
+                shards.sort_unstable();
+                shards.dedup();
+                if !cluster {
+                    shards.truncate(1);
+                }
+                for key in shards {
+                    let acknowledged = connection.wait_for_replicas(key, replicas, REPLICA_WAIT)?;
                     short |= acknowledged < replicas;
                 }
             }
-            match connection {
-                RedisConnection::Single(single) => {
-                    let mut pipe = redis::pipe();
-                    for record in records {
-                        pipe.cmd("PUBLISH")
-                            .arg(&record.channel)
-                            .arg(&record.payload)
-                            .ignore();
-                    }
-                    pipe.query::<()>(single)
-                }
-                RedisConnection::Cluster(cluster) => {
-                    // Sharded pub/sub: a tenant's channel lives on its slot's shard, beside its
-                    // stream, and subscribers there get it without a cluster-wide broadcast.
-                    let mut pipe = redis::cluster::cluster_pipe();
-                    for record in records {
-                        pipe.cmd("SPUBLISH")
-                            .arg(&record.channel)
-                            .arg(&record.payload)
-                            .ignore();
-                    }
-                    pipe.query::<()>(cluster.as_mut())
-                }
-            }
+            let publishes = publishes(connection);
+            connection.pipeline(publishes)
         });
         if short {
             self.unreplicated_until = Some(Instant::now() + UNREPLICATED_FOR);
@@ -287,21 +255,12 @@ impl Sink for RedisSink {
                 )
             })
             .collect();
-        self.execute(|connection| match connection {
-            RedisConnection::Single(single) => {
-                let mut pipe = redis::pipe();
-                for (channel, payload) in &payloads {
-                    pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
-                }
-                pipe.query::<()>(single)
-            }
-            RedisConnection::Cluster(cluster) => {
-                let mut pipe = redis::cluster::cluster_pipe();
-                for (channel, payload) in &payloads {
-                    pipe.cmd("SPUBLISH").arg(channel).arg(payload).ignore();
-                }
-                pipe.query::<()>(cluster.as_mut())
-            }
+        self.execute(|connection| {
+            let publishes: Vec<redis::Cmd> = payloads
+                .iter()
+                .map(|(channel, payload)| connection.publish(channel, payload))
+                .collect();
+            connection.pipeline(publishes)
         })
     }
 }

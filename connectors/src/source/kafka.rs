@@ -112,6 +112,8 @@ struct Shared {
     rejoins: AtomicU64,
     /// Whether the stalled-partition watch runs.
     watching: AtomicBool,
+    /// The client that reads the group's offsets ([`group_positions`]).
+    group_client: Mutex<Option<BaseConsumer>>,
 }
 
 impl Shared {
@@ -179,6 +181,7 @@ impl KafkaSource {
                 revoke_timeout: (checkpoint_interval * 10).max(Duration::from_secs(30)),
                 rejoins: AtomicU64::new(0),
                 watching: AtomicBool::new(false),
+                group_client: Mutex::new(None),
             }),
             config,
         })
@@ -196,16 +199,14 @@ impl KafkaSource {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
     }
-}
 
-impl KafkaSource {
     /// The consumer group's lag over every partition of the source's topics: records past the
     /// group's committed offsets (a partition without one counts from its low watermark).
     /// Members' own statistics only see the partitions they hold; this also counts partitions
     /// that a member which died still holds until its session expires, so a process that is
     /// idle itself can tell whether the group is done.
     pub fn group_lag(&self, timeout: Duration) -> Result<u64> {
-        Ok(group_positions(&self.config, &self.shared.topics, timeout)?
+        Ok(group_positions(&self.config, &self.shared, timeout)?
             .iter()
             .map(|p| p.lag())
             .fold(0u64, u64::saturating_add))
@@ -229,20 +230,29 @@ impl GroupPosition {
     }
 }
 
-/// The group's committed offset and the end of every partition of `topics`, read with a
-/// client of its own that does not join the group.
+/// The group's committed offset and the end of every partition of the source's topics, read
+/// with a client of its own that does not join the group (made on first use and kept: the
+/// stalled-partition watch and the idle exit read the group every few seconds).
 fn group_positions(
     config: &KafkaConfig,
-    topics: &[String],
+    shared: &Shared,
     timeout: Duration,
 ) -> Result<Vec<GroupPosition>> {
-    let consumer: BaseConsumer = client_config(config)
-        .set("group.id", &config.group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .map_err(|e| Error::kafka("cannot create a client to read the group's lag", e))?;
+    let mut kept = shared
+        .group_client
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if kept.is_none() {
+        let client: BaseConsumer = client_config(config)
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| Error::kafka("cannot create a client to read the group's lag", e))?;
+        *kept = Some(client);
+    }
+    let consumer = kept.as_ref().expect("the client was just made");
     let mut partitions = TopicPartitionList::new();
-    for topic in topics {
+    for topic in &shared.topics {
         let metadata = consumer
             .fetch_metadata(Some(topic), timeout)
             .map_err(|e| Error::kafka(format!("cannot read the partitions of {topic}"), e))?;
@@ -336,7 +346,7 @@ fn watch_stalled_partitions(config: KafkaConfig, shared: Arc<Shared>) {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let positions = match group_positions(&config, &shared.topics, Duration::from_secs(5)) {
+        let positions = match group_positions(&config, &shared, Duration::from_secs(5)) {
             Ok(positions) => positions,
             Err(error) => {
                 tracing::debug!(%error, "aiops: kafka: cannot read the group's positions: {error}");
