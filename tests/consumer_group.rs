@@ -311,16 +311,13 @@ fn hand_back_and_forth(
     (redis_events(redis, 0), lines)
 }
 
-/// Ignored in CI: an open bug. It passed twice here, then failed in the session's CI run with
-/// 47 events whose content differed slightly from the reference (z-score state off, over
-/// about 15 series), none missing: a handover scored some records twice with different state.
-/// The suspect is two workers of one process holding a partition at once (tansu answers a
-/// JoinGroup without waiting for the other members to revoke, so a worker can be assigned a
-/// partition its sibling still reads; across processes that is harmless, within one they feed
-/// the same series state twice). See docs/operations.md, known open issues.
-/// `cargo test --test consumer_group -- --ignored` runs it.
+/// Also the regression test of a handover inside one process: tansu can assign a partition to
+/// one worker while its sibling worker still reads it, and the new worker then restored the
+/// partition's previous checkpoint over the state its sibling kept advancing (47 events of
+/// slightly different content in one CI run of six). Workers now wait for their sibling's
+/// revocation (`Shared::wait_for_release` in connectors/src/source/kafka.rs); the assignment
+/// logs "another worker of this process still reads" when that happens.
 #[test]
-#[ignore = "open bug: content differs after a handover with 2 workers per process (docs/operations.md)"]
 fn processes_without_shared_files_continue_each_others_state_through_redis_checkpoints() {
     if !support::available(&[Service::Tansu, Service::Redis]) {
         return;

@@ -15,7 +15,10 @@
 //!   sent to the worker ahead of any message, and consumption starts at its offset;
 //! - on **revocation**, the consumer thread waits until a checkpoint covering every message it
 //!   handed over has been written, so the next owner starts from exactly this process's state
-//!   and no partition is ever processed by two consumers at once.
+//!   and no partition is ever processed by two consumers at once;
+//! - a partition assigned to a worker while **another worker of the same process** still holds
+//!   it (a coordinator that does not wait for everyone to revoke, such as tansu's) is taken only
+//!   once that worker has revoked it, so the state loaded is the state it left.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,7 +103,10 @@ struct Shared {
     epoch: Duration,
     started: Instant,
     consumers: Mutex<HashMap<usize, Arc<BaseConsumer<KafkaContext>>>>,
+    /// Which worker of this process holds each partition.
     owners: Mutex<HashMap<PartitionId, usize>>,
+    /// Signalled when a worker releases partitions ([`Shared::wait_for_release`]).
+    released: Condvar,
     /// The latest completed checkpoint boundary.
     completed: Mutex<Option<u64>>,
     completed_changed: Condvar,
@@ -135,6 +141,39 @@ impl Shared {
             completed = self
                 .completed_changed
                 .wait_timeout(completed, deadline - now)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// Waits until no worker of this process other than `worker` holds any of `partitions`;
+    /// answers the partitions a sibling still holds when the wait gave up (the revocation
+    /// timeout, or the process closing).
+    ///
+    /// Why: a coordinator may hand a partition to a new member before the old member has
+    /// revoked it (tansu 0.6 answers a JoinGroup without waiting for the others to rejoin).
+    /// Between processes that costs duplicates of identical events; between two workers of one
+    /// process it corrupts state, because they share the score stages: the new worker restores
+    /// the partition's last checkpoint over the series state its sibling keeps advancing, and
+    /// both feed the partition's records. Waiting for the sibling's revocation, which waits for
+    /// a checkpoint covering everything it fed, makes the checkpoint loaded next the exact
+    /// state the sibling left.
+    fn wait_for_release(&self, worker: usize, partitions: &[PartitionId]) -> Vec<PartitionId> {
+        let deadline = Instant::now() + self.revoke_timeout;
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let held: Vec<PartitionId> = partitions
+                .iter()
+                .copied()
+                .filter(|p| owners.get(p).is_some_and(|&owner| owner != worker))
+                .collect();
+            let now = Instant::now();
+            if held.is_empty() || now >= deadline || self.closing.load(Ordering::Relaxed) {
+                return held;
+            }
+            owners = self
+                .released
+                .wait_timeout(owners, (deadline - now).min(Duration::from_millis(100)))
                 .map(|(guard, _)| guard)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
@@ -175,6 +214,7 @@ impl KafkaSource {
                 started: Instant::now(),
                 consumers: Mutex::new(HashMap::new()),
                 owners: Mutex::new(HashMap::new()),
+                released: Condvar::new(),
                 completed: Mutex::new(None),
                 completed_changed: Condvar::new(),
                 closing: AtomicBool::new(false),
@@ -738,9 +778,33 @@ impl KafkaContext {
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        let named = self.partitions(tpl);
+        let ids: Vec<PartitionId> = named.iter().map(|(id, _, _)| *id).collect();
+        let busy = {
+            let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+            ids.iter()
+                .any(|p| owners.get(p).is_some_and(|&owner| owner != self.worker))
+        };
+        if busy {
+            tracing::info!(
+                worker = self.worker,
+                "aiops: kafka: worker {} was assigned partitions another worker of this process still reads: waiting for their release and checkpoint",
+                self.worker
+            );
+            let still = self.shared.wait_for_release(self.worker, &ids);
+            if !still.is_empty() {
+                tracing::warn!(
+                    worker = self.worker,
+                    "aiops: kafka: {} partitions assigned to worker {} are still read by another worker of this process after {} s; taking them from their last checkpoint",
+                    still.len(),
+                    self.worker,
+                    self.shared.revoke_timeout.as_secs()
+                );
+            }
+        }
         let mut assigned = Vec::new();
         let mut restores = Vec::new();
-        for (id, topic, partition) in self.partitions(tpl) {
+        for (id, topic, partition) in named {
             let checkpoint = match self.shared.store.load(&topic, partition) {
                 Ok(checkpoint) => checkpoint,
                 Err(error) => {
@@ -809,6 +873,26 @@ impl KafkaContext {
                 );
             }
         }
+        // Only what this worker still holds: after a timed-out wait a sibling may have taken a
+        // partition already, and the checkpointer must keep following the sibling's copy.
+        let mine: Vec<PartitionId> = {
+            let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
+            partitions
+                .iter()
+                .copied()
+                .filter(|p| owners.get(p).is_none_or(|&owner| owner == self.worker))
+                .collect()
+        };
+        // The checkpointer hears of the revocation before a sibling worker waiting for these
+        // partitions can take them (see `Shared::wait_for_release`), so the sibling's
+        // assignment is the last word on them. (Not sent under the owners lock: the driver
+        // takes it to commit, and this channel is bounded.)
+        let _ = self
+            .output
+            .send(Output::Control(Control::Source(SourceControl::Revoked {
+                worker: self.worker,
+                partitions: mine,
+            })));
         {
             let mut owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
             let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
@@ -819,12 +903,7 @@ impl KafkaContext {
                 starts.remove(partition);
             }
         }
-        let _ = self
-            .output
-            .send(Output::Control(Control::Source(SourceControl::Revoked {
-                worker: self.worker,
-                partitions,
-            })));
+        self.shared.released.notify_all();
         let _ = consumer.unassign();
         for (_, topic, partition) in named {
             log_ownership("released by", &topic, partition, self.worker);
@@ -931,6 +1010,70 @@ pub fn ensure_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(dir: &std::path::Path, revoke_timeout: Duration) -> KafkaSource {
+        let config: KafkaConfig = serde_json::from_value(serde_json::json!({
+            "brokers": "127.0.0.1:1",
+            "topics": [{ "name": "metrics" }],
+        }))
+        .unwrap();
+        // Made without contacting the broker; the revocation timeout is at least 30 s, so a
+        // short one is set for the test that gives up.
+        let store = Arc::new(aiops_pipeline::checkpoint::FileStore::new(dir));
+        let mut source =
+            KafkaSource::new(config, store, Duration::from_millis(10), revoke_timeout).unwrap();
+        Arc::get_mut(&mut source.shared).unwrap().revoke_timeout = revoke_timeout;
+        source
+    }
+
+    #[test]
+    fn a_worker_takes_a_partition_only_once_its_sibling_has_released_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = source(dir.path(), Duration::from_secs(30));
+        let shared = source.shared.clone();
+        let (held, free) = (PartitionId::new(0, 1), PartitionId::new(0, 2));
+        shared.owners.lock().unwrap().insert(held, 0);
+        shared.owners.lock().unwrap().insert(free, 1);
+        let waiter = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let still = shared.wait_for_release(1, &[held, free]);
+                (still, Instant::now())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !waiter.is_finished(),
+            "worker 1 waits while worker 0 holds the partition"
+        );
+        let released = Instant::now();
+        shared.owners.lock().unwrap().remove(&held);
+        shared.released.notify_all();
+        let (still, woke) = waiter.join().unwrap();
+        assert!(still.is_empty());
+        assert!(woke >= released);
+        // Its own partitions and free ones never make it wait.
+        assert!(
+            shared
+                .wait_for_release(1, &[free, PartitionId::new(0, 3)])
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_wait_for_a_sibling_gives_up_after_the_revocation_timeout_or_on_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = source(dir.path(), Duration::from_millis(200));
+        let held = PartitionId::new(0, 1);
+        source.shared.owners.lock().unwrap().insert(held, 0);
+        let started = Instant::now();
+        assert_eq!(source.shared.wait_for_release(1, &[held]), vec![held]);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        source.shared.closing.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        assert_eq!(source.shared.wait_for_release(1, &[held]), vec![held]);
+        assert!(started.elapsed() < Duration::from_millis(100));
+    }
 
     fn at(partition: i32, committed: i64, high: i64) -> GroupPosition {
         GroupPosition {
