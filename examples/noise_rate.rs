@@ -1,44 +1,32 @@
 //! How often a template raises on pure noise: stationary Gaussian series, counted after a
-//! warm-up, per detector of the default template on its own and all together, with the detector
-//! that led each event. Also the first points of each series (young series), where most false
-//! alarms of the default template fall (issue 17 measures against this).
+//! warm-up, for the default template, the light one, each detector of the default on its own,
+//! and the templates of a configuration file (e.g. benches/peers/variants.toml). Also the first
+//! points of each series (young series). Issue 17 measures against this; the noise itself is
+//! `aiops_evaluation::multi::noise`.
 //!
-//!   cargo run --release --example noise_rate -- [SERIES] [POINTS] [WARMUP] [CONFIG.toml]
+//!   cargo run --release --example noise_rate -- [SERIES] [POINTS] [WARMUP] [CONFIG.toml] [SEEDS]
 //!
-//! With a configuration file, its templates are measured too (e.g. the `quiet` variant of
-//! benches/peers/variants.toml).
+//! SEEDS (default 1) runs that many noise seeds (1, 2, ...) and prints each seed's figure after
+//! the warm-up beside their mean: one seed's figure varies by about a quarter between seeds.
 
-use std::collections::BTreeMap;
-
-use aiops_operators::{Registry, SeriesChain, Template};
-use aiops_schemas::{Labels, Limits, MetricPoint, Series};
-
-/// xorshift64* with Box-Muller: deterministic Gaussian noise without a dependency.
-struct Noise(u64);
-
-impl Noise {
-    fn uniform(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn gaussian(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-}
+use aiops_evaluation::multi::noise::{NoiseSpec, noise_rate};
+use aiops_operators::{Registry, Template};
 
 fn main() {
-    let config = std::env::args().nth(4);
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .take(3)
-        .map(|a| a.parse().unwrap())
-        .collect();
-    let series = *args.first().unwrap_or(&200);
-    let points = *args.get(1).unwrap_or(&1_300);
-    let warmup = *args.get(2).unwrap_or(&300);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let number = |i: usize, default: usize| -> usize {
+        args.get(i)
+            .filter(|a| !a.is_empty())
+            .map_or(default, |a| a.parse().expect("a whole number"))
+    };
+    let spec = NoiseSpec {
+        series: number(0, 200),
+        points: number(1, 1_300),
+        warmup: number(2, 300),
+        ..NoiseSpec::default()
+    };
+    let config = args.get(3).filter(|a| !a.is_empty());
+    let seeds = number(4, 1).max(1) as u64;
     let registry = Registry::builtin();
     let default = Template::default();
     let mut templates: Vec<(String, Template)> = vec![
@@ -46,8 +34,7 @@ fn main() {
         ("light".into(), Template::light()),
     ];
     if let Some(path) = config {
-        let config =
-            aiops_pipeline::PipelineConfig::from_file(std::path::Path::new(&path)).unwrap();
+        let config = aiops_pipeline::PipelineConfig::from_file(std::path::Path::new(path)).unwrap();
         for template in config.template_set().unwrap().templates() {
             templates.push((format!("{path}: {}", template.name), template.clone()));
         }
@@ -58,52 +45,27 @@ fn main() {
         templates.push((format!("default, only #{i} {}", spec.kind), alone));
     }
     println!(
-        "{series} series of N(100, 5) noise, {points} points each; events per 1,000 points before and after point {warmup}"
+        "{} series of N({}, {}) noise, {} points each; events per 1,000 points before and after point {}; seeds 1..={seeds}",
+        spec.series, spec.level, spec.sigma, spec.points, spec.warmup
     );
     for (name, template) in &templates {
         let started = std::time::Instant::now();
-        let (mut young, mut old) = (0u64, 0u64);
-        let mut top: BTreeMap<String, u64> = BTreeMap::new();
-        for s in 0..series {
-            let identity = Series::new(
-                "noise",
-                "value",
-                Labels::from_pairs([("s", s.to_string())]).unwrap(),
-                &Limits::default(),
-            )
-            .unwrap();
-            let identity = std::sync::Arc::new(identity);
-            let mut chain = SeriesChain::new(template, &registry).unwrap();
-            let mut noise =
-                Noise(0x9E37_79B9_7F4A_7C15 ^ (s + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
-            for i in 0..points {
-                let point = MetricPoint {
-                    series: identity.clone(),
-                    timestamp: 1_700_000_000_000 + i as i64 * 60_000,
-                    value: 100.0 + 5.0 * noise.gaussian(),
-                };
-                if let Some(step) = chain.step(template, &point)
-                    && let Some(event) = step.event
-                {
-                    if i < warmup {
-                        young += 1;
-                    } else {
-                        old += 1;
-                    }
-                    let leader = event
-                        .contributions
-                        .iter()
-                        .max_by(|a, b| a.score.total_cmp(&b.score))
-                        .map_or("?".to_owned(), |c| c.detector.clone());
-                    *top.entry(leader).or_default() += 1;
-                }
-            }
-        }
-        let per_k = |n: u64, span: u64| n as f64 * 1000.0 / (series * span) as f64;
+        let rates: Vec<_> = (1..=seeds)
+            .map(|seed| noise_rate(template, &registry, &NoiseSpec { seed, ..spec }).unwrap())
+            .collect();
+        let mean = |f: fn(&aiops_evaluation::multi::noise::NoiseRate) -> f64| {
+            rates.iter().map(f).sum::<f64>() / rates.len() as f64
+        };
+        let each: Vec<String> = rates
+            .iter()
+            .map(|r| format!("{:.3}", r.per_thousand_after()))
+            .collect();
         println!(
-            "{name:<32} first {warmup}: {:>6.2}/1000   after: {:>6.3}/1000   ({young} + {old} events; leaders {top:?}; {:.1} s)",
-            per_k(young, warmup),
-            per_k(old, points - warmup),
+            "{name:<40} first {}: {:>6.2}/1000   after: {:>6.3}/1000   (per seed {}; {:.1} s)",
+            spec.warmup,
+            mean(|r| r.young_per_thousand()),
+            mean(|r| r.per_thousand_after()),
+            each.join(", "),
             started.elapsed().as_secs_f64()
         );
     }

@@ -79,7 +79,7 @@ pub struct Template {
 }
 
 fn default_version() -> String {
-    "builtin-2".to_owned()
+    "builtin-3".to_owned()
 }
 
 /// A detector spec with parameters.
@@ -95,11 +95,16 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 /// The built-in default: the ensemble that scored best on the NAB corpus (see docs/detection.md's
 /// detection-quality section for the figures and for which parameters were chosen there).
 ///
-/// - detectors: `range` (excess beyond the fading value range), `seasonal` (Holt-Winters
+/// - detectors: `range` (excess beyond the fading value range; `noise_floor` 1.65: a new
+///   extreme must beat the old by 1.65 times the series' point-to-point noise to score 3, so
+///   the records that pure noise keeps setting stay quiet; `half_life` 20,000 points, so the
+///   range of a noisy series does not shrink back into its noise), `seasonal` (Holt-Winters
 ///   residual after an online period search, `level_alpha` 0.02), `iforest`, `sequence`
 ///   (novelty of recent shapes), `lstm` (when the operators crate has its `lstm` feature), and
-///   a second `range` over a smoothed input (`smooth` 0.1, `tolerance` 0.1) for sustained
-///   shifts whose single points stay inside the raw range;
+///   a second `range` over a smoothed input (`smooth` 0.1, `tolerance` 0.1, `noise_floor` 1.5)
+///   for sustained shifts whose single points stay inside the raw range.
+///   The floors were chosen over NAB, two other corpora, generated young series and pure noise
+///   together (docs/detection.md, "Beyond NAB");
 /// - ensemble: each detector's score calibrated against the envelope of its own recent scores
 ///   (`tolerance` 2: a score 3 means a surprise three times the recent largest; `learn_cap` 3:
 ///   a score lifts that envelope threefold at most, so one incident does not hide the next), combined by
@@ -110,7 +115,7 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 impl Default for Template {
     fn default() -> Self {
         let mut detectors = vec![
-            DetectorSpec::new("range"),
+            spec("range", &[("noise_floor", 1.65), ("half_life", 20_000.0)]),
             spec("seasonal", &[("level_alpha", 0.02)]),
             DetectorSpec::new("iforest"),
             DetectorSpec::new("sequence"),
@@ -118,7 +123,10 @@ impl Default for Template {
         if cfg!(feature = "lstm") {
             detectors.push(DetectorSpec::new("lstm"));
         }
-        detectors.push(spec("range", &[("smooth", 0.1), ("tolerance", 0.1)]));
+        detectors.push(spec(
+            "range",
+            &[("smooth", 0.1), ("tolerance", 0.1), ("noise_floor", 1.5)],
+        ));
         Template {
             name: "default".to_owned(),
             version: default_version(),

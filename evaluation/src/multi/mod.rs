@@ -13,6 +13,7 @@
 
 pub mod composite;
 pub mod labelled;
+pub mod noise;
 pub mod young;
 
 use std::path::Path;
@@ -154,11 +155,11 @@ fn run_template(
 }
 
 /// One series' scores, the points events were raised at, and the time it took.
-type SeriesRun = (ScoredSeries, Vec<usize>, Duration);
+pub(crate) type SeriesRun = (ScoredSeries, Vec<usize>, Duration);
 
 /// A template over one series: the combined score per point (0 while every detector warms
 /// up) and the points the alert policy raised events at.
-fn score_series(
+pub(crate) fn score_series(
     template: &Template,
     registry: &Registry,
     corpus: &str,

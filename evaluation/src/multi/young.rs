@@ -8,7 +8,7 @@
 use super::labelled::{LabelledCorpus, LabelledSeries};
 
 /// SplitMix64 with Box-Muller: reproducible draws without a dependency.
-struct Draw(u64);
+pub(super) struct Draw(pub(super) u64);
 
 impl Draw {
     fn next(&mut self) -> u64 {
@@ -28,7 +28,7 @@ impl Draw {
     fn below(&mut self, n: usize) -> usize {
         ((self.unit() * n as f64) as usize).min(n.saturating_sub(1))
     }
-    fn gaussian(&mut self) -> f64 {
+    pub(super) fn gaussian(&mut self) -> f64 {
         let u = self.unit().max(1e-300);
         let v = self.unit();
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
