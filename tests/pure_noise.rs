@@ -24,10 +24,11 @@ fn the_default_template_raises_at_most_one_event_per_10000_points_of_pure_noise(
         "{:.3} events per 1,000 points after the warm-up",
         rate.per_thousand_after()
     );
-    // The young phase is held too, less tightly: the range has only the first tens of points
-    // to know the noise by. (The shipped template before issue 17's noise floors raised 8.2.)
+    // The young phase is held too, less tightly: the range watches from the 21st point and has
+    // only those to know the noise by. (The template before issue 17's noise floors raised 8.2
+    // per 1,000 there, and 2.9 after.)
     assert!(
-        rate.young_per_thousand() <= 1.0,
+        rate.young_per_thousand() <= 1.5,
         "{:.3} events per 1,000 points in the first {}",
         rate.young_per_thousand(),
         spec.warmup

@@ -98,7 +98,8 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 /// - detectors: `range` (excess beyond the fading value range; `noise_floor` 1.65: a new
 ///   extreme must beat the old by 1.65 times the series' point-to-point noise to score 3, so
 ///   the records that pure noise keeps setting stay quiet; `half_life` 20,000 points, so the
-///   range of a noisy series does not shrink back into its noise), `seasonal` (Holt-Winters
+///   range of a noisy series does not shrink back into its noise; `warmup` 20, so a young
+///   series is watched from its 21st point), `seasonal` (Holt-Winters
 ///   residual after an online period search, `level_alpha` 0.02), `iforest`, `sequence`
 ///   (novelty of recent shapes), `lstm` (when the operators crate has its `lstm` feature), and
 ///   a second `range` over a smoothed input (`smooth` 0.1, `tolerance` 0.1, `noise_floor` 1.5)
@@ -114,8 +115,12 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 ///   the optimum at 2.04).
 impl Default for Template {
     fn default() -> Self {
+        let mut range = spec("range", &[("noise_floor", 1.65), ("half_life", 20_000.0)]);
+        range
+            .params
+            .insert("warmup".to_owned(), serde_json::json!(20));
         let mut detectors = vec![
-            spec("range", &[("noise_floor", 1.65), ("half_life", 20_000.0)]),
+            range,
             spec("seasonal", &[("level_alpha", 0.02)]),
             DetectorSpec::new("iforest"),
             DetectorSpec::new("sequence"),
