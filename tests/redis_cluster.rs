@@ -164,15 +164,9 @@ async fn failover() {
     let in_stream: BTreeSet<String> = tokio::task::block_in_place(|| {
         let client = redis::cluster::ClusterClient::new(cluster.live_urls()).unwrap();
         let mut connection = client.get_connection().unwrap();
-        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-            .arg(&log_key)
-            .arg("-")
-            .arg("+")
-            .query(&mut connection)
-            .unwrap();
-        entries
+        support::read_stream(&mut connection, &log_key)
             .into_iter()
-            .filter_map(|(_, fields)| fields.into_iter().find(|(k, _)| k == "id").map(|(_, v)| v))
+            .map(|(id, _)| id)
             .collect()
     });
     eprintln!(

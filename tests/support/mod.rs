@@ -402,31 +402,9 @@ impl Redis {
 
     /// Every entry of a tenant's event stream, in stream order: (event id, event JSON).
     pub fn stream(&self, db: u8, tenant: &str) -> Vec<(String, Vec<u8>)> {
-        type Entry = (String, Vec<(String, Vec<u8>)>);
         let client = redis::Client::open(self.url(db)).unwrap();
         let mut connection = client.get_connection().unwrap();
-        let entries: Vec<Entry> = redis::cmd("XRANGE")
-            .arg(aiops_schemas::anomalies_log_key(tenant))
-            .arg("-")
-            .arg("+")
-            .query(&mut connection)
-            .unwrap();
-        entries
-            .into_iter()
-            .map(|(_, fields)| {
-                let field = |name: &str| {
-                    fields
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default()
-                };
-                (
-                    String::from_utf8_lossy(&field("id")).into_owned(),
-                    field("event"),
-                )
-            })
-            .collect()
+        read_stream(&mut connection, &aiops_schemas::anomalies_log_key(tenant))
     }
 
     /// Every event id in a tenant's stream, in stream order.
@@ -712,6 +690,37 @@ pub fn scrape(address: &str) -> Option<String> {
     let (status, body) = http_get(address, "/metrics")?;
     assert_eq!(status, 200, "{body}");
     Some(body)
+}
+
+/// Every entry of an event stream (`key`) on any Redis connection, a node's or a cluster's, in
+/// stream order: (event id, event JSON).
+pub fn read_stream(
+    connection: &mut impl redis::ConnectionLike,
+    key: &str,
+) -> Vec<(String, Vec<u8>)> {
+    type Entry = (String, Vec<(String, Vec<u8>)>);
+    let entries: Vec<Entry> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query(connection)
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, fields)| {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (
+                String::from_utf8_lossy(&field("id")).into_owned(),
+                field("event"),
+            )
+        })
+        .collect()
 }
 
 /// A Prometheus text page read by an independent parser (Python's `prometheus_client`, in
