@@ -34,3 +34,53 @@ fn the_default_template_raises_at_most_one_event_per_10000_points_of_pure_noise(
         spec.warmup
     );
 }
+
+/// The other half of staying quiet: a spike far larger than what opened an incident is still
+/// announced, not swallowed by the incident (an outside run saw a 50σ spike swallowed by an
+/// open noise incident under an earlier default). Fails with the alert policy's `reannounce`
+/// turned off (checked).
+#[test]
+fn a_huge_spike_inside_an_open_incident_is_announced_under_the_default_template() {
+    use aiops_schemas::{Labels, Limits, MetricPoint, Series};
+    use std::sync::Arc;
+
+    let template = Template::default();
+    let registry = Registry::builtin();
+    let series = Arc::new(
+        Series::new(
+            "noise",
+            "value",
+            Labels::from_pairs([("s", "spike")]).unwrap(),
+            &Limits::default(),
+        )
+        .unwrap(),
+    );
+    let mut chain = aiops_operators::SeriesChain::new(&template, &registry).unwrap();
+    let noise = aiops_evaluation::multi::noise::noise_series(&NoiseSpec::default(), 7).values;
+    let mut events = Vec::new();
+    for (i, value) in noise.iter().enumerate().take(700) {
+        // A level shift of 8 sigma from point 600 opens an incident; 20 points in, while it is
+        // still open, one point 50 sigma above the level.
+        let value = match i {
+            620 => 100.0 + 50.0 * 5.0,
+            600..=659 => value + 8.0 * 5.0,
+            _ => *value,
+        };
+        let point = MetricPoint {
+            series: series.clone(),
+            timestamp: 1_700_000_000_000 + i as i64 * 60_000,
+            value,
+        };
+        if let Some(event) = chain.step(&template, &point).and_then(|s| s.event) {
+            events.push((i, event.escalation));
+        }
+    }
+    assert!(
+        events.iter().any(|(i, _)| (600..620).contains(i)),
+        "the shift opens an incident: {events:?}"
+    );
+    assert!(
+        events.iter().any(|&(i, escalation)| i == 620 && escalation),
+        "the spike inside it is announced as an escalation: {events:?}"
+    );
+}
