@@ -104,18 +104,18 @@ describe("pointers", () => {
 });
 
 describe("guided mapping", () => {
-  it("maps spikes and drops to range + mad once", () => {
-    expect(detectorsFor(["spikes", "drops"])).toEqual([{ kind: "range" }, { kind: "mad" }]);
+  it("maps spikes and drops to range + mad once, the range with the default's noise floor", () => {
+    expect(detectorsFor(["spikes", "drops"])).toEqual([{ kind: "range", noise_floor: 1.65, half_life: 20000, warmup: 20 }, { kind: "mad" }]);
   });
 
   it("maps level shifts, daily pattern and creep", () => {
     expect(detectorsFor(["level", "daily", "creep"])).toEqual([
-      { kind: "range", smooth: 0.1, tolerance: 0.1 },
+      { kind: "range", smooth: 0.1, tolerance: 0.1, noise_floor: 1.5 },
       { kind: "seasonal" },
       { kind: "range", smooth: 0.05 },
       { kind: "zscore", input: "delta" },
     ]);
-    expect(detectorsFor([])).toEqual([{ kind: "range" }, { kind: "mad" }]);
+    expect(detectorsFor([])).toEqual([{ kind: "range", noise_floor: 1.65, half_life: 20000, warmup: 20 }, { kind: "mad" }]);
   });
 
   it("maps sensitivity to thresholds: more sensitive means lower, ordered clear < warning < critical", () => {

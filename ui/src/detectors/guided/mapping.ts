@@ -20,24 +20,30 @@ export const CHOICES: Array<{ id: Choice; label: string; hint: string }> = [
  * - slow creep    → range over a slower EWMA (smooth 0.05) + zscore of the change ("delta" input):
  *   a drift that never jumps still moves the smoothed level and the step statistics.
  * Duplicates are dropped; nothing chosen falls back to range + mad.
+ * The two ranges carry the built-in default's noise floors (docs/detection.md, "The noise floors"):
+ * a new extreme must beat the old by a multiple of the series' point-to-point noise, so a noisy
+ * series does not page on every record it sets.
  */
+const RAW_RANGE: JsonObject = { kind: "range", noise_floor: 1.65, half_life: 20000, warmup: 20 };
+const LEVEL_RANGE: JsonObject = { kind: "range", smooth: 0.1, tolerance: 0.1, noise_floor: 1.5 };
+
 export function detectorsFor(choices: Choice[]): JsonObject[] {
   const out: JsonObject[] = [];
   const add = (d: JsonObject) => {
     if (!out.some((o) => JSON.stringify(o) === JSON.stringify(d))) out.push(d);
   };
   if (choices.includes("spikes") || choices.includes("drops")) {
-    add({ kind: "range" });
+    add(RAW_RANGE);
     add({ kind: "mad" });
   }
-  if (choices.includes("level")) add({ kind: "range", smooth: 0.1, tolerance: 0.1 });
+  if (choices.includes("level")) add(LEVEL_RANGE);
   if (choices.includes("daily")) add({ kind: "seasonal" });
   if (choices.includes("creep")) {
     add({ kind: "range", smooth: 0.05 });
     add({ kind: "zscore", input: "delta" });
   }
   if (out.length === 0) {
-    add({ kind: "range" });
+    add(RAW_RANGE);
     add({ kind: "mad" });
   }
   return out;
