@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use aiops_schemas::redis_nodes;
+
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 
@@ -11,10 +13,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 /// `PUBLISH`/`SUBSCRIBE` (the control channel of configuration changes) work on any node of a
 /// cluster, which forwards them to every node.
 pub fn first_node(url: &str) -> &str {
-    url.split(',')
-        .map(str::trim)
-        .find(|s| !s.is_empty())
-        .unwrap_or(url)
+    redis_nodes(url).next().unwrap_or(url)
 }
 
 /// A client of one node or of a cluster.
@@ -40,12 +39,7 @@ impl RedisClient {
         if !cluster {
             return redis::Client::open(url).map(RedisClient::Single);
         }
-        let seeds: Vec<&str> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        ClusterClient::builder(seeds)
+        ClusterClient::builder(redis_nodes(url))
             .connection_timeout(Duration::from_secs(2))
             // Longer than the longest WAIT the sink sends.
             .response_timeout(Duration::from_secs(5))

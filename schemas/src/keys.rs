@@ -119,9 +119,29 @@ pub fn drift_channel(tenant: &str) -> String {
     Channel::Drift.key(tenant)
 }
 
+/// The nodes a Redis URL setting names: one URL for a single node, or a Redis Cluster's seed
+/// nodes separated by commas (`redis://r1:6379,redis://r2:6379`; blanks around them ignored).
+/// The pipeline's sink and checkpoints and the gateway read `[redis] url` / `redis_url` this way.
+pub fn redis_nodes(url: &str) -> impl Iterator<Item = &str> {
+    url.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redis_url_setting_names_one_node_or_a_clusters_seeds() {
+        assert_eq!(
+            redis_nodes("redis://r:6379").collect::<Vec<_>>(),
+            ["redis://r:6379"]
+        );
+        assert_eq!(
+            redis_nodes(" redis://a:1 ,redis://b:2,, ").collect::<Vec<_>>(),
+            ["redis://a:1", "redis://b:2"]
+        );
+        assert_eq!(redis_nodes(" , ").count(), 0);
+    }
     use proptest::prelude::*;
 
     #[test]

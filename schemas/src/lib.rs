@@ -28,7 +28,7 @@ pub use event::{
 };
 pub use keys::{
     CONFIG_CHANGES_CHANNEL, Channel, ChannelKey, anomalies_channel, anomalies_log_key,
-    config_channel, config_log_key, drift_channel,
+    config_channel, config_log_key, drift_channel, redis_nodes,
 };
 pub use limits::Limits;
 pub use parse::{ParseOptions, SeriesCache, parse_record, parse_record_cached};

@@ -148,7 +148,7 @@ impl Shared {
 
     /// Waits until no worker of this process other than `worker` holds any of `partitions`;
     /// answers the partitions a sibling still holds when the wait gave up (the revocation
-    /// timeout, or the process closing).
+    /// timeout, logged, or the process closing). Logs when it has to wait.
     ///
     /// Why: a coordinator may hand a partition to a new member before the old member has
     /// revoked it (tansu 0.6 answers a JoinGroup without waiting for the others to rejoin).
@@ -161,15 +161,31 @@ impl Shared {
     fn wait_for_release(&self, worker: usize, partitions: &[PartitionId]) -> Vec<PartitionId> {
         let deadline = Instant::now() + self.revoke_timeout;
         let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waited = false;
         loop {
             let held: Vec<PartitionId> = partitions
                 .iter()
                 .copied()
                 .filter(|p| owners.get(p).is_some_and(|&owner| owner != worker))
                 .collect();
-            let now = Instant::now();
-            if held.is_empty() || now >= deadline || self.closing.load(Ordering::Relaxed) {
+            let (now, closing) = (Instant::now(), self.closing.load(Ordering::Relaxed));
+            if held.is_empty() || now >= deadline || closing {
+                if !held.is_empty() && !closing {
+                    tracing::warn!(
+                        worker,
+                        "aiops: kafka: {} partitions assigned to worker {worker} are still read by another worker of this process after {} s; taking them from their last checkpoint",
+                        held.len(),
+                        self.revoke_timeout.as_secs()
+                    );
+                }
                 return held;
+            }
+            if !waited {
+                waited = true;
+                tracing::info!(
+                    worker,
+                    "aiops: kafka: worker {worker} was assigned partitions another worker of this process still reads: waiting for their release and checkpoint"
+                );
             }
             owners = self
                 .released
@@ -780,28 +796,7 @@ impl KafkaContext {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let named = self.partitions(tpl);
         let ids: Vec<PartitionId> = named.iter().map(|(id, _, _)| *id).collect();
-        let busy = {
-            let owners = self.shared.owners.lock().unwrap_or_else(|e| e.into_inner());
-            ids.iter()
-                .any(|p| owners.get(p).is_some_and(|&owner| owner != self.worker))
-        };
-        if busy {
-            tracing::info!(
-                worker = self.worker,
-                "aiops: kafka: worker {} was assigned partitions another worker of this process still reads: waiting for their release and checkpoint",
-                self.worker
-            );
-            let still = self.shared.wait_for_release(self.worker, &ids);
-            if !still.is_empty() {
-                tracing::warn!(
-                    worker = self.worker,
-                    "aiops: kafka: {} partitions assigned to worker {} are still read by another worker of this process after {} s; taking them from their last checkpoint",
-                    still.len(),
-                    self.worker,
-                    self.shared.revoke_timeout.as_secs()
-                );
-            }
-        }
+        self.shared.wait_for_release(self.worker, &ids);
         let mut assigned = Vec::new();
         let mut restores = Vec::new();
         for (id, topic, partition) in named {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aiops_schemas::redis_nodes;
 use futures_util::StreamExt;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -100,13 +101,8 @@ impl RedisBroker {
             source,
         };
         let client = if cluster {
-            let seeds: Vec<&str> = url
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
             Client::Cluster(Box::new(
-                redis::cluster::ClusterClient::builder(seeds)
+                redis::cluster::ClusterClient::builder(redis_nodes(url))
                     // Sharded pub/sub on the cluster connection needs RESP3's push messages.
                     .use_protocol(redis::ProtocolVersion::RESP3)
                     .connection_timeout(Duration::from_secs(2))
@@ -288,6 +284,33 @@ impl Broker for RedisBroker {
     }
 }
 
+/// The wait between attempts to reach Redis: 50 ms, doubling up to 2 s, back to 50 ms once a
+/// connection is made.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MOST: Duration = Duration::from_secs(2);
+
+    fn new() -> Backoff {
+        Backoff(Backoff::FIRST)
+    }
+
+    /// Whether no attempt has failed since the last success (a failure then is news).
+    fn is_fresh(&self) -> bool {
+        self.0 == Backoff::FIRST
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Backoff::MOST);
+    }
+
+    fn reset(&mut self) {
+        self.0 = Backoff::FIRST;
+    }
+}
+
 async fn pubsub_task(
     client: redis::Client,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -297,19 +320,18 @@ async fn pubsub_task(
     metrics: Arc<Metrics>,
 ) {
     let mut wanted: HashSet<String> = HashSet::new();
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new();
     let mut connected_before = false;
     loop {
         let pubsub = match client.get_async_pubsub().await {
             Ok(pubsub) => pubsub,
             Err(error) => {
-                if connected_before && backoff == Duration::from_millis(50) {
+                if connected_before && backoff.is_fresh() {
                     tracing::warn!(%error, "aiops gateway: redis unreachable ({error}); reconnecting");
                 }
                 // Commands keep their order; answer subscriptions as failed only if they wait
                 // too long (the subscriber's own timeout).
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff.wait().await;
                 continue;
             }
         };
@@ -324,7 +346,7 @@ async fn pubsub_task(
         if !healthy {
             continue;
         }
-        backoff = Duration::from_millis(50);
+        backoff.reset();
         subscribed(&ready, &metrics, connected_before, &broker, &hub, &wanted).await;
         connected_before = true;
         loop {
@@ -372,7 +394,7 @@ async fn cluster_pubsub_task(
 ) {
     use redis::PushKind;
     let mut wanted: HashSet<String> = HashSet::new();
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = Backoff::new();
     let mut connected_before = false;
     loop {
         let (sender, mut pushes) = mpsc::unbounded_channel::<redis::PushInfo>();
@@ -384,7 +406,7 @@ async fn cluster_pubsub_task(
         let mut connection = match client.get_async_connection_with_config(config).await {
             Ok(connection) => Some(connection),
             Err(error) => {
-                if connected_before && backoff == Duration::from_millis(50) {
+                if connected_before && backoff.is_fresh() {
                     tracing::warn!(%error, "aiops gateway: redis cluster unreachable ({error}); reconnecting");
                 }
                 healthy = false;
@@ -408,11 +430,10 @@ async fn cluster_pubsub_task(
         }
         let (true, Some(mut connection)) = (healthy, connection) else {
             tracing::debug!("aiops gateway: redis cluster: not subscribed yet; retrying");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            backoff.wait().await;
             continue;
         };
-        backoff = Duration::from_millis(50);
+        backoff.reset();
         subscribed(&ready, &metrics, connected_before, &broker, &hub, &wanted).await;
         connected_before = true;
         let mut check = tokio::time::interval(HOME_CHECK);
@@ -445,9 +466,16 @@ async fn cluster_pubsub_task(
                 // takes over (it keeps retrying the dead address, and no request of ours gets
                 // the redirect that would refresh its slot map): a subscription whose slot is
                 // no longer served by the node it was made on is rebuilt.
+                // One probe per node subscribed on, not per channel: a failover moves every slot
+                // of the dead primary at once. (A single slot moving in a resharding makes the
+                // server drop its subscriptions: the `SUnsubscribe` push below.)
                 _ = check.tick() => {
                     let mut moved = false;
+                    let mut probed: HashSet<&str> = HashSet::new();
                     for (channel, home) in &homes {
+                        if !probed.insert(home.as_str()) {
+                            continue;
+                        }
                         let now = tokio::time::timeout(HOME_CHECK * 2, node_serving(&mut connection, channel)).await;
                         if !matches!(now, Ok(Ok(ref node)) if node == home) {
                             moved = true;
