@@ -1,7 +1,6 @@
 //! `aiops demo`: the synthetic generator through the pipeline, anomalies printed as they are
 //! caught, a live summary, and at the end how many of the injected anomalies were caught.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,7 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use aiops_connectors::sink::bus::Bus;
-use aiops_connectors::source::synthetic::{InjectedAnomaly, SyntheticConfig, SyntheticSource};
+use aiops_connectors::source::synthetic::{FIRST_ANOMALY_TICK, SyntheticConfig, SyntheticSource};
 use aiops_pipeline::run as run_pipeline;
 use aiops_pipeline::sink::{Fanout, Sink};
 use aiops_schemas::{AnomalyEvent, SeriesKey, TimestampMs, format_rfc3339};
@@ -24,11 +23,16 @@ use crate::error::{Error, Result};
 #[command(after_help = "Examples:\n  \
     aiops demo --duration 30s\n  \
     aiops demo --series 2000 --rate 0 --duration 10s   # as fast as the machine goes\n  \
+    aiops demo --rate 0 --points 3000   # two days of every series, then a score\n  \
     aiops demo --json | jq .severity")]
 pub struct DemoArgs {
     /// Stop after this long (30s, 2m, ...); runs until Ctrl-C when left out.
     #[arg(long, short = 'd', value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
+
+    /// Stop once every series has this many points (at one a minute, 1440 is a day).
+    #[arg(long)]
+    points: Option<u64>,
 
     /// Number of generated series.
     #[arg(long, default_value_t = 200)]
@@ -111,6 +115,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
         points_per_second: (args.rate > 0.0).then_some(args.rate),
         seed: args.seed,
         mean_anomaly_gap: args.anomaly_gap.max(1),
+        ticks: args.points,
         ..SyntheticConfig::default()
     };
     let source = Arc::new(SyntheticSource::new(generator.clone(), options.workers)?);
@@ -130,7 +135,7 @@ pub fn run(args: DemoArgs) -> Result<()> {
             "unlimited".into()
         },
         humantime::format_duration(args.interval),
-        300,
+        FIRST_ANOMALY_TICK,
     );
     let started = Instant::now();
     let mut printer = LivePrinter {
@@ -192,68 +197,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         count(summary.points_per_second() as u64),
         count(summary.stats.events_out),
     );
-    note!(
-        "{}",
-        recall_report(&source.injected(ticks), &printer.caught, &generator, ticks)
-    );
+    note!("{}", source.score(&printer.caught, ticks));
     // The demo's configurations live as long as the demo: `store_dir` goes when dropped.
     drop(store_dir);
     Ok(())
-}
-
-/// How many injected anomalies an event fell on (from their start to 5 points after their end),
-/// per kind, and how many events fell on none.
-fn recall_report(
-    injected: &[InjectedAnomaly],
-    caught: &[(SeriesKey, TimestampMs)],
-    config: &SyntheticConfig,
-    ticks: u64,
-) -> String {
-    let slack = 5 * config.interval_ms;
-    let horizon = config.start_ms + ticks as i64 * config.interval_ms;
-    let complete: Vec<_> = injected
-        .iter()
-        .filter(|a| a.end + slack < horizon)
-        .collect();
-    let mut by_series: BTreeMap<SeriesKey, Vec<TimestampMs>> = BTreeMap::new();
-    for (key, timestamp) in caught {
-        by_series.entry(*key).or_default().push(*timestamp);
-    }
-    let hit = |a: &InjectedAnomaly| {
-        by_series
-            .get(&a.series)
-            .is_some_and(|times| times.iter().any(|t| (a.start..=a.end + slack).contains(t)))
-    };
-    let mut per_kind: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for anomaly in &complete {
-        let entry = per_kind.entry(anomaly.kind.name()).or_default();
-        entry.1 += 1;
-        entry.0 += u64::from(hit(anomaly));
-    }
-    let outside = caught
-        .iter()
-        .filter(|(key, t)| {
-            !injected
-                .iter()
-                .any(|a| a.series == *key && (a.start..=a.end + slack).contains(t))
-        })
-        .count();
-    let (found, total) = per_kind
-        .values()
-        .fold((0, 0), |(f, t), (a, b)| (f + a, t + b));
-    let kinds = per_kind
-        .iter()
-        .map(|(kind, (found, total))| format!("{kind} {found}/{total}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "injected anomalies caught: {found}/{total}{}; events outside any injected anomaly: {outside}",
-        if kinds.is_empty() {
-            String::new()
-        } else {
-            format!(" ({kinds})")
-        }
-    )
 }
 
 /// An in-process gateway on `address` with the in-memory broker, fed by the pipeline's bus; a

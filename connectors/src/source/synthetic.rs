@@ -10,6 +10,7 @@
 //! Series `i` belongs to worker `i % peers`; each series has its own random streams, seeded from
 //! the seed and `i`, so the values never depend on how the series are spread.
 
+use std::collections::{BTreeMap, HashMap};
 use std::f64::consts::TAU;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +32,7 @@ const WEEK_MS: f64 = 7.0 * DAY_MS;
 /// Points per epoch the generator aims at when it runs unpaced.
 const POINTS_PER_EPOCH: u64 = 4096;
 /// No anomaly before this tick: detectors need a history first.
-const FIRST_ANOMALY_TICK: u64 = 300;
+pub const FIRST_ANOMALY_TICK: u64 = 300;
 /// Ticks between anomalies of one series, at least.
 const MIN_ANOMALY_GAP: u64 = 400;
 
@@ -164,6 +165,94 @@ pub struct InjectedAnomaly {
     pub end: TimestampMs,
 }
 
+/// Events after an anomaly's last point that still count as catching it, in points.
+pub const SCORE_SLACK: u64 = 5;
+
+/// How many of the injected anomalies a run caught, by kind, and how many of its events fell
+/// outside every anomaly (see [`SyntheticSource::score`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InjectedScore {
+    /// Anomalies injected and caught, by kind.
+    pub per_kind: BTreeMap<AnomalyKind, KindScore>,
+    /// Events in all.
+    pub events: u64,
+    /// Events outside every injected anomaly.
+    pub outside: u64,
+    /// Of those, events in a series' first points, before any anomaly can be injected.
+    pub outside_young: u64,
+}
+
+/// Anomalies of one kind: injected, and caught by an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindScore {
+    /// Injected (and over early enough to be caught).
+    pub injected: u64,
+    /// Caught by an event.
+    pub caught: u64,
+}
+
+impl InjectedScore {
+    /// Anomalies injected and caught, over every kind.
+    pub fn total(&self) -> KindScore {
+        self.per_kind
+            .values()
+            .fold(KindScore::default(), |sum, kind| KindScore {
+                injected: sum.injected + kind.injected,
+                caught: sum.caught + kind.caught,
+            })
+    }
+
+    /// The share of injected anomalies caught (1 when none was injected).
+    pub fn recall(&self) -> f64 {
+        let total = self.total();
+        if total.injected == 0 {
+            1.0
+        } else {
+            total.caught as f64 / total.injected as f64
+        }
+    }
+
+    /// The share of events outside every injected anomaly (0 without events).
+    pub fn outside_share(&self) -> f64 {
+        if self.events == 0 {
+            0.0
+        } else {
+            self.outside as f64 / self.events as f64
+        }
+    }
+}
+
+impl std::fmt::Display for InjectedScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.total();
+        write!(
+            f,
+            "injected anomalies caught: {}/{} ({:.1} %)",
+            total.caught,
+            total.injected,
+            100.0 * self.recall()
+        )?;
+        if !self.per_kind.is_empty() {
+            let kinds = self
+                .per_kind
+                .iter()
+                .map(|(kind, score)| format!("{} {}/{}", kind.name(), score.caught, score.injected))
+                .collect::<Vec<_>>()
+                .join(", ");
+            write!(f, " ({kinds})")?;
+        }
+        write!(
+            f,
+            "; events outside any injected anomaly: {} of {} ({:.1} %), {} of them in the first {} points of a series",
+            self.outside,
+            self.events,
+            100.0 * self.outside_share(),
+            self.outside_young,
+            FIRST_ANOMALY_TICK,
+        )
+    }
+}
+
 /// The generator as a pipeline source.
 #[derive(Debug, Clone)]
 pub struct SyntheticSource {
@@ -241,6 +330,55 @@ impl SyntheticSource {
         }
         all.sort_by_key(|a| (a.start, a.index));
         all
+    }
+
+    /// How well `events` (series and event time of each) found the anomalies injected into
+    /// the first `ticks` points of every series. An event counts for an anomaly from its first
+    /// point to [`SCORE_SLACK`] points after its last; anomalies that end too close to `ticks`
+    /// for an event to have followed are left out of the recall.
+    pub fn score(&self, events: &[(SeriesKey, TimestampMs)], ticks: u64) -> InjectedScore {
+        let config = &self.config;
+        let slack = SCORE_SLACK as i64 * config.interval_ms;
+        let horizon = config.start_ms + ticks as i64 * config.interval_ms;
+        let injected = self.injected(ticks);
+        let mut spans: HashMap<SeriesKey, Vec<(TimestampMs, TimestampMs)>> = HashMap::new();
+        for anomaly in &injected {
+            spans
+                .entry(anomaly.series)
+                .or_default()
+                .push((anomaly.start, anomaly.end + slack));
+        }
+        let mut times: HashMap<SeriesKey, Vec<TimestampMs>> = HashMap::new();
+        for (key, timestamp) in events {
+            times.entry(*key).or_default().push(*timestamp);
+        }
+        let mut score = InjectedScore {
+            events: events.len() as u64,
+            ..InjectedScore::default()
+        };
+        for anomaly in injected.iter().filter(|a| a.end + slack < horizon) {
+            let entry = score.per_kind.entry(anomaly.kind).or_default();
+            entry.injected += 1;
+            let hit = times.get(&anomaly.series).is_some_and(|times| {
+                times
+                    .iter()
+                    .any(|t| (anomaly.start..=anomaly.end + slack).contains(t))
+            });
+            entry.caught += u64::from(hit);
+        }
+        let young_until = config.start_ms + FIRST_ANOMALY_TICK as i64 * config.interval_ms;
+        for (key, timestamp) in events {
+            let inside = spans.get(key).is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|(from, to)| (from..=to).contains(&timestamp))
+            });
+            if !inside {
+                score.outside += 1;
+                score.outside_young += u64::from(*timestamp < young_until);
+            }
+        }
+        score
     }
 
     fn ticks_per_epoch(&self) -> u64 {
