@@ -18,6 +18,7 @@ pub mod newcomer;
 pub mod range;
 pub mod seasonal;
 pub mod sequence;
+pub mod stuck;
 pub mod zscore;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ pub use newcomer::{Newcomer, NewcomerConfig};
 pub use range::{Range, RangeConfig};
 pub use seasonal::{Seasonal, SeasonalConfig};
 pub use sequence::{Sequence, SequenceConfig};
+pub use stuck::{Stuck, StuckConfig};
 pub use zscore::{ZScore, ZScoreConfig};
 
 /// A detector's judgement of one point.
@@ -236,6 +238,9 @@ impl Registry {
                 params,
             )?)?))
         });
+        registry.register(stuck::KIND, |params| {
+            Ok(Box::new(Stuck::new(parse_params(stuck::KIND, params)?)?))
+        });
         registry.register(range::KIND, |params| {
             Ok(Box::new(Range::new(parse_params(range::KIND, params)?)?))
         });
@@ -284,7 +289,7 @@ mod tests {
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
         let mut expected = vec![
-            "iforest", "mad", "newcomer", "range", "seasonal", "sequence", "zscore",
+            "iforest", "mad", "newcomer", "range", "seasonal", "sequence", "stuck", "zscore",
         ];
         if cfg!(feature = "lstm") {
             expected.insert(1, "lstm");
