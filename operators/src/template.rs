@@ -79,7 +79,7 @@ pub struct Template {
 }
 
 fn default_version() -> String {
-    "builtin-3".to_owned()
+    "builtin-4".to_owned()
 }
 
 /// A detector spec with parameters.
@@ -132,6 +132,7 @@ impl Default for Template {
             "range",
             &[("smooth", 0.1), ("tolerance", 0.1), ("noise_floor", 1.5)],
         ));
+        detectors.push(DetectorSpec::new("stuck"));
         Template {
             name: "default".to_owned(),
             version: default_version(),

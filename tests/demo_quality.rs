@@ -1,0 +1,46 @@
+//! The demo's score, held: the generator of `aiops demo` through the pipeline with the default
+//! template, two days of 100 series, unpaced and from a fixed start, scored against the
+//! anomalies it injected. Issue 17 asks for 95 % caught and at most 10 % of the events outside
+//! the anomalies; the default does not reach that yet (docs/detection.md, "The demo"). This
+//! test holds what it does reach, so that a change that loses any of it is seen, and holds nine
+//! in ten frozen values (flatlines) caught, which only the stuck-value detector sees (before
+//! it, about half were; the one it misses here freezes inside an incident the range opened
+//! five points earlier, which the alert policy does not announce again).
+//! `cargo run --release --example demo_score` prints the same figures for 200 series.
+
+use std::sync::Arc;
+
+use aiops_connectors::source::synthetic::{AnomalyKind, SyntheticConfig, SyntheticSource};
+use aiops_pipeline::sink::Collect;
+use aiops_pipeline::{RunOptions, run};
+
+#[test]
+fn the_demo_catches_what_it_injects_and_every_frozen_value() {
+    let points = 3000;
+    let generator = SyntheticConfig {
+        series: 100,
+        ticks: Some(points),
+        mean_anomaly_gap: 1500,
+        ..SyntheticConfig::default()
+    };
+    let source = Arc::new(SyntheticSource::new(generator, 2).unwrap());
+    let mut sink = Collect::default();
+    run(source.clone(), &mut sink, RunOptions::new(2), |_| {}).unwrap();
+    let caught: Vec<_> = sink
+        .events
+        .iter()
+        .map(|e| (e.series.key, e.timestamp))
+        .collect();
+    let score = source.score(&caught, points);
+    eprintln!("{score}");
+    let flatlines = score.per_kind[&AnomalyKind::Flatline];
+    assert!(flatlines.injected > 10, "{score}");
+    assert!(flatlines.caught * 10 >= flatlines.injected * 9, "{score}");
+    assert!(score.recall() >= RECALL, "{score}");
+    assert!(score.outside_share() <= OUTSIDE, "{score}");
+}
+
+/// What the default template (`builtin-4`) reaches on this run, 157 of 178 caught (88.2 %) and
+/// 120 of 327 events outside (36.7 %), with a margin of about one event.
+const RECALL: f64 = 0.875;
+const OUTSIDE: f64 = 0.375;
