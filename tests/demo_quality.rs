@@ -1,11 +1,10 @@
 //! The demo's score, held: the generator of `aiops demo` through the pipeline with the default
 //! template, two days of 100 series, unpaced and from a fixed start, scored against the
-//! anomalies it injected. Issue 17 asks for 95 % caught and at most 10 % of the events outside
-//! the anomalies; the default does not reach that yet (docs/detection.md, "The demo"). This
-//! test holds what it does reach, so that a change that loses any of it is seen, and holds nine
-//! in ten frozen values (flatlines) caught, which only the stuck-value detector sees (before
-//! it, about half were; the one it misses here freezes inside an incident the range opened
-//! five points earlier, which the alert policy does not announce again).
+//! anomalies it injected. Issue 17 asks for at most 10 % of the events outside the anomalies,
+//! which this test holds, and 95 % caught, which the default does not reach yet
+//! (docs/detection.md, "The stuck-value detector and the demo"): the test holds what it does
+//! reach, so that a change that loses any of it is seen, and nine in ten frozen values
+//! (flatlines) caught, which only the stuck-value detector sees (before it, about half were).
 //! `cargo run --release --example demo_score` prints the same figures for 200 series.
 
 use std::sync::Arc;
@@ -40,7 +39,8 @@ fn the_demo_catches_what_it_injects_and_every_frozen_value() {
     assert!(score.outside_share() <= OUTSIDE, "{score}");
 }
 
-/// What the default template (`builtin-4`) reaches on this run, 157 of 178 caught (88.2 %) and
-/// 120 of 327 events outside (36.7 %), with a margin of about one event.
-const RECALL: f64 = 0.875;
-const OUTSIDE: f64 = 0.375;
+/// What the default template (`builtin-5`) reaches on this run, 153 of 178 caught (86.0 %),
+/// with a margin of about one anomaly.
+const RECALL: f64 = 0.855;
+/// Issue 17's target; the default has 17 of 217 events outside (7.8 %) on this run.
+const OUTSIDE: f64 = 0.10;

@@ -256,7 +256,8 @@ pub fn document() -> Value {
                         "ensemble": {"type": "object"},
                         "alert": {"type": "object", "properties": {
                             "warning": {"type": "number"}, "critical": {"type": "number"}, "clear": {"type": "number"},
-                            "min_duration": {"type": "integer"}, "clear_after": {"type": "integer"}, "cooldown_ms": {"type": "integer"}, "reannounce": {"type": "number"}}}
+                            "min_duration": {"type": "integer"}, "clear_after": {"type": "integer"}, "cooldown_ms": {"type": "integer"}, "reannounce": {"type": "number"},
+                            "young_points": {"type": "integer"}, "young_warning": {"type": "number"}}}
                     }
                 },
                 "Configuration": {

@@ -42,6 +42,13 @@ pub struct AlertConfig {
     /// Inside an open incident, a point scoring at least this many times the incident's
     /// highest score so far is announced again (at or above `warning`); 0: never.
     pub reannounce: f64,
+    /// A series' first points, during which opening an incident takes more than `warning`:
+    /// `young_warning` at the first point, falling linearly to `warning` at this one (0: off).
+    /// A young series' detectors judge by a short history, and a daily cycle's first day sets
+    /// records that a series with a day behind it would not.
+    pub young_points: u32,
+    /// The level that opens an incident at a series' first point (see `young_points`).
+    pub young_warning: f64,
 }
 
 impl Default for AlertConfig {
@@ -56,6 +63,8 @@ impl Default for AlertConfig {
             clear_after: 20,
             cooldown_ms: 0,
             reannounce: 3.0,
+            young_points: 0,
+            young_warning: 0.0,
         }
     }
 }
@@ -95,7 +104,28 @@ impl AlertConfig {
                 ),
             ));
         }
+        if self.young_points > 0
+            && !(self.young_warning.is_finite() && self.young_warning >= self.warning)
+        {
+            return Err(Error::config(
+                "alert",
+                format!(
+                    "young_warning must be at least warning ({}) when young_points is set, not {}",
+                    self.warning, self.young_warning
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The level that opens an incident at a series' point `age` (0 for its first).
+    pub fn warning_at(&self, age: u64) -> f64 {
+        let young = u64::from(self.young_points);
+        if age >= young {
+            return self.warning;
+        }
+        let left = (young - age) as f64 / young as f64;
+        self.warning + (self.young_warning - self.warning) * left
     }
 
     fn severity(&self, score: f64) -> Severity {
@@ -169,17 +199,19 @@ impl AlertState {
         matches!(self.phase, Phase::Open { .. })
     }
 
-    /// Feeds one point's score (`None` while detectors warm up); returns the event to emit, if any.
+    /// Feeds the score of a series' point `age` (0 for its first; `None` while detectors warm
+    /// up); returns the event to emit, if any.
     pub fn step(
         &mut self,
         config: &AlertConfig,
+        age: u64,
         timestamp: TimestampMs,
         score: Option<f64>,
     ) -> Option<Alert> {
         let score = score.unwrap_or(0.0);
         match &mut self.phase {
             Phase::Idle { run, run_start } => {
-                if score < config.warning {
+                if score < config.warning_at(age) {
                     *run = 0;
                     return None;
                 }
@@ -324,7 +356,7 @@ mod tests {
             .enumerate()
             .filter_map(|(t, &s)| {
                 state
-                    .step(config, t as i64, Some(s))
+                    .step(config, t as u64, t as i64, Some(s))
                     .map(|a| (t as i64, a.severity, a.onset, a.escalation))
             })
             .collect()
@@ -332,6 +364,50 @@ mod tests {
 
     const W: Severity = Severity::Warning;
     const C: Severity = Severity::Critical;
+
+    #[test]
+    fn a_young_series_needs_more_to_open_an_incident() {
+        let config = AlertConfig {
+            warning: 2.0,
+            critical: 8.0,
+            clear: 1.0,
+            clear_after: 1,
+            young_points: 100,
+            young_warning: 4.0,
+            ..AlertConfig::default()
+        };
+        assert_eq!(config.warning_at(0), 4.0);
+        assert_eq!(config.warning_at(50), 3.0);
+        assert_eq!(config.warning_at(100), 2.0);
+        assert_eq!(config.warning_at(u64::MAX), 2.0);
+        // A 3.5 at point 10 (level 3.8) is not enough; at point 60 (level 2.8) it opens an
+        // incident; a 2.3 is not enough at point 80 (level 2.4) and opens one at point 150.
+        let mut scores = vec![0.0; 200];
+        scores[10] = 3.5;
+        scores[60] = 3.5;
+        scores[80] = 2.3;
+        scores[150] = 2.3;
+        let events: Vec<_> = run(&config, &scores).iter().map(|e| e.0).collect();
+        assert_eq!(events, [60, 150]);
+        // Off by default: the same scores open an incident each.
+        let off = AlertConfig {
+            young_points: 0,
+            ..config
+        };
+        assert_eq!(run(&off, &scores).len(), 4);
+        let inverted = AlertConfig {
+            young_warning: 1.0,
+            ..config
+        };
+        assert!(
+            inverted
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("young_warning")
+        );
+        assert!(config.validate().is_ok() && off.validate().is_ok());
+    }
 
     #[test]
     fn one_incident_gives_one_event() {
@@ -434,9 +510,9 @@ mod tests {
             ..AlertConfig::default()
         };
         let mut state = AlertState::new();
-        assert!(state.step(&config, 0, Some(9.0)).is_some());
-        state.step(&config, 1, None);
-        state.step(&config, 2, None);
+        assert!(state.step(&config, 0, 0, Some(9.0)).is_some());
+        state.step(&config, 1, 1, None);
+        state.step(&config, 2, 2, None);
         assert!(!state.is_open());
     }
 

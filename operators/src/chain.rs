@@ -324,9 +324,14 @@ impl SeriesChain {
             .features
             .next(&template.features, point.timestamp, point.value)?;
         let (scores, combined) = self.detectors.observe(template, &features);
-        let alert = self
-            .alert
-            .step(&template.alert, point.timestamp, combined.map(|c| c.score));
+        // The point's age: the feature stage has learnt it already.
+        let age = self.features.points().saturating_sub(1);
+        let alert = self.alert.step(
+            &template.alert,
+            age,
+            point.timestamp,
+            combined.map(|c| c.score),
+        );
         let event = match (alert, combined) {
             (Some(alert), Some(combined)) => {
                 Some(build_event(template, point, &combined, &scores, &alert))

@@ -495,6 +495,11 @@ pub struct FeatureExtractor {
 }
 
 impl FeatureExtractor {
+    /// Points learnt so far.
+    pub fn points(&self) -> u64 {
+        self.stats.count()
+    }
+
     /// A series with no history.
     pub fn new() -> FeatureExtractor {
         FeatureExtractor {

@@ -121,7 +121,7 @@ describe("guided mapping", () => {
   it("maps sensitivity to thresholds: more sensitive means lower, ordered clear < warning < critical", () => {
     const w = [1, 2, 3, 4, 5].map((n) => alertFor(n).warning as number);
     expect(w).toEqual([...w].sort((a, b) => b - a));
-    expect(alertFor(3)).toMatchObject({ warning: 2, critical: 4 });
+    expect(alertFor(3)).toMatchObject({ warning: 2, critical: 4, young_points: 1440, young_warning: 4 });
     for (let n = 1; n <= 5; n++) {
       const a = alertFor(n);
       expect(a.clear as number).toBeLessThan(a.warning as number);

@@ -54,6 +54,8 @@ export const ALERT_PARAMS: ParamSpec[] = [
   i("clear_after", 20),
   i("cooldown_ms", 0),
   n("reannounce", 3),
+  i("young_points", 0),
+  n("young_warning", 0),
 ];
 
 function asObject(x: unknown): JsonObject {

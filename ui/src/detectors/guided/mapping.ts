@@ -51,7 +51,8 @@ export function detectorsFor(choices: Choice[]): JsonObject[] {
 
 /**
  * Sensitivity 1 (fewer alerts) … 5 (more alerts) as calibrated-score thresholds; 3 is the built-in
- * default (warning 2, critical 4). `clear` is half the warning so an incident does not flap.
+ * default (warning 2, critical 4). `clear` is half the warning so an incident does not flap; a
+ * series' first 1,440 points need twice the warning at first, falling to it, as in the default.
  */
 export function alertFor(sensitivity: number): JsonObject {
   const table: Array<[number, number]> = [
@@ -62,7 +63,17 @@ export function alertFor(sensitivity: number): JsonObject {
     [1, 2],
   ];
   const [warning, critical] = table[Math.max(1, Math.min(5, Math.round(sensitivity))) - 1]!;
-  return { warning, critical, clear: warning / 2, min_duration: 1, clear_after: 20, cooldown_ms: 0, reannounce: 3 };
+  return {
+    warning,
+    critical,
+    clear: warning / 2,
+    min_duration: 1,
+    clear_after: 20,
+    cooldown_ms: 0,
+    reannounce: 3,
+    young_points: 1440,
+    young_warning: 2 * warning,
+  };
 }
 
 /** The calibrated ensemble the guided mode always uses, so thresholds mean the same for any mix. */
