@@ -4,6 +4,7 @@
 //!   that behaves like a plain running mean until the EWMA's memory is filled.
 //! - [`RollingWindow`]: the last N values with robust statistics (median, quantiles, MAD) in
 //!   O(log N) per query and O(N) bytes moved per push.
+//! - [`Jitter`]: the noise of a series from its successive differences.
 //! - [`FeatureExtractor`]: turns a series' raw points into [`Features`] (value, delta, rate of
 //!   change per second, gap, EWMA mean and spread) for the stages downstream.
 
@@ -12,6 +13,55 @@ use serde::{Deserialize, Serialize};
 use aiops_schemas::TimestampMs;
 
 use crate::error::{Error, Result};
+
+/// The mean absolute difference between successive inputs: a scale of the series' noise that
+/// level shifts and slow trends hardly move (unlike its standard deviation), averaged plainly
+/// over the first points and then over a fading window.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Jitter {
+    last: Option<f64>,
+    mean_abs_diff: f64,
+    count: u32,
+}
+
+impl Jitter {
+    /// Differences averaged before the estimate is trusted.
+    pub const MIN_COUNT: u32 = 10;
+    /// Longest memory, in differences.
+    const MEMORY: f64 = 500.0;
+    /// One difference moves the estimate by at most this many times its value, so a spike
+    /// (two huge differences) does not pass for noise.
+    const CAP: f64 = 4.0;
+
+    /// Learns the next input.
+    pub fn update(&mut self, x: f64) {
+        if let Some(last) = self.last.replace(x) {
+            let mut diff = (x - last).abs();
+            if self.count >= Self::MIN_COUNT {
+                diff = diff.min(Self::CAP * self.mean_abs_diff);
+            }
+            self.count = self.count.saturating_add(1);
+            let weight = (1.0 / f64::from(self.count)).max(1.0 / Self::MEMORY);
+            self.mean_abs_diff += weight * (diff - self.mean_abs_diff);
+        }
+    }
+
+    /// The standard deviation of the input if it is independent Gaussian noise passed through
+    /// an exponentially weighted mean of factor `smooth` (1: raw): for raw noise
+    /// E|x − y| = 2σ/√π; smoothing multiplies the differences' scale by √(2a) relative to the
+    /// smoothed series' own spread. `None` until enough differences were seen.
+    pub fn sigma(&self, smooth: f64) -> Option<f64> {
+        (self.count >= Self::MIN_COUNT)
+            .then(|| self.mean_abs_diff * std::f64::consts::PI.sqrt() / (2.0 * smooth.sqrt()))
+    }
+
+    /// Whether a restored estimate is usable: finite and not negative.
+    pub fn is_sane(&self) -> bool {
+        self.mean_abs_diff.is_finite()
+            && self.mean_abs_diff >= 0.0
+            && self.last.is_none_or(f64::is_finite)
+    }
+}
 
 /// Exponentially weighted mean and variance.
 ///

@@ -79,7 +79,7 @@ pub struct Template {
 }
 
 fn default_version() -> String {
-    "builtin-5".to_owned()
+    "builtin-6".to_owned()
 }
 
 /// A detector spec with parameters.
@@ -133,6 +133,7 @@ impl Default for Template {
             &[("smooth", 0.1), ("tolerance", 0.1), ("noise_floor", 1.5)],
         ));
         detectors.push(DetectorSpec::new("stuck"));
+        detectors.push(DetectorSpec::new("residual"));
         Template {
             name: "default".to_owned(),
             version: default_version(),

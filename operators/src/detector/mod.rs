@@ -16,6 +16,7 @@ pub mod lstm;
 pub mod mad;
 pub mod newcomer;
 pub mod range;
+pub mod residual;
 pub mod seasonal;
 pub mod sequence;
 pub mod stuck;
@@ -38,6 +39,7 @@ pub use lstm::{Lstm, LstmConfig};
 pub use mad::{Mad, MadConfig};
 pub use newcomer::{Newcomer, NewcomerConfig};
 pub use range::{Range, RangeConfig};
+pub use residual::{Residual, ResidualConfig};
 pub use seasonal::{Seasonal, SeasonalConfig};
 pub use sequence::{Sequence, SequenceConfig};
 pub use stuck::{Stuck, StuckConfig};
@@ -238,6 +240,12 @@ impl Registry {
                 params,
             )?)?))
         });
+        registry.register(residual::KIND, |params| {
+            Ok(Box::new(Residual::new(parse_params(
+                residual::KIND,
+                params,
+            )?)?))
+        });
         registry.register(stuck::KIND, |params| {
             Ok(Box::new(Stuck::new(parse_params(stuck::KIND, params)?)?))
         });
@@ -289,7 +297,8 @@ mod tests {
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
         let mut expected = vec![
-            "iforest", "mad", "newcomer", "range", "seasonal", "sequence", "stuck", "zscore",
+            "iforest", "mad", "newcomer", "range", "residual", "seasonal", "sequence", "stuck",
+            "zscore",
         ];
         if cfg!(feature = "lstm") {
             expected.insert(1, "lstm");

@@ -17,7 +17,7 @@ use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
 use crate::error::Result;
-use crate::features::{FadingRange, Features, Input, RangeFade};
+use crate::features::{FadingRange, Features, Input, Jitter, RangeFade};
 use crate::params;
 
 /// Registry name.
@@ -86,47 +86,6 @@ struct RangeState {
 struct RangeStateV1 {
     range: FadingRange,
     smoothed: Option<f64>,
-}
-
-/// The mean absolute difference between successive inputs: a scale of the series' noise that
-/// level shifts and slow trends hardly move (unlike its standard deviation), averaged plainly
-/// over the first points and then over a fading window.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-struct Jitter {
-    last: Option<f64>,
-    mean_abs_diff: f64,
-    count: u32,
-}
-
-impl Jitter {
-    /// Differences averaged before the estimate is trusted.
-    const MIN_COUNT: u32 = 10;
-    /// Longest memory, in differences.
-    const MEMORY: f64 = 500.0;
-    /// One difference moves the estimate by at most this many times its value, so a spike
-    /// (two huge differences) does not pass for noise.
-    const CAP: f64 = 4.0;
-
-    fn update(&mut self, x: f64) {
-        if let Some(last) = self.last.replace(x) {
-            let mut diff = (x - last).abs();
-            if self.count >= Self::MIN_COUNT {
-                diff = diff.min(Self::CAP * self.mean_abs_diff);
-            }
-            self.count = self.count.saturating_add(1);
-            let weight = (1.0 / f64::from(self.count)).max(1.0 / Self::MEMORY);
-            self.mean_abs_diff += weight * (diff - self.mean_abs_diff);
-        }
-    }
-
-    /// The standard deviation of the input if it is independent Gaussian noise passed through
-    /// an exponentially weighted mean of factor `smooth` (1: raw): for raw noise
-    /// E|x − y| = 2σ/√π; smoothing multiplies the differences' scale by √(2a) relative to the
-    /// smoothed series' own spread. `None` until enough differences were seen.
-    fn sigma(&self, smooth: f64) -> Option<f64> {
-        (self.count >= Self::MIN_COUNT)
-            .then(|| self.mean_abs_diff * std::f64::consts::PI.sqrt() / (2.0 * smooth.sqrt()))
-    }
 }
 
 /// The range detector for one series.
