@@ -174,11 +174,16 @@ impl Residual {
         let sigma = self.sigma()?;
         let z = (x - self.state.level).abs() / sigma;
         let excess = self.excess();
+        let offset = self.config.offset;
         let score = (excess <= self.config.max_excess).then(|| {
+            // The tail is only made likelier below, so a residual within `offset` scores 0:
+            // most points skip the costly tail functions.
+            if z <= offset {
+                return 0.0;
+            }
             // A share of windows hit `excess` times a Gaussian's makes any one point about as
             // much likelier to stray.
             let surprise = sigma_of_tail(tail_of_sigma(z) * excess.max(1.0));
-            let offset = self.config.offset;
             3.0 * (surprise - offset).max(0.0) / offset
         });
         Some((z, score, sigma))
