@@ -167,11 +167,11 @@ impl Residual {
 
     /// The residual in sigmas, and its score unless the tails are not Gaussian; `None` while
     /// warming up.
-    fn judge(&self, x: f64) -> Option<(f64, Option<f64>, f64)> {
+    fn judge(&self, x: f64, sigma: Option<f64>) -> Option<(f64, Option<f64>, f64)> {
         if self.state.count < self.config.warmup {
             return None;
         }
-        let sigma = self.sigma()?;
+        let sigma = sigma?;
         let z = (x - self.state.level).abs() / sigma;
         let excess = self.excess();
         let offset = self.config.offset;
@@ -201,7 +201,7 @@ impl Detector for Residual {
 
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
-        let (_, score, sigma) = self.judge(features.get(self.config.input))?;
+        let (_, score, sigma) = self.judge(features.get(self.config.input), self.sigma())?;
         let score = score?;
         let (level, offset) = (self.state.level, self.config.offset);
         Some(Score {
@@ -224,8 +224,9 @@ impl Detector for Residual {
         if !x.is_finite() {
             return;
         }
-        let judged = self.judge(x);
+        // One noise estimate serves the judgement and the clipping.
         let sigma = self.sigma();
+        let judged = self.judge(x, sigma);
         let state = &mut self.state;
         state.count = state.count.saturating_add(1);
         // The tails are judged by windows of WINDOW points: the share of windows with a point
