@@ -14,6 +14,9 @@ use aiops_schemas::TimestampMs;
 
 use crate::error::{Error, Result};
 
+/// Median over mean of |x − y| for independent Gaussian x, y: 0.6745·√2 / (2/√π).
+const GAUSSIAN_MEDIAN_OVER_MEAN_STEP: f64 = 0.845_347;
+
 /// The mean absolute difference between successive inputs: a scale of the series' noise that
 /// level shifts and slow trends hardly move (unlike its standard deviation), averaged plainly
 /// over the first points and then over a fading window.
@@ -53,6 +56,16 @@ impl Jitter {
     pub fn sigma(&self, smooth: f64) -> Option<f64> {
         (self.count >= Self::MIN_COUNT)
             .then(|| self.mean_abs_diff * std::f64::consts::PI.sqrt() / (2.0 * smooth.sqrt()))
+    }
+
+    /// Whether the step from the last input to `x` is smaller than the median step of Gaussian
+    /// noise with this estimate's mean step (0.845 of it); `None` until the estimate is
+    /// trusted. Gaussian noise has half its steps below; a series that mostly repeats or
+    /// creeps, with rare large jumps carrying its mean step, has far more.
+    pub fn below_gaussian_median(&self, x: f64) -> Option<bool> {
+        let last = self.last?;
+        (self.count >= Self::MIN_COUNT)
+            .then(|| (x - last).abs() < GAUSSIAN_MEDIAN_OVER_MEAN_STEP * self.mean_abs_diff)
     }
 
     /// Whether a restored estimate is usable: finite and not negative.

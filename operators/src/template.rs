@@ -79,7 +79,7 @@ pub struct Template {
 }
 
 fn default_version() -> String {
-    "builtin-6".to_owned()
+    "builtin-7".to_owned()
 }
 
 /// A detector spec with parameters.

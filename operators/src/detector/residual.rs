@@ -8,22 +8,33 @@
 //! calibration, which asks for a residual more than twice the largest of the last thousand
 //! points: right for the heavy tails of many real series, far too deaf on series whose noise is
 //! Gaussian, where a 7σ residual is a one in a hundred billion event. This detector calibrates
-//! itself instead, by asking whether the tails are Gaussian:
+//! itself instead, by asking whether the noise is Gaussian:
 //!
 //! - the level is an exponentially weighted mean of the value (`alpha`), learnt with values
-//!   clipped to `clip_sigma` noise sigmas, so an incident does not drag it far;
+//!   clipped to `clip_sigma` noise sigmas, so an incident does not drag it far; after
+//!   `shift_points` points in a row beyond the clip on one side the level moves to their mean,
+//!   so a level shift is learnt in a few points instead of straying for dozens;
 //! - the noise sigma comes from successive differences (see [`Jitter`]), which a slow cycle, a
 //!   trend or a level shift hardly move;
-//! - the share of 20-point windows with a point beyond 3σ is counted with fading weights
-//!   (`memory` points) and a prior of a Gaussian's share (5.3 %); where it runs above
-//!   `max_excess` times that, the tails are heavier than a Gaussian's and the detector abstains. Otherwise a residual of z
-//!   sigmas has the tail probability of a Gaussian z, made likelier by the observed excess, and
-//!   scores its sigma-equivalent beyond `offset` (3), three points of score per `offset`, like
-//!   the newcomer and stuck detectors: the ensemble's warning level 2 needs a 5σ surprise.
+//! - three shares, each with fading weights (`memory` points), say whether the noise is
+//!   Gaussian. The tails: the share of 20-point windows with a residual between 3σ and
+//!   `incident_sigma`, against a Gaussian's 5.3 % and a prior of twice `max_excess` times it;
+//!   above `max_excess` times a Gaussian's, the noise itself strays too often. The incidents:
+//!   the share of windows with a residual beyond `incident_sigma`; above
+//!   `max_incident_share`, the series strays so often that its "incidents" are its noise. The
+//!   bulk: the share of steps smaller than a Gaussian's median step (half, for Gaussian
+//!   noise); above `max_small_steps`, the series mostly repeats or creeps and moves by jumps,
+//!   which no Gaussian describes. The detector abstains unless all three hold. Otherwise a
+//!   residual of z sigmas has the tail probability of a Gaussian z, made likelier by the
+//!   observed excess, and scores its sigma-equivalent beyond `offset` (3), three points of
+//!   score per `offset`, like the newcomer and stuck detectors: the ensemble's warning level 2
+//!   needs a 5σ surprise.
 //!
-//! Counting windows rather than points keeps an incident from teaching the detector that the
-//! tails are heavy: a level shift and the level's catching up stray for a dozen points but hit
-//! two or three windows, while a series that keeps producing outliers hits window after window.
+//! Keeping incidents out of the tails' evidence is what lets the detector speak on a series
+//! with frequent incidents: a spike of 10σ every 150 points is, to the band between 3σ and
+//! 5σ, no evidence of heavy tails, while heavy-tailed noise (Laplace, Student) fills that band
+//! six times as often as a Gaussian. Counting windows rather than points keeps a burst from
+//! counting more than once.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,16 +48,18 @@ use crate::params;
 
 /// Registry name.
 pub const KIND: &str = "residual";
-const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION: u16 = 2;
 
 /// Points per window of the tails' judgement.
 const WINDOW: u8 = 20;
 /// The share of windows of 20 Gaussian points with one beyond 3σ: 1 − (1 − 0.0027)^20.
 const GAUSSIAN_SHARE: f64 = 0.052_632;
-/// Weight, in windows, of the prior on the share. The prior is twice the share at which the
-/// detector abstains: a series has to show about 15 windows (300 points) of Gaussian tails
+/// Weight, in windows, of the prior on the tails' share. The prior is twice the share at which
+/// the detector abstains: a series has to show about 8 windows (150 points) of Gaussian tails
 /// before it speaks, so a short series of unknown tails stays unjudged.
-const PRIOR_WINDOWS: f64 = 15.0;
+const PRIOR_WINDOWS: f64 = 5.0;
+/// Weight, in steps, of the prior (a Gaussian's half) on the share of small steps.
+const SMALL_STEPS_PRIOR: f64 = 20.0;
 
 /// Parameters of the residual detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -58,14 +71,25 @@ pub struct ResidualConfig {
     pub alpha: f64,
     /// Points learnt before the first score.
     pub warmup: u32,
-    /// Points after which a past point's weight in the share beyond 3σ has fallen to 1/e.
+    /// Points after which a past point's weight in the shares has fallen to 1/e.
     pub memory: f64,
-    /// The share beyond 3σ, as a multiple of a Gaussian's, above which the detector abstains.
+    /// The share of windows with a residual between 3σ and `incident_sigma`, as a multiple of
+    /// a Gaussian's, above which the detector abstains.
     pub max_excess: f64,
     /// The sigma-equivalent that scores 0; each `offset / 3` beyond it adds 1.
     pub offset: f64,
     /// Values farther than this many noise sigmas from the level are learnt clipped.
     pub clip_sigma: f64,
+    /// A residual beyond this many sigmas is an incident, not evidence about the noise's tails.
+    pub incident_sigma: f64,
+    /// The share of windows with an incident above which the detector abstains.
+    pub max_incident_share: f64,
+    /// The share of steps smaller than a Gaussian's median step above which the detector
+    /// abstains (Gaussian noise: 0.5).
+    pub max_small_steps: f64,
+    /// Points in a row beyond `clip_sigma` on one side after which the level moves to their
+    /// mean (0: never).
+    pub shift_points: u32,
 }
 
 impl Default for ResidualConfig {
@@ -78,6 +102,10 @@ impl Default for ResidualConfig {
             max_excess: 3.0,
             offset: 3.0,
             clip_sigma: 4.0,
+            incident_sigma: 5.0,
+            max_incident_share: 0.2,
+            max_small_steps: 0.6,
+            shift_points: 3,
         }
     }
 }
@@ -92,12 +120,23 @@ impl ResidualConfig {
                 ("max_excess", self.max_excess),
                 ("offset", self.offset),
                 ("clip_sigma", self.clip_sigma),
+                ("max_incident_share", self.max_incident_share),
+                ("max_small_steps", self.max_small_steps),
             ],
         )?;
         if !(self.memory.is_finite() && self.memory >= 10.0) {
             return Err(Error::config(
                 KIND,
                 format!("memory must be at least 10 points, not {}", self.memory),
+            ));
+        }
+        if self.incident_sigma.is_nan() || self.incident_sigma <= 3.0 {
+            return Err(Error::config(
+                KIND,
+                format!(
+                    "incident_sigma must be above 3 (the tails' band starts there), not {}",
+                    self.incident_sigma
+                ),
             ));
         }
         if self.warmup < Jitter::MIN_COUNT + 1 {
@@ -122,12 +161,22 @@ struct ResidualState {
     count: u32,
     /// The point-to-point noise.
     jitter: Jitter,
-    /// Fading counts of windows learnt and of those with a point beyond 3σ.
+    /// Fading counts of windows learnt, of those with a residual in the tails' band and of
+    /// those with an incident.
     weight: f64,
     beyond: f64,
-    /// Points of the current window so far, and whether one of them went beyond 3σ.
+    incidents: f64,
+    /// Points of the current window so far, and what they showed.
     window_points: u8,
     window_hit: bool,
+    window_incident: bool,
+    /// Fading counts of steps, and of those smaller than a Gaussian's median step.
+    steps: f64,
+    small_steps: f64,
+    /// Points in a row beyond the clip on the side `run_side` (+1 or −1), and their sum.
+    run_points: u32,
+    run_side: i8,
+    run_sum: f64,
 }
 
 /// The residual detector for one series.
@@ -157,7 +206,7 @@ impl Residual {
             .map(|s| s * (1.0 + alpha / (2.0 - alpha)).sqrt())
     }
 
-    /// The share beyond 3σ as a multiple of a Gaussian's.
+    /// The share of windows with a residual in the tails' band, as a multiple of a Gaussian's.
     fn excess(&self) -> f64 {
         let state = &self.state;
         let prior = 2.0 * self.config.max_excess * GAUSSIAN_SHARE;
@@ -165,7 +214,25 @@ impl Residual {
         share / GAUSSIAN_SHARE
     }
 
-    /// The residual in sigmas, and its score unless the tails are not Gaussian; `None` while
+    /// The share of windows with an incident (a prior of none, weighing `PRIOR_WINDOWS`).
+    fn incident_share(&self) -> f64 {
+        self.state.incidents / (self.state.weight + PRIOR_WINDOWS)
+    }
+
+    /// The share of steps smaller than a Gaussian's median step (a prior of a half).
+    fn small_step_share(&self) -> f64 {
+        let state = &self.state;
+        (state.small_steps + SMALL_STEPS_PRIOR * 0.5) / (state.steps + SMALL_STEPS_PRIOR)
+    }
+
+    /// Whether the noise looks Gaussian enough to be scored by its tail.
+    fn gaussian(&self, excess: f64) -> bool {
+        excess <= self.config.max_excess
+            && self.incident_share() <= self.config.max_incident_share
+            && self.small_step_share() <= self.config.max_small_steps
+    }
+
+    /// The residual in sigmas, and its score unless the noise is not Gaussian; `None` while
     /// warming up.
     fn judge(&self, x: f64, sigma: Option<f64>) -> Option<(f64, Option<f64>, f64)> {
         if self.state.count < self.config.warmup {
@@ -175,7 +242,7 @@ impl Residual {
         let z = (x - self.state.level).abs() / sigma;
         let excess = self.excess();
         let offset = self.config.offset;
-        let score = (excess <= self.config.max_excess).then(|| {
+        let score = self.gaussian(excess).then(|| {
             // The tail is only made likelier below, so a residual within `offset` scores 0:
             // most points skip the costly tail functions.
             if z <= offset {
@@ -187,6 +254,45 @@ impl Residual {
             3.0 * (surprise - offset).max(0.0) / offset
         });
         Some((z, score, sigma))
+    }
+
+    /// Counts the residual `z` into the current window, closing it after `WINDOW` points.
+    fn count_window(&mut self, z: f64) {
+        let incident_sigma = self.config.incident_sigma;
+        let keep = 1.0 - f64::from(WINDOW) / self.config.memory;
+        let state = &mut self.state;
+        state.window_hit |= z > 3.0 && z <= incident_sigma;
+        state.window_incident |= z > incident_sigma;
+        state.window_points += 1;
+        if state.window_points == WINDOW {
+            state.weight = state.weight * keep + 1.0;
+            state.beyond = state.beyond * keep + f64::from(u8::from(state.window_hit));
+            state.incidents = state.incidents * keep + f64::from(u8::from(state.window_incident));
+            state.window_points = 0;
+            state.window_hit = false;
+            state.window_incident = false;
+        }
+    }
+
+    /// Follows points beyond the clip; true when `shift_points` of them in a row on one side
+    /// moved the level to their mean.
+    fn follow_shift(&mut self, x: f64, side: i8) -> bool {
+        let state = &mut self.state;
+        if side != 0 && side == state.run_side && state.run_points > 0 {
+            state.run_points = state.run_points.saturating_add(1);
+            state.run_sum += x;
+        } else {
+            state.run_side = side;
+            state.run_points = u32::from(side != 0);
+            state.run_sum = x;
+        }
+        let shift = self.config.shift_points;
+        if shift > 0 && state.run_points >= shift {
+            state.level = state.run_sum / f64::from(state.run_points);
+            state.run_points = 0;
+            return true;
+        }
+        false
     }
 }
 
@@ -226,32 +332,36 @@ impl Detector for Residual {
         }
         // One noise estimate serves the judgement and the clipping.
         let sigma = self.sigma();
-        let judged = self.judge(x, sigma);
+        if let Some((z, _, _)) = self.judge(x, sigma) {
+            self.count_window(z);
+        }
+        let keep = 1.0 - 1.0 / self.config.memory;
         let state = &mut self.state;
         state.count = state.count.saturating_add(1);
-        // The tails are judged by windows of WINDOW points: the share of windows with a point
-        // beyond 3σ. An incident and its aftermath (the level catching up after a shift) hit
-        // two or three windows however many of their points stray; outliers that keep coming
-        // hit window after window.
-        if let Some((z, _, _)) = judged {
-            state.window_hit |= z > 3.0;
-            state.window_points += 1;
-            if state.window_points == WINDOW {
-                let keep = 1.0 - f64::from(WINDOW) / self.config.memory;
-                state.weight = state.weight * keep + 1.0;
-                state.beyond = state.beyond * keep + f64::from(u8::from(state.window_hit));
-                state.window_points = 0;
-                state.window_hit = false;
-            }
+        if let Some(small) = state.jitter.below_gaussian_median(x) {
+            state.steps = state.steps * keep + 1.0;
+            state.small_steps = state.small_steps * keep + f64::from(u8::from(small));
         }
         state.jitter.update(x);
         let learnt = match sigma {
             Some(sigma) if state.count > 1 => {
                 let limit = self.config.clip_sigma * sigma;
-                state.level + (x - state.level).clamp(-limit, limit)
+                let residual = x - state.level;
+                let side = if residual > limit {
+                    1
+                } else if residual < -limit {
+                    -1
+                } else {
+                    0
+                };
+                if self.follow_shift(x, side) {
+                    return;
+                }
+                self.state.level + residual.clamp(-limit, limit)
             }
             _ => x,
         };
+        let state = &mut self.state;
         let weight = self.config.alpha.max(1.0 / f64::from(state.count));
         state.level += weight * (learnt - state.level);
     }
@@ -262,11 +372,14 @@ impl Detector for Residual {
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
         let state: ResidualState = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        let counts = |part: f64, whole: f64| part >= 0.0 && part <= whole;
         let sane = state.level.is_finite()
             && state.weight.is_finite()
-            && state.weight >= 0.0
-            && state.beyond >= 0.0
-            && state.beyond <= state.weight
+            && state.steps.is_finite()
+            && state.run_sum.is_finite()
+            && counts(state.beyond, state.weight)
+            && counts(state.incidents, state.weight)
+            && counts(state.small_steps, state.steps)
             && state.window_points < WINDOW
             && state.jitter.is_sane();
         if !sane {
@@ -312,6 +425,15 @@ mod tests {
             .collect()
     }
 
+    /// How many of the points the detector scored rather than abstained on.
+    fn spoken(d: &mut Residual, values: &[f64]) -> usize {
+        values
+            .iter()
+            .enumerate()
+            .filter(|&(i, &v)| d.observe(&Features::first(i as i64, v)).is_some())
+            .count()
+    }
+
     /// A daily cycle of 4 noise sigmas' amplitude over 1,440 points, with Gaussian noise.
     fn cycle(normal: &mut Normal, n: usize) -> Vec<f64> {
         (0..n)
@@ -347,11 +469,7 @@ mod tests {
                 50.0 + scale * normal.next()
             })
             .collect();
-        let heard = values
-            .iter()
-            .enumerate()
-            .filter(|&(i, &v)| d.observe(&Features::first(i as i64, v)).is_some())
-            .count();
+        let heard = spoken(&mut d, &values);
         assert!(heard < 300, "spoke on {heard} of 3000 points");
         assert!(d.excess() > ResidualConfig::default().max_excess);
     }
@@ -398,8 +516,118 @@ mod tests {
                 memory: 1.0,
                 ..ResidualConfig::default()
             },
+            ResidualConfig {
+                incident_sigma: 3.0,
+                ..ResidualConfig::default()
+            },
+            ResidualConfig {
+                max_small_steps: f64::NAN,
+                ..ResidualConfig::default()
+            },
         ] {
             assert!(Residual::new(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Gaussian noise with an incident every 150 points from point 75: spikes of 8σ and level
+    /// shifts of ±8σ in turn, what a young service's first days can look like.
+    fn incidents_every_150(normal: &mut Normal, n: usize) -> (Vec<f64>, Vec<usize>) {
+        let mut level = 50.0;
+        let mut starts = Vec::new();
+        let values = (0..n)
+            .map(|i| {
+                let mut x = level + normal.next();
+                if i % 150 == 75 {
+                    starts.push(i);
+                    match (i / 150) % 3 {
+                        0 => x += 8.0,
+                        1 => {
+                            level += 8.0;
+                            x += 8.0;
+                        }
+                        _ => {
+                            level -= 8.0;
+                            x -= 8.0;
+                        }
+                    }
+                }
+                x
+            })
+            .collect();
+        (values, starts)
+    }
+
+    #[test]
+    fn frequent_incidents_do_not_pass_for_heavy_tails() {
+        let mut normal = Normal(crate::rng::Rng(23));
+        let (values, starts) = incidents_every_150(&mut normal, 1500);
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        let heard = alarms(&mut d, &values);
+        // It speaks once the prior has been outweighed (about 450 points here, three of
+        // whose incidents fell in its evidence) and then catches every incident.
+        let later: Vec<usize> = starts.iter().copied().filter(|&s| s >= 450).collect();
+        let caught = later.iter().filter(|s| heard.contains(s)).count();
+        assert_eq!(caught, later.len(), "{heard:?}");
+        // A shift scores until the level has moved: its first `shift_points` points.
+        assert!(
+            heard
+                .iter()
+                .all(|h| starts.iter().any(|s| (*s..*s + 3).contains(h))),
+            "alarms off the incidents: {heard:?}"
+        );
+        // Counting every residual beyond 3σ as evidence of heavy tails, and following a shift
+        // only by the clipped mean, teaches the detector the incidents are its noise.
+        let mut naive = Residual::new(ResidualConfig {
+            incident_sigma: f64::INFINITY,
+            shift_points: 0,
+            ..ResidualConfig::default()
+        })
+        .unwrap();
+        let naive_heard = alarms(&mut naive, &values);
+        assert!(
+            naive_heard.len() < caught / 2,
+            "{naive_heard:?} against {caught}"
+        );
+    }
+
+    #[test]
+    fn a_level_shift_is_learnt_in_shift_points() {
+        let mut normal = Normal(crate::rng::Rng(31));
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        let quiet: Vec<f64> = (0..1000).map(|_| 10.0 + normal.next()).collect();
+        assert!(alarms(&mut d, &quiet).is_empty());
+        let shifted: Vec<f64> = (0..100).map(|_| 20.0 + normal.next()).collect();
+        // The first points of the shift are the incident; then the level has moved.
+        let heard = alarms(&mut d, &shifted);
+        assert_eq!(heard.first(), Some(&0));
+        assert!(heard.iter().all(|&i| i < 3), "{heard:?}");
+        assert!((d.state.level - 20.0).abs() < 1.0, "{}", d.state.level);
+    }
+
+    #[test]
+    fn a_series_of_repeats_and_jumps_is_not_taken_for_gaussian() {
+        let mut rng = crate::rng::Rng(7);
+        let mut normal = Normal(crate::rng::Rng(8));
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        // A quantised gauge: it holds its value four steps in five, then moves by a jump.
+        let mut x = 40.0;
+        let values: Vec<f64> = (0..3000)
+            .map(|_| {
+                if rng.next().is_multiple_of(5) {
+                    x = (x + 3.0 * normal.next()).round();
+                }
+                x
+            })
+            .collect();
+        let heard = spoken(&mut d, &values);
+        assert!(heard < 100, "spoke on {heard} of 3000 points");
+        assert!(d.small_step_share() > 0.7, "{}", d.small_step_share());
+        // Gaussian noise takes half its steps below the median step.
+        let mut g = Residual::new(ResidualConfig::default()).unwrap();
+        let noise: Vec<f64> = (0..3000).map(|_| 40.0 + normal.next()).collect();
+        alarms(&mut g, &noise);
+        let share = g.small_step_share();
+        assert!((0.45..0.55).contains(&share), "{share}");
+        assert!(g.incident_share() < 0.05, "{}", g.incident_share());
     }
 }

@@ -38,7 +38,19 @@ export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
   sequence: [i("levels", 8), i("order", 2)],
   newcomer: [input, i("min_points", 8), i("handover", 100), n("offset", 3), n("clip_sigma", 4)],
   stuck: [input, i("min_points", 30), n("memory", 2000), n("offset", 3), n("alarm", 3)],
-  residual: [input, n("alpha", 0.1), i("warmup", 30), n("memory", 2000), n("max_excess", 3), n("offset", 3), n("clip_sigma", 4)],
+  residual: [
+    input,
+    n("alpha", 0.1),
+    i("warmup", 30),
+    n("memory", 2000),
+    n("max_excess", 3),
+    n("offset", 3),
+    n("clip_sigma", 4),
+    n("incident_sigma", 5),
+    n("max_incident_share", 0.2),
+    n("max_small_steps", 0.6),
+    i("shift_points", 3),
+  ],
   lstm: [i("hidden", 8), i("steps", 8), i("history", 512), i("warmup", 256), i("retrain_every", 5000)],
 };
 
