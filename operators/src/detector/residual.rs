@@ -14,8 +14,12 @@
 //!   clipped to `clip_sigma` noise sigmas, so an incident does not drag it far; after
 //!   `shift_points` points in a row beyond the clip on one side the level moves to their mean,
 //!   so a level shift is learnt in a few points instead of straying for dozens;
+//! - the value expected next is the level plus a learnt share (at most `max_phi`) of the last
+//!   deviation from it: noise that carries over from point to point (utilisation, queue
+//!   lengths) is scored by what is new in each point, not by how far it has wandered;
 //! - the noise sigma comes from successive differences (see [`Jitter`]), which a slow cycle, a
-//!   trend or a level shift hardly move;
+//!   trend or a level shift hardly move, turned into the sigma of what is new in a point by
+//!   the learnt share;
 //! - three shares, each with fading weights (`memory` points), say whether the noise is
 //!   Gaussian. The tails: the share of 20-point windows with a residual between 3σ and
 //!   `incident_sigma`, against a Gaussian's 5.3 % and a prior of twice `max_excess` times it;
@@ -60,6 +64,10 @@ const GAUSSIAN_SHARE: f64 = 0.052_632;
 const PRIOR_WINDOWS: f64 = 5.0;
 /// Weight, in steps, of the prior (a Gaussian's half) on the share of small steps.
 const SMALL_STEPS_PRIOR: f64 = 20.0;
+/// Largest `max_phi`: beyond it the series is nearly a random walk, not noise around a level.
+const MAX_PHI: f64 = 0.95;
+/// Memory, in points, of the lag-one coefficient.
+const LAG_MEMORY: f64 = 500.0;
 
 /// Parameters of the residual detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -90,13 +98,17 @@ pub struct ResidualConfig {
     /// Points in a row beyond `clip_sigma` on one side after which the level moves to their
     /// mean (0: never).
     pub shift_points: u32,
+    /// Predict from the last deviation from the level (an AR(1) on the deviations, its
+    /// coefficient learnt, at most this; 0: the level alone), so autocorrelated noise is
+    /// scored by its innovations.
+    pub max_phi: f64,
 }
 
 impl Default for ResidualConfig {
     fn default() -> Self {
         ResidualConfig {
             input: Input::Value,
-            alpha: 0.1,
+            alpha: 0.05,
             warmup: 30,
             memory: 2_000.0,
             max_excess: 3.0,
@@ -106,6 +118,7 @@ impl Default for ResidualConfig {
             max_incident_share: 0.2,
             max_small_steps: 0.6,
             shift_points: 3,
+            max_phi: 0.5,
         }
     }
 }
@@ -124,6 +137,15 @@ impl ResidualConfig {
                 ("max_small_steps", self.max_small_steps),
             ],
         )?;
+        if !(0.0..=MAX_PHI).contains(&self.max_phi) {
+            return Err(Error::config(
+                KIND,
+                format!(
+                    "max_phi must be in [0, {MAX_PHI}] (0: the level alone), not {}",
+                    self.max_phi
+                ),
+            ));
+        }
         if !(self.memory.is_finite() && self.memory >= 10.0) {
             return Err(Error::config(
                 KIND,
@@ -177,6 +199,11 @@ struct ResidualState {
     run_points: u32,
     run_side: i8,
     run_sum: f64,
+    /// Fading sums of the deviation times the previous one, and of the previous one squared;
+    /// the previous deviation, clipped.
+    lag_product: f64,
+    lag_square: f64,
+    last_deviation: f64,
 }
 
 /// The residual detector for one series.
@@ -199,11 +226,29 @@ impl Residual {
     /// The residual's standard deviation: the noise's, widened by the level's own error.
     fn sigma(&self) -> Option<f64> {
         let alpha = self.config.alpha;
+        // Successive differences of an AR(1) with coefficient phi have 2(1 − phi) times its
+        // variance, its innovations (1 − phi²) times: their ratio is (1 + phi) / 2.
+        let phi = self.phi();
         self.state
             .jitter
             .sigma(1.0)
             .filter(|s| *s > 0.0)
-            .map(|s| s * (1.0 + alpha / (2.0 - alpha)).sqrt())
+            .map(|s| s * (1.0 + alpha / (2.0 - alpha)).sqrt() * (1.0 + phi).sqrt())
+    }
+
+    /// The learnt lag-one coefficient of the deviations from the level, in [0, `max_phi`].
+    fn phi(&self) -> f64 {
+        let state = &self.state;
+        if self.config.max_phi <= 0.0 || state.count < self.config.warmup || state.lag_square <= 0.0
+        {
+            return 0.0;
+        }
+        (state.lag_product / state.lag_square).clamp(0.0, self.config.max_phi)
+    }
+
+    /// The value expected next: the level plus the carried part of the last deviation.
+    fn expected(&self) -> f64 {
+        self.state.level + self.phi() * self.state.last_deviation
     }
 
     /// The share of windows with a residual in the tails' band, as a multiple of a Gaussian's.
@@ -239,7 +284,7 @@ impl Residual {
             return None;
         }
         let sigma = sigma?;
-        let z = (x - self.state.level).abs() / sigma;
+        let z = (x - self.expected()).abs() / sigma;
         let excess = self.excess();
         let offset = self.config.offset;
         let score = self.gaussian(excess).then(|| {
@@ -290,6 +335,7 @@ impl Residual {
         if shift > 0 && state.run_points >= shift {
             state.level = state.run_sum / f64::from(state.run_points);
             state.run_points = 0;
+            state.last_deviation = 0.0;
             return true;
         }
         false
@@ -309,7 +355,7 @@ impl Detector for Residual {
     fn score(&self, features: &Features) -> Option<Score> {
         let (_, score, sigma) = self.judge(features.get(self.config.input), self.sigma())?;
         let score = score?;
-        let (level, offset) = (self.state.level, self.config.offset);
+        let (level, offset) = (self.expected(), self.config.offset);
         Some(Score {
             score,
             expected: Band {
@@ -347,6 +393,11 @@ impl Detector for Residual {
             Some(sigma) if state.count > 1 => {
                 let limit = self.config.clip_sigma * sigma;
                 let residual = x - state.level;
+                let deviation = residual.clamp(-limit, limit);
+                let keep = 1.0 - 1.0 / LAG_MEMORY;
+                state.lag_product = state.lag_product * keep + deviation * state.last_deviation;
+                state.lag_square = state.lag_square * keep + state.last_deviation.powi(2);
+                state.last_deviation = deviation;
                 let side = if residual > limit {
                     1
                 } else if residual < -limit {
@@ -377,6 +428,10 @@ impl Detector for Residual {
             && state.weight.is_finite()
             && state.steps.is_finite()
             && state.run_sum.is_finite()
+            && state.lag_product.is_finite()
+            && state.lag_square.is_finite()
+            && state.lag_square >= 0.0
+            && state.last_deviation.is_finite()
             && counts(state.beyond, state.weight)
             && counts(state.incidents, state.weight)
             && counts(state.small_steps, state.steps)
@@ -524,6 +579,10 @@ mod tests {
                 max_small_steps: f64::NAN,
                 ..ResidualConfig::default()
             },
+            ResidualConfig {
+                max_phi: 1.0,
+                ..ResidualConfig::default()
+            },
         ] {
             assert!(Residual::new(bad).is_err(), "{bad:?}");
         }
@@ -629,5 +688,41 @@ mod tests {
         let share = g.small_step_share();
         assert!((0.45..0.55).contains(&share), "{share}");
         assert!(g.incident_share() < 0.05, "{}", g.incident_share());
+    }
+
+    #[test]
+    fn autocorrelated_noise_is_scored_by_its_innovations() {
+        let mut normal = Normal(crate::rng::Rng(41));
+        // Utilisation-like noise: an AR(1) of coefficient 0.6, a spike of 8 innovation sigmas
+        // every 200 points from point 300.
+        let mut carried = 0.0;
+        let mut spikes = Vec::new();
+        let values: Vec<f64> = (0..2000)
+            .map(|i| {
+                carried = 0.6 * carried + normal.next();
+                if i >= 300 && i % 200 == 100 {
+                    spikes.push(i);
+                    40.0 + carried + 8.0
+                } else {
+                    40.0 + carried
+                }
+            })
+            .collect();
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        let heard = alarms(&mut d, &values);
+        assert!((0.4..=0.5).contains(&d.phi()), "{}", d.phi());
+        assert!(spikes.iter().all(|s| heard.contains(s)), "{heard:?}");
+        assert!(
+            heard.len() <= spikes.len() + 1,
+            "{heard:?} against {spikes:?}"
+        );
+        // Scored against the level alone, the carried noise strays like heavy tails.
+        let mut level_only = Residual::new(ResidualConfig {
+            max_phi: 0.0,
+            ..ResidualConfig::default()
+        })
+        .unwrap();
+        let heard = alarms(&mut level_only, &values);
+        assert!(heard.len() < spikes.len() / 2, "{heard:?}");
     }
 }

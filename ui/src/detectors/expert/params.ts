@@ -40,7 +40,7 @@ export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
   stuck: [input, i("min_points", 30), n("memory", 2000), n("offset", 3), n("alarm", 3)],
   residual: [
     input,
-    n("alpha", 0.1),
+    n("alpha", 0.05),
     i("warmup", 30),
     n("memory", 2000),
     n("max_excess", 3),
@@ -50,6 +50,7 @@ export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
     n("max_incident_share", 0.2),
     n("max_small_steps", 0.6),
     i("shift_points", 3),
+    n("max_phi", 0.5),
   ],
   lstm: [i("hidden", 8), i("steps", 8), i("history", 512), i("warmup", 256), i("retrain_every", 5000)],
 };
