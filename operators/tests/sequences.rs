@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use aiops_operators::detector::{
-    IForest, IForestConfig, Mad, MadConfig, Range, RangeConfig, Seasonal, SeasonalConfig, Sequence,
-    SequenceConfig, ZScore, ZScoreConfig,
+    IForest, IForestConfig, Mad, MadConfig, Range, RangeConfig, Residual, ResidualConfig, Seasonal,
+    SeasonalConfig, Sequence, SequenceConfig, Stuck, StuckConfig, ZScore, ZScoreConfig,
 };
 use aiops_operators::features::Features;
 use aiops_operators::{Detector, Registry, SeriesChain, Template};
@@ -256,6 +256,20 @@ fn detectors() -> Vec<Box<dyn Detector>> {
         ),
         Box::new(Mad::new(MadConfig::default()).unwrap()),
         Box::new(ZScore::new(ZScoreConfig::default()).unwrap()),
+        Box::new(
+            Residual::new(ResidualConfig {
+                warmup: 11,
+                ..ResidualConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Stuck::new(StuckConfig {
+                min_points: 3,
+                ..StuckConfig::default()
+            })
+            .unwrap(),
+        ),
         Box::new(
             Range::new(RangeConfig {
                 warmup: 3,

@@ -243,7 +243,14 @@ impl Residual {
         {
             return 0.0;
         }
-        (state.lag_product / state.lag_square).clamp(0.0, self.config.max_phi)
+        let phi = state.lag_product / state.lag_square;
+        // Sums this large cannot come from values the schema admits (|x| ≤ 1e150), but a NaN
+        // here would reach `clamp`'s bounds through the sigma and panic there.
+        if phi.is_finite() {
+            phi.clamp(0.0, self.config.max_phi)
+        } else {
+            0.0
+        }
     }
 
     /// The value expected next: the level plus the carried part of the last deviation.
