@@ -56,7 +56,8 @@ const SNAPSHOT_VERSION: u16 = 2;
 
 /// Points per window of the tails' judgement.
 const WINDOW: u8 = 20;
-/// The share of windows of 20 Gaussian points with one beyond 3σ: 1 − (1 − 0.0027)^20.
+/// The share of windows of 20 Gaussian points with one beyond 3σ: 1 − (1 − 0.0027)^20 (those
+/// beyond 5σ are too rare to change it).
 const GAUSSIAN_SHARE: f64 = 0.052_632;
 /// Weight, in windows, of the prior on the tails' share. The prior is twice the share at which
 /// the detector abstains: a series has to show about 8 windows (150 points) of Gaussian tails
@@ -64,8 +65,9 @@ const GAUSSIAN_SHARE: f64 = 0.052_632;
 const PRIOR_WINDOWS: f64 = 5.0;
 /// Weight, in steps, of the prior (a Gaussian's half) on the share of small steps.
 const SMALL_STEPS_PRIOR: f64 = 20.0;
-/// Largest `max_phi`: beyond it the series is nearly a random walk, not noise around a level.
-const MAX_PHI: f64 = 0.95;
+/// Largest `max_phi`: beyond it the series is nearly a random walk, not noise around a level,
+/// and its deviations (σ/√(1 − φ²): 1.7σ at 0.8) would reach the 4σ clip all the time.
+const PHI_CEILING: f64 = 0.8;
 /// Memory, in points, of the lag-one coefficient.
 const LAG_MEMORY: f64 = 500.0;
 
@@ -88,7 +90,8 @@ pub struct ResidualConfig {
     pub offset: f64,
     /// Values farther than this many noise sigmas from the level are learnt clipped.
     pub clip_sigma: f64,
-    /// A residual beyond this many sigmas is an incident, not evidence about the noise's tails.
+    /// A residual beyond this many sigmas is an incident, not evidence about the noise's tails
+    /// (`inf`: every residual beyond 3σ is evidence, and no incident is ever counted).
     pub incident_sigma: f64,
     /// The share of windows with an incident above which the detector abstains.
     pub max_incident_share: f64,
@@ -111,7 +114,7 @@ impl Default for ResidualConfig {
             alpha: 0.05,
             warmup: 30,
             memory: 2_000.0,
-            max_excess: 3.0,
+            max_excess: 2.75,
             offset: 3.0,
             clip_sigma: 4.0,
             incident_sigma: 5.0,
@@ -137,19 +140,30 @@ impl ResidualConfig {
                 ("max_small_steps", self.max_small_steps),
             ],
         )?;
-        if !(0.0..=MAX_PHI).contains(&self.max_phi) {
+        if !(0.0..=PHI_CEILING).contains(&self.max_phi) {
             return Err(Error::config(
                 KIND,
                 format!(
-                    "max_phi must be in [0, {MAX_PHI}] (0: the level alone), not {}",
+                    "max_phi must be in [0, {PHI_CEILING}] (0: the level alone), not {}",
                     self.max_phi
                 ),
             ));
         }
-        if !(self.memory.is_finite() && self.memory >= 10.0) {
+        let least_memory = 2.0 * f64::from(WINDOW);
+        if !(self.memory.is_finite() && self.memory >= least_memory) {
             return Err(Error::config(
                 KIND,
-                format!("memory must be at least 10 points, not {}", self.memory),
+                format!(
+                    "memory must be at least {least_memory} points (two windows), not {}",
+                    self.memory
+                ),
+            ));
+        }
+        if self.shift_points == 1 {
+            return Err(Error::config(
+                KIND,
+                "shift_points must be 0 (never) or at least 2: at 1 every spike would move \
+                 the level onto itself",
             ));
         }
         if self.incident_sigma.is_nan() || self.incident_sigma <= 3.0 {
@@ -362,12 +376,12 @@ impl Detector for Residual {
     fn score(&self, features: &Features) -> Option<Score> {
         let (_, score, sigma) = self.judge(features.get(self.config.input), self.sigma())?;
         let score = score?;
-        let (level, offset) = (self.expected(), self.config.offset);
+        let (expected, offset) = (self.expected(), self.config.offset);
         Some(Score {
             score,
             expected: Band {
-                lower: level - offset * sigma,
-                upper: level + offset * sigma,
+                lower: expected - offset * sigma,
+                upper: expected + offset * sigma,
             },
         })
     }
@@ -383,39 +397,49 @@ impl Detector for Residual {
         if !x.is_finite() {
             return;
         }
-        // One noise estimate serves the judgement and the clipping.
+        // One noise estimate and one expected value serve the judgement and the clipping.
         let sigma = self.sigma();
+        let expected = self.expected();
         if let Some((z, _, _)) = self.judge(x, sigma) {
             self.count_window(z);
         }
-        let keep = 1.0 - 1.0 / self.config.memory;
+        let step_keep = 1.0 - 1.0 / self.config.memory;
         let state = &mut self.state;
         state.count = state.count.saturating_add(1);
         if let Some(small) = state.jitter.below_gaussian_median(x) {
-            state.steps = state.steps * keep + 1.0;
-            state.small_steps = state.small_steps * keep + f64::from(u8::from(small));
+            state.steps = state.steps * step_keep + 1.0;
+            state.small_steps = state.small_steps * step_keep + f64::from(u8::from(small));
         }
         state.jitter.update(x);
         let learnt = match sigma {
             Some(sigma) if state.count > 1 => {
                 let limit = self.config.clip_sigma * sigma;
-                let residual = x - state.level;
-                let deviation = residual.clamp(-limit, limit);
-                let keep = 1.0 - 1.0 / LAG_MEMORY;
-                state.lag_product = state.lag_product * keep + deviation * state.last_deviation;
-                state.lag_square = state.lag_square * keep + state.last_deviation.powi(2);
-                state.last_deviation = deviation;
-                let side = if residual > limit {
+                // Beyond the clip is judged on what the point brings that was not expected,
+                // the quantity scored; the level learns its own deviation, clipped.
+                let innovation = x - expected;
+                let side = if innovation > limit {
                     1
-                } else if residual < -limit {
+                } else if innovation < -limit {
                     -1
                 } else {
                     0
                 };
+                let deviation = x - state.level;
+                if side == 0 {
+                    // Only points within the clip teach the carried share: a spike's or a
+                    // shift's deviation would pull it towards 1 and echo into the next point.
+                    let lag_keep = 1.0 - 1.0 / LAG_MEMORY;
+                    state.lag_product =
+                        state.lag_product * lag_keep + deviation * state.last_deviation;
+                    state.lag_square = state.lag_square * lag_keep + state.last_deviation.powi(2);
+                    state.last_deviation = deviation;
+                } else {
+                    state.last_deviation = 0.0;
+                }
                 if self.follow_shift(x, side) {
                     return;
                 }
-                self.state.level + residual.clamp(-limit, limit)
+                self.state.level + deviation.clamp(-limit, limit)
             }
             _ => x,
         };
@@ -523,8 +547,7 @@ mod tests {
     fn heavy_tails_make_it_abstain() {
         let mut normal = Normal(crate::rng::Rng(5));
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
-        // Student-like noise: a Gaussian divided by the root of an independent chi-square of
-        // one degree of freedom's worth, every tenth point a burst of ten times the noise.
+        // Gaussian noise with every tenth point drawn ten times as wide.
         let values: Vec<f64> = (0..3000)
             .map(|i| {
                 let scale = if i % 10 == 0 { 10.0 } else { 1.0 };
@@ -558,12 +581,21 @@ mod tests {
         let mut e = Residual::new(ResidualConfig::default()).unwrap();
         e.restore(&d.snapshot()).unwrap();
         assert_eq!(d, e);
-        let mut bad = d.state;
-        bad.beyond = bad.weight + 1.0;
-        assert!(
-            e.restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &bad))
-                .is_err()
-        );
+        let corrupt: [fn(&mut ResidualState); 5] = [
+            |s| s.beyond = s.weight + 1.0,
+            |s| s.incidents = s.weight + 1.0,
+            |s| s.small_steps = s.steps + 1.0,
+            |s| s.lag_square = -1.0,
+            |s| s.last_deviation = f64::NAN,
+        ];
+        for corrupt in corrupt {
+            let mut bad = d.state;
+            corrupt(&mut bad);
+            assert!(
+                e.restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &bad))
+                    .is_err()
+            );
+        }
         assert_eq!(d, e, "a refused snapshot leaves the state alone");
         for bad in [
             ResidualConfig {
@@ -587,7 +619,15 @@ mod tests {
                 ..ResidualConfig::default()
             },
             ResidualConfig {
-                max_phi: 1.0,
+                max_phi: 0.9,
+                ..ResidualConfig::default()
+            },
+            ResidualConfig {
+                shift_points: 1,
+                ..ResidualConfig::default()
+            },
+            ResidualConfig {
+                memory: 39.0,
                 ..ResidualConfig::default()
             },
         ] {
@@ -717,7 +757,7 @@ mod tests {
             .collect();
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
         let heard = alarms(&mut d, &values);
-        assert!((0.4..=0.5).contains(&d.phi()), "{}", d.phi());
+        assert_eq!(d.phi(), 0.5, "0.6 is learnt up to the cap");
         assert!(spikes.iter().all(|s| heard.contains(s)), "{heard:?}");
         assert!(
             heard.len() <= spikes.len() + 1,
@@ -731,5 +771,16 @@ mod tests {
         .unwrap();
         let heard = alarms(&mut level_only, &values);
         assert!(heard.len() < spikes.len() / 2, "{heard:?}");
+        // Below the cap, the learnt share is the deviations' own coefficient.
+        let mut carried = 0.0;
+        let mild: Vec<f64> = (0..3000)
+            .map(|_| {
+                carried = 0.3 * carried + normal.next();
+                40.0 + carried
+            })
+            .collect();
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        alarms(&mut d, &mild);
+        assert!((0.2..0.4).contains(&d.phi()), "{}", d.phi());
     }
 }

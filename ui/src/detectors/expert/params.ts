@@ -43,7 +43,7 @@ export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
     n("alpha", 0.05),
     i("warmup", 30),
     n("memory", 2000),
-    n("max_excess", 3),
+    n("max_excess", 2.75),
     n("offset", 3),
     n("clip_sigma", 4),
     n("incident_sigma", 5),
