@@ -36,8 +36,9 @@
 //!
 //! Keeping incidents out of the tails' evidence is what lets the detector speak on a series
 //! with frequent incidents: a spike of 10σ every 150 points is, to the band between 3σ and
-//! 5σ, no evidence of heavy tails, while heavy-tailed noise (Laplace, Student) fills that band
-//! six times as often as a Gaussian. Counting windows rather than points keeps a burst from
+//! 5σ, no evidence of heavy tails, while Laplace noise, measured in this detector's sigma
+//! (from its mean step), lands there 6.4 times as often as Gaussian noise (1.72 % of points
+//! against 0.27 %). Counting windows rather than points keeps a burst from
 //! counting more than once.
 
 use serde::{Deserialize, Serialize};
@@ -300,12 +301,12 @@ impl Residual {
 
     /// The residual in sigmas, and its score unless the noise is not Gaussian; `None` while
     /// warming up.
-    fn judge(&self, x: f64, sigma: Option<f64>) -> Option<(f64, Option<f64>, f64)> {
+    fn judge(&self, x: f64, expected: f64, sigma: Option<f64>) -> Option<(f64, Option<f64>, f64)> {
         if self.state.count < self.config.warmup {
             return None;
         }
         let sigma = sigma?;
-        let z = (x - self.expected()).abs() / sigma;
+        let z = (x - expected).abs() / sigma;
         let excess = self.excess();
         let offset = self.config.offset;
         let score = self.gaussian(excess).then(|| {
@@ -374,9 +375,11 @@ impl Detector for Residual {
 
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
-        let (_, score, sigma) = self.judge(features.get(self.config.input), self.sigma())?;
+        let expected = self.expected();
+        let (_, score, sigma) =
+            self.judge(features.get(self.config.input), expected, self.sigma())?;
         let score = score?;
-        let (expected, offset) = (self.expected(), self.config.offset);
+        let offset = self.config.offset;
         Some(Score {
             score,
             expected: Band {
@@ -400,7 +403,7 @@ impl Detector for Residual {
         // One noise estimate and one expected value serve the judgement and the clipping.
         let sigma = self.sigma();
         let expected = self.expected();
-        if let Some((z, _, _)) = self.judge(x, sigma) {
+        if let Some((z, _, _)) = self.judge(x, expected, sigma) {
             self.count_window(z);
         }
         let step_keep = 1.0 - 1.0 / self.config.memory;
