@@ -207,7 +207,7 @@ fn errors_are_one_clear_line_without_a_panic() {
     let stderr = text(&bad_config.stderr);
     // The list of known detectors grows with the crate's features; its order is alphabetical.
     assert!(
-        stderr.contains("unknown detector \"prophet\"; known detectors: iforest, ")
+        stderr.contains("unknown detector \"prophet\"; known detectors: iforest, jump, ")
             && stderr.contains("mad, newcomer, range, residual, seasonal, sequence, stuck, zscore"),
         "{stderr}"
     );

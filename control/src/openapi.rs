@@ -251,7 +251,7 @@ pub fn document() -> Value {
                         "features": {"type": "object"},
                         "detectors": {"type": "array", "minItems": 1, "maxItems": 16, "items": {
                             "type": "object", "required": ["kind"],
-                            "properties": {"kind": {"type": "string", "enum": ["zscore", "mad", "range", "seasonal", "iforest", "sequence", "lstm", "newcomer", "stuck", "residual"]}},
+                            "properties": {"kind": {"type": "string", "enum": ["zscore", "mad", "range", "seasonal", "iforest", "sequence", "lstm", "newcomer", "stuck", "residual", "jump"]}},
                             "additionalProperties": true}},
                         "ensemble": {"type": "object"},
                         "alert": {"type": "object", "properties": {

@@ -327,6 +327,13 @@ impl TailHistogram {
     }
 }
 
+/// The score of the self-calibrated detectors (newcomer, stuck, residual, jump): a
+/// sigma-equivalent's excess beyond `offset`, three points per `offset`, so a surprise of
+/// `offset` scores 0 and one of `offset · 5/3` (5σ at the usual 3) the ensemble's warning 2.
+pub fn score_beyond(sigma: f64, offset: f64) -> f64 {
+    3.0 * (sigma - offset).max(0.0) / offset
+}
+
 /// The sigma-equivalent of a two-sided normal tail probability: the `s` with
 /// `P(|Z| ≥ s) = p` for a standard normal `Z`. 0 for `p ≥ 1`; about 37.5 at the smallest `p`.
 pub fn sigma_of_tail(p: f64) -> f64 {

@@ -14,7 +14,7 @@ use crate::features::{FeatureExtractor, Features};
 use crate::template::Template;
 
 /// Most detectors one template may run; scores travel between stages in a fixed-size array.
-pub const MAX_DETECTORS: usize = 8;
+pub const MAX_DETECTORS: usize = 12;
 
 /// Every detector's score for one point, in template order (`None`: warming up).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -32,4 +32,12 @@ impl Rng {
     pub(crate) fn symmetric(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
+
+    /// A standard normal draw (Box–Muller), for tests that need Gaussian noise.
+    #[cfg(test)]
+    pub(crate) fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let u2 = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
 }

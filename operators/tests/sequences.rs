@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use aiops_operators::detector::{
-    IForest, IForestConfig, Mad, MadConfig, Range, RangeConfig, Residual, ResidualConfig, Seasonal,
-    SeasonalConfig, Sequence, SequenceConfig, Stuck, StuckConfig, ZScore, ZScoreConfig,
+    IForest, IForestConfig, Jump, JumpConfig, Mad, MadConfig, Range, RangeConfig, Residual,
+    ResidualConfig, Seasonal, SeasonalConfig, Sequence, SequenceConfig, Stuck, StuckConfig, ZScore,
+    ZScoreConfig,
 };
 use aiops_operators::features::Features;
 use aiops_operators::{Detector, Registry, SeriesChain, Template};
@@ -260,6 +261,13 @@ fn detectors() -> Vec<Box<dyn Detector>> {
             Residual::new(ResidualConfig {
                 warmup: 11,
                 ..ResidualConfig::default()
+            })
+            .unwrap(),
+        ),
+        Box::new(
+            Jump::new(JumpConfig {
+                window: 3,
+                ..JumpConfig::default()
             })
             .unwrap(),
         ),

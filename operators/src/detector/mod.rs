@@ -11,6 +11,7 @@
 //! [`Registry::register`].
 
 pub mod iforest;
+pub mod jump;
 #[cfg(feature = "lstm")]
 pub mod lstm;
 pub mod mad;
@@ -34,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::features::Features;
 
 pub use iforest::{IForest, IForestConfig};
+pub use jump::{Jump, JumpConfig};
 #[cfg(feature = "lstm")]
 pub use lstm::{Lstm, LstmConfig};
 pub use mad::{Mad, MadConfig};
@@ -246,6 +248,9 @@ impl Registry {
                 params,
             )?)?))
         });
+        registry.register(jump::KIND, |params| {
+            Ok(Box::new(Jump::new(parse_params(jump::KIND, params)?)?))
+        });
         registry.register(stuck::KIND, |params| {
             Ok(Box::new(Stuck::new(parse_params(stuck::KIND, params)?)?))
         });
@@ -297,11 +302,11 @@ mod tests {
     fn registry_builds_builtins_and_names_unknown_kinds() {
         let registry = Registry::builtin();
         let mut expected = vec![
-            "iforest", "mad", "newcomer", "range", "residual", "seasonal", "sequence", "stuck",
-            "zscore",
+            "iforest", "jump", "mad", "newcomer", "range", "residual", "seasonal", "sequence",
+            "stuck", "zscore",
         ];
         if cfg!(feature = "lstm") {
-            expected.insert(1, "lstm");
+            expected.insert(2, "lstm");
         }
         assert_eq!(registry.kinds(), expected);
         let z = registry.build(&DetectorSpec::new("zscore")).unwrap();

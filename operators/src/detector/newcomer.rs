@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
+use crate::calibration::score_beyond;
 use crate::error::{Error, Result};
 use crate::features::{EwStats, Features, Input};
 use crate::params;
@@ -134,7 +135,7 @@ impl Detector for Newcomer {
         let sigma = sigma_of_t((x - mean) / scale, n - 1.0);
         let offset = self.config.offset;
         Some(Score {
-            score: 3.0 * (sigma - offset).max(0.0) / offset,
+            score: score_beyond(sigma, offset),
             expected: Band {
                 lower: mean - offset * scale,
                 upper: mean + offset * scale,

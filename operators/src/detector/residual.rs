@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
-use crate::calibration::{sigma_of_tail, tail_of_sigma};
+use crate::calibration::{score_beyond, sigma_of_tail, tail_of_sigma};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input, Jitter};
 use crate::params;
@@ -318,7 +318,7 @@ impl Residual {
             // A share of windows hit `excess` times a Gaussian's makes any one point about as
             // much likelier to stray.
             let surprise = sigma_of_tail(tail_of_sigma(z) * excess.max(1.0));
-            3.0 * (surprise - offset).max(0.0) / offset
+            score_beyond(surprise, offset)
         });
         Some((z, score, sigma))
     }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use aiops_schemas::Band;
 
 use super::{Detector, Score, Snapshot};
-use crate::calibration::sigma_of_tail;
+use crate::calibration::{score_beyond, sigma_of_tail};
 use crate::error::{Error, Result};
 use crate::features::{Features, Input};
 use crate::params;
@@ -148,7 +148,7 @@ impl Stuck {
         }
         let sigma = sigma_of_tail(habits.run_probability(k));
         let offset = self.config.offset;
-        3.0 * (sigma - offset).max(0.0) / offset
+        score_beyond(sigma, offset)
     }
 }
 
