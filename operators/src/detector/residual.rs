@@ -200,12 +200,12 @@ struct ResidualState {
     jitter: Jitter,
     /// Fading counts of windows learnt, of those with a residual in the tails' band and of
     /// those with an incident.
-    weight: f64,
-    beyond: f64,
+    windows: f64,
+    band_windows: f64,
     incidents: f64,
     /// Points of the current window so far, and what they showed.
     window_points: u8,
-    window_hit: bool,
+    window_in_band: bool,
     window_incident: bool,
     /// Fading counts of steps, and of those smaller than a Gaussian's median step.
     steps: f64,
@@ -277,13 +277,13 @@ impl Residual {
     fn excess(&self) -> f64 {
         let state = &self.state;
         let prior = 2.0 * self.config.max_excess * GAUSSIAN_SHARE;
-        let share = (state.beyond + PRIOR_WINDOWS * prior) / (state.weight + PRIOR_WINDOWS);
+        let share = (state.band_windows + PRIOR_WINDOWS * prior) / (state.windows + PRIOR_WINDOWS);
         share / GAUSSIAN_SHARE
     }
 
     /// The share of windows with an incident (a prior of none, weighing `PRIOR_WINDOWS`).
     fn incident_share(&self) -> f64 {
-        self.state.incidents / (self.state.weight + PRIOR_WINDOWS)
+        self.state.incidents / (self.state.windows + PRIOR_WINDOWS)
     }
 
     /// The share of steps smaller than a Gaussian's median step (a prior of a half).
@@ -328,15 +328,16 @@ impl Residual {
         let incident_sigma = self.config.incident_sigma;
         let keep = 1.0 - f64::from(WINDOW) / self.config.memory;
         let state = &mut self.state;
-        state.window_hit |= z > 3.0 && z <= incident_sigma;
+        state.window_in_band |= z > 3.0 && z <= incident_sigma;
         state.window_incident |= z > incident_sigma;
         state.window_points += 1;
         if state.window_points == WINDOW {
-            state.weight = state.weight * keep + 1.0;
-            state.beyond = state.beyond * keep + f64::from(u8::from(state.window_hit));
+            state.windows = state.windows * keep + 1.0;
+            state.band_windows =
+                state.band_windows * keep + f64::from(u8::from(state.window_in_band));
             state.incidents = state.incidents * keep + f64::from(u8::from(state.window_incident));
             state.window_points = 0;
-            state.window_hit = false;
+            state.window_in_band = false;
             state.window_incident = false;
         }
     }
@@ -459,15 +460,15 @@ impl Detector for Residual {
         let state: ResidualState = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
         let counts = |part: f64, whole: f64| part >= 0.0 && part <= whole;
         let sane = state.level.is_finite()
-            && state.weight.is_finite()
+            && state.windows.is_finite()
             && state.steps.is_finite()
             && state.run_sum.is_finite()
             && state.lag_product.is_finite()
             && state.lag_square.is_finite()
             && state.lag_square >= 0.0
             && state.last_deviation.is_finite()
-            && counts(state.beyond, state.weight)
-            && counts(state.incidents, state.weight)
+            && counts(state.band_windows, state.windows)
+            && counts(state.incidents, state.windows)
             && counts(state.small_steps, state.steps)
             && state.window_points < WINDOW
             && state.jitter.is_sane();
@@ -490,16 +491,7 @@ impl Detector for Residual {
 mod tests {
     use super::*;
 
-    /// A Gaussian draw (Box–Muller) from a SplitMix64 stream.
-    struct Normal(crate::rng::Rng);
-
-    impl Normal {
-        fn next(&mut self) -> f64 {
-            let u1 = 1.0 - (self.0.next() >> 11) as f64 / (1u64 << 53) as f64;
-            let u2 = (self.0.next() >> 11) as f64 / (1u64 << 53) as f64;
-            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-        }
-    }
+    use crate::rng::Rng;
 
     /// Scores every point before learning it; the points scoring above 2.
     fn alarms(d: &mut Residual, values: &[f64]) -> Vec<usize> {
@@ -524,19 +516,19 @@ mod tests {
     }
 
     /// A daily cycle of 4 noise sigmas' amplitude over 1,440 points, with Gaussian noise.
-    fn cycle(normal: &mut Normal, n: usize) -> Vec<f64> {
+    fn cycle(normal: &mut Rng, n: usize) -> Vec<f64> {
         (0..n)
             .map(|i| {
                 100.0
                     + 20.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin()
-                    + 5.0 * normal.next()
+                    + 5.0 * normal.normal()
             })
             .collect()
     }
 
     #[test]
     fn a_spike_inside_a_daily_cycle_is_caught_and_the_noise_is_not() {
-        let mut normal = Normal(crate::rng::Rng(11));
+        let mut normal = Rng(11);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
         let mut values = cycle(&mut normal, 3000);
         assert!(alarms(&mut d.clone(), &values).is_empty());
@@ -548,13 +540,13 @@ mod tests {
 
     #[test]
     fn heavy_tails_make_it_abstain() {
-        let mut normal = Normal(crate::rng::Rng(5));
+        let mut normal = Rng(5);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
         // Gaussian noise with every tenth point drawn ten times as wide.
         let values: Vec<f64> = (0..3000)
             .map(|i| {
                 let scale = if i % 10 == 0 { 10.0 } else { 1.0 };
-                50.0 + scale * normal.next()
+                50.0 + scale * normal.normal()
             })
             .collect();
         let heard = spoken(&mut d, &values);
@@ -564,15 +556,15 @@ mod tests {
 
     #[test]
     fn an_incident_does_not_teach_it_heavy_tails_and_the_state_restores() {
-        let mut normal = Normal(crate::rng::Rng(2));
+        let mut normal = Rng(2);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
-        let quiet: Vec<f64> = (0..3000).map(|_| 10.0 + normal.next()).collect();
+        let quiet: Vec<f64> = (0..3000).map(|_| 10.0 + normal.normal()).collect();
         alarms(&mut d, &quiet);
         let before = d.excess();
         // A level shift of 8 sigmas for 50 points, then back.
-        let shifted: Vec<f64> = (0..50).map(|_| 18.0 + normal.next()).collect();
+        let shifted: Vec<f64> = (0..50).map(|_| 18.0 + normal.normal()).collect();
         assert_eq!(alarms(&mut d, &shifted).first(), Some(&0));
-        let back: Vec<f64> = (0..200).map(|_| 10.0 + normal.next()).collect();
+        let back: Vec<f64> = (0..200).map(|_| 10.0 + normal.normal()).collect();
         alarms(&mut d, &back);
         // Two shifts hit a few windows: the share grows, but the detector still speaks.
         assert!(
@@ -585,8 +577,8 @@ mod tests {
         e.restore(&d.snapshot()).unwrap();
         assert_eq!(d, e);
         let corrupt: [fn(&mut ResidualState); 5] = [
-            |s| s.beyond = s.weight + 1.0,
-            |s| s.incidents = s.weight + 1.0,
+            |s| s.band_windows = s.windows + 1.0,
+            |s| s.incidents = s.windows + 1.0,
             |s| s.small_steps = s.steps + 1.0,
             |s| s.lag_square = -1.0,
             |s| s.last_deviation = f64::NAN,
@@ -640,12 +632,12 @@ mod tests {
 
     /// Gaussian noise with an incident every 150 points from point 75: spikes of 8σ and level
     /// shifts of ±8σ in turn, what a young service's first days can look like.
-    fn incidents_every_150(normal: &mut Normal, n: usize) -> (Vec<f64>, Vec<usize>) {
+    fn incidents_every_150(normal: &mut Rng, n: usize) -> (Vec<f64>, Vec<usize>) {
         let mut level = 50.0;
         let mut starts = Vec::new();
         let values = (0..n)
             .map(|i| {
-                let mut x = level + normal.next();
+                let mut x = level + normal.normal();
                 if i % 150 == 75 {
                     starts.push(i);
                     match (i / 150) % 3 {
@@ -668,7 +660,7 @@ mod tests {
 
     #[test]
     fn frequent_incidents_do_not_pass_for_heavy_tails() {
-        let mut normal = Normal(crate::rng::Rng(23));
+        let mut normal = Rng(23);
         let (values, starts) = incidents_every_150(&mut normal, 1500);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
         let heard = alarms(&mut d, &values);
@@ -701,11 +693,11 @@ mod tests {
 
     #[test]
     fn a_level_shift_is_learnt_in_shift_points() {
-        let mut normal = Normal(crate::rng::Rng(31));
+        let mut normal = Rng(31);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
-        let quiet: Vec<f64> = (0..1000).map(|_| 10.0 + normal.next()).collect();
+        let quiet: Vec<f64> = (0..1000).map(|_| 10.0 + normal.normal()).collect();
         assert!(alarms(&mut d, &quiet).is_empty());
-        let shifted: Vec<f64> = (0..100).map(|_| 20.0 + normal.next()).collect();
+        let shifted: Vec<f64> = (0..100).map(|_| 20.0 + normal.normal()).collect();
         // The first points of the shift are the incident; then the level has moved.
         let heard = alarms(&mut d, &shifted);
         assert_eq!(heard.first(), Some(&0));
@@ -716,14 +708,14 @@ mod tests {
     #[test]
     fn a_series_of_repeats_and_jumps_is_not_taken_for_gaussian() {
         let mut rng = crate::rng::Rng(7);
-        let mut normal = Normal(crate::rng::Rng(8));
+        let mut normal = Rng(8);
         let mut d = Residual::new(ResidualConfig::default()).unwrap();
         // A quantised gauge: it holds its value four steps in five, then moves by a jump.
         let mut x = 40.0;
         let values: Vec<f64> = (0..3000)
             .map(|_| {
                 if rng.next().is_multiple_of(5) {
-                    x = (x + 3.0 * normal.next()).round();
+                    x = (x + 3.0 * normal.normal()).round();
                 }
                 x
             })
@@ -733,7 +725,7 @@ mod tests {
         assert!(d.small_step_share() > 0.7, "{}", d.small_step_share());
         // Gaussian noise takes half its steps below the median step.
         let mut g = Residual::new(ResidualConfig::default()).unwrap();
-        let noise: Vec<f64> = (0..3000).map(|_| 40.0 + normal.next()).collect();
+        let noise: Vec<f64> = (0..3000).map(|_| 40.0 + normal.normal()).collect();
         alarms(&mut g, &noise);
         let share = g.small_step_share();
         assert!((0.45..0.55).contains(&share), "{share}");
@@ -742,14 +734,14 @@ mod tests {
 
     #[test]
     fn autocorrelated_noise_is_scored_by_its_innovations() {
-        let mut normal = Normal(crate::rng::Rng(41));
+        let mut normal = Rng(41);
         // Utilisation-like noise: an AR(1) of coefficient 0.6, a spike of 8 innovation sigmas
         // every 200 points from point 300.
         let mut carried = 0.0;
         let mut spikes = Vec::new();
         let values: Vec<f64> = (0..2000)
             .map(|i| {
-                carried = 0.6 * carried + normal.next();
+                carried = 0.6 * carried + normal.normal();
                 if i >= 300 && i % 200 == 100 {
                     spikes.push(i);
                     40.0 + carried + 8.0
@@ -778,7 +770,7 @@ mod tests {
         let mut carried = 0.0;
         let mild: Vec<f64> = (0..3000)
             .map(|_| {
-                carried = 0.3 * carried + normal.next();
+                carried = 0.3 * carried + normal.normal();
                 40.0 + carried
             })
             .collect();
