@@ -249,7 +249,7 @@ pub fn document() -> Value {
                             "metric": {"type": "string", "description": "glob on the metric name"},
                             "labels": {"type": "object", "additionalProperties": {"type": "string"}, "description": "globs on label values"}}},
                         "features": {"type": "object"},
-                        "detectors": {"type": "array", "minItems": 1, "maxItems": 16, "items": {
+                        "detectors": {"type": "array", "minItems": 1, "maxItems": aiops_operators::MAX_DETECTORS, "items": {
                             "type": "object", "required": ["kind"],
                             "properties": {"kind": {"type": "string", "enum": ["zscore", "mad", "range", "seasonal", "iforest", "sequence", "lstm", "newcomer", "stuck", "residual", "jump"]}},
                             "additionalProperties": true}},

@@ -26,8 +26,9 @@ use crate::{Actor, json_changes};
 
 /// Longest configuration name.
 pub const MAX_NAME_BYTES: usize = 64;
-/// Most detectors in one configuration (each costs state and time per point of every series).
-pub const MAX_DETECTORS: usize = 16;
+/// Most detectors in one configuration (each costs state and time per point of every series):
+/// what a series' chain can run, so a configuration saved here is one the pipeline can build.
+pub const MAX_DETECTORS: usize = aiops_operators::MAX_DETECTORS;
 /// Longest description or reason.
 pub const MAX_TEXT_BYTES: usize = 2_000;
 /// Most label conditions in a matcher.

@@ -16,6 +16,7 @@ pub use aiops_schemas::glob::glob_match;
 
 use crate::alert::AlertConfig;
 use crate::calibration::CalibrationConfig;
+use crate::chain::MAX_DETECTORS;
 use crate::detector::{Detector, DetectorSpec, Registry};
 use crate::ensemble::{Combine, EnsembleConfig};
 use crate::error::{Error, Result};
@@ -192,6 +193,17 @@ impl Template {
             return Err(wrap(Error::config(
                 "detectors",
                 "at least one detector is needed",
+            )));
+        }
+        // Checked here and not only when a series' chain is built: the pipeline builds chains
+        // as series arrive and cannot refuse a template then.
+        if self.detectors.len() > MAX_DETECTORS {
+            return Err(wrap(Error::config(
+                "detectors",
+                format!(
+                    "at most {MAX_DETECTORS} detectors, not {}",
+                    self.detectors.len()
+                ),
             )));
         }
         self.features.validate().map_err(wrap)?;
@@ -422,6 +434,23 @@ mod tests {
             ..Template::default()
         };
         assert!(TemplateSet::new(vec![empty], Registry::builtin()).is_err());
+    }
+
+    #[test]
+    fn a_template_with_more_detectors_than_a_chain_runs_is_refused_at_load() {
+        // Regression: the count was checked only when a series' chain was built, so the API
+        // accepted 13 to 16 detectors and the pipeline then skipped every matching series.
+        let of = |n: usize| Template {
+            name: "wide".into(),
+            detectors: vec![DetectorSpec::new("zscore"); n],
+            ..Template::default()
+        };
+        assert!(of(MAX_DETECTORS).validate(&Registry::builtin()).is_ok());
+        let err = of(MAX_DETECTORS + 1)
+            .validate(&Registry::builtin())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 12 detectors"), "{err}");
     }
 
     proptest::proptest! {

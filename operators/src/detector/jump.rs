@@ -1,7 +1,7 @@
-//! The jump detector: a point far from the last few points, in units of the series' usual step
-//! between points. It sees change points: a level that moves at once by many of its usual
-//! steps, on a series that wanders too much for a level, a range or a seasonal profile to say
-//! what is normal.
+//! The jump detector: change points, the last few points far on one side from the median of
+//! those before them, in units of the series' usual step between points. It sees a level that
+//! moves at once by many of its usual steps, on a series that wanders too much for a level, a
+//! range or a seasonal profile to say what is normal.
 //!
 //! A random walk (a price, a queue that drains and fills, a pace that drifts) strays from any
 //! long-run level by dozens of its noise sigmas in the normal course of things, so the residual
@@ -55,6 +55,9 @@ pub const MAX_WINDOW: usize = 15;
 pub const MAX_CONFIRM: usize = 4;
 /// Points kept: the reference window and the points that confirm a jump, but the newest.
 const HISTORY: usize = MAX_WINDOW + MAX_CONFIRM - 1;
+/// Largest `offset`: the sigma-equivalent of the smallest tail probability is about 37.5, and
+/// an offset near it would put the expected band at infinity.
+const MAX_OFFSET: f64 = 30.0;
 /// Steps averaged before the first score.
 const MIN_STEPS: u32 = 10;
 /// One step is learnt as at most this many times the mean step.
@@ -108,6 +111,12 @@ impl JumpConfig {
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         params::positive(KIND, &[("offset", self.offset)])?;
+        if self.offset > MAX_OFFSET {
+            return Err(Error::config(
+                KIND,
+                format!("offset must be at most {MAX_OFFSET}, not {}", self.offset),
+            ));
+        }
         if !(1..=MAX_WINDOW).contains(&usize::from(self.window)) {
             return Err(Error::config(
                 KIND,
@@ -202,8 +211,9 @@ impl Jump {
         sorted.copy_from_slice(&self.state.recent[..window]);
         sorted.sort_unstable_by(f64::total_cmp);
         let upper = sorted[window / 2];
+        // Halves first: the sum of two values near f64::MAX would overflow.
         Some(if window % 2 == 0 {
-            0.5 * (sorted[window / 2 - 1] + upper)
+            0.5 * sorted[window / 2 - 1] + 0.5 * upper
         } else {
             upper
         })
@@ -226,8 +236,10 @@ impl Jump {
             }
             nearest = nearest.min(d.abs());
         }
+        // A distance beyond f64's range (a subnormal step, values near its limits) is as far
+        // as a distance goes, not unknown: the biggest jumps must be scored and learnt.
         let distance = nearest / step;
-        distance.is_finite().then_some((distance, reference))
+        (!distance.is_nan()).then_some((distance.min(f64::MAX), reference))
     }
 
     /// The share of points beyond `TAIL_START` and their mean excess, priors included.
@@ -241,11 +253,14 @@ impl Jump {
     }
 
     /// How likely a distance of `distance` mean steps or more is: the fitted exponential tail
-    /// beyond `TAIL_START`, a Laplace one (scaled to meet it) below.
+    /// beyond `TAIL_START`; below it `share^(d / TAIL_START)`, which is 1 at the reference,
+    /// meets the share at `TAIL_START`, and is the prior's Laplace tail `e^(−d)` under the
+    /// prior. (A Laplace curve scaled to meet a small fitted share would call a point on the
+    /// reference itself unlikely.)
     fn tail_probability(&self, distance: f64) -> f64 {
         let (share, excess) = self.tail();
         if distance <= TAIL_START {
-            (share * (TAIL_START - distance).exp()).min(1.0)
+            share.powf(distance / TAIL_START)
         } else {
             share * (-(distance - TAIL_START) / excess).exp()
         }
@@ -256,7 +271,7 @@ impl Jump {
         let (share, excess) = self.tail();
         let p = tail_of_sigma(sigma);
         if p >= share {
-            TAIL_START - (p / share).ln()
+            TAIL_START * p.ln() / share.ln()
         } else {
             TAIL_START + excess * (share / p).ln()
         }
@@ -282,6 +297,9 @@ impl Detector for Jump {
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
         let x = features.get(self.config.input);
+        if !x.is_finite() {
+            return None;
+        }
         let (distance, reference) = self.distance(x)?;
         let offset = self.config.offset;
         let sigma = sigma_of_tail(self.tail_probability(distance));
@@ -319,6 +337,7 @@ impl Detector for Jump {
                 state.tail_excess += (distance - TAIL_START).min(EXCESS_CAP * excess);
             }
         }
+        let history = self.history();
         let state = &mut self.state;
         if let Some(last) = state.last.replace(x) {
             let mut step = (x - last).abs();
@@ -334,7 +353,6 @@ impl Detector for Jump {
                 state.mean_step += weight * (step - state.mean_step);
             }
         }
-        let history = usize::from(self.config.window) + usize::from(self.config.confirm) - 1;
         let len = usize::from(state.len);
         if len < history {
             state.recent[len] = x;
@@ -364,12 +382,16 @@ impl Detector for Jump {
             .iter()
             .all(|v| v.is_finite() && *v >= 0.0)
             || state.tail_beyond > state.tail_points
+            // Only moves are learnt, so a mean step of 0 with steps learnt would never move
+            // again (every step capped at four times 0).
+            || (state.steps == 0) != (state.mean_step == 0.0)
             || state.last.is_some_and(|v| !v.is_finite())
         {
             return Err(Error::SnapshotCorrupt {
                 kind: KIND.into(),
                 message: format!(
-                    "more than {history} points are kept, or a value is negative or not finite"
+                    "more than {history} points are kept, or a value is negative, not finite or \
+                     inconsistent"
                 ),
             });
         }
@@ -510,6 +532,27 @@ mod tests {
             ),
             (
                 JumpConfig {
+                    confirm: 0,
+                    ..JumpConfig::default()
+                },
+                "confirm",
+            ),
+            (
+                JumpConfig {
+                    confirm: 5,
+                    ..JumpConfig::default()
+                },
+                "confirm",
+            ),
+            (
+                JumpConfig {
+                    offset: 31.0,
+                    ..JumpConfig::default()
+                },
+                "offset",
+            ),
+            (
+                JumpConfig {
                     memory: 5.0,
                     ..JumpConfig::default()
                 },
@@ -555,6 +598,10 @@ mod tests {
         for corrupt in [
             JumpState { len: 7, ..d.state },
             JumpState {
+                mean_step: 0.0,
+                ..d.state
+            },
+            JumpState {
                 mean_step: -1.0,
                 ..d.state
             },
@@ -597,5 +644,73 @@ mod tests {
         for x in [band.lower - 1.0, band.upper + 1.0] {
             assert!(d.score(&Features::first(300, x)).unwrap().score > 0.0);
         }
+    }
+
+    #[test]
+    fn a_point_on_the_reference_scores_nothing_at_any_offset() {
+        // Regression: below 3 mean steps the tail was a Laplace curve scaled to meet the
+        // fitted share; on quiet series (a share far below the prior's) it called a point on
+        // the median itself unlikely, and at offset 1 every point scored a warning.
+        let mut rng = Rng(21);
+        let noise: Vec<f64> = (0..3000).map(|_| 10.0 + rng.normal()).collect();
+        let mut d = Jump::new(JumpConfig {
+            offset: 1.0,
+            confirm: 1,
+            ..JumpConfig::default()
+        })
+        .unwrap();
+        let s = scores(&mut d, &noise);
+        assert!(d.tail().0 < (-TAIL_START).exp(), "share {}", d.tail().0);
+        let reference = d.reference().unwrap();
+        let at = d.score(&Features::first(3000, reference)).unwrap();
+        assert_eq!(at.score, 0.0);
+        assert!(at.expected.lower <= reference && reference <= at.expected.upper);
+        // A warning at offset 1 is a surprise of 5/3 σ, one point in ten or so under the
+        // model: the noise may reach it that often (within twice), not at every point.
+        let loud = s[100..].iter().filter(|&&x| x >= 2.0).count();
+        let expected = tail_of_sigma(1.0 + 2.0 / 3.0) * 2900.0;
+        assert!(
+            (loud as f64) < 2.0 * expected,
+            "{loud} of 2900 noise points scored a warning at offset 1 (about {expected:.0} expected)"
+        );
+    }
+
+    #[test]
+    fn values_at_the_limits_of_f64_neither_panic_nor_go_unscored() {
+        let mut d = Jump::new(JumpConfig::default()).unwrap();
+        let extremes: Vec<f64> = (0..60)
+            .map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX })
+            .collect();
+        for s in scores(&mut d, &extremes) {
+            assert!(s.is_finite() && s >= 0.0);
+        }
+        // Steps of the smallest subnormal, then a jump of 1: a distance beyond f64's range.
+        let mut tiny = Jump::new(JumpConfig::default()).unwrap();
+        let creep: Vec<f64> = (0..40).map(|i| f64::from(i % 2) * 5e-324).collect();
+        scores(&mut tiny, &creep);
+        tiny.observe(&Features::first(40, 1.0));
+        let jump = tiny.score(&Features::first(41, 1.0)).unwrap();
+        assert!(
+            jump.score >= 2.0 && jump.score.is_finite(),
+            "{}",
+            jump.score
+        );
+        assert!(tiny.score(&Features::first(42, f64::NAN)).is_none());
+    }
+
+    #[test]
+    fn a_snapshot_for_a_longer_history_is_refused_by_a_shorter_one() {
+        let mut rng = Rng(4);
+        let values = walk(&mut rng, 100);
+        let mut long = Jump::new(JumpConfig {
+            window: 9,
+            ..JumpConfig::default()
+        })
+        .unwrap();
+        scores(&mut long, &values);
+        let mut short = Jump::new(JumpConfig::default()).unwrap();
+        let before = short.clone();
+        assert!(short.restore(&long.snapshot()).is_err());
+        assert_eq!(short, before);
     }
 }
