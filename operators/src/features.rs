@@ -38,15 +38,37 @@ impl Jitter {
 
     /// Learns the next input.
     pub fn update(&mut self, x: f64) {
+        self.update_with(x, Self::MEMORY, false);
+    }
+
+    /// Learns the next input with a memory of `memory` differences (at least 1). With
+    /// `moves_only`, a repeat of the last input is no difference: a series that mostly rests
+    /// (a count at 0) is measured by the size of its moves. A difference beyond f64's range
+    /// (inputs near its limits) is not learnt.
+    pub fn update_with(&mut self, x: f64, memory: f64, moves_only: bool) {
         if let Some(last) = self.last.replace(x) {
             let mut diff = (x - last).abs();
+            if !diff.is_finite() || (moves_only && diff == 0.0) {
+                return;
+            }
             if self.count >= Self::MIN_COUNT {
                 diff = diff.min(Self::CAP * self.mean_abs_diff);
             }
             self.count = self.count.saturating_add(1);
-            let weight = (1.0 / f64::from(self.count)).max(1.0 / Self::MEMORY);
+            let weight = (1.0 / f64::from(self.count)).max(1.0 / memory);
             self.mean_abs_diff += weight * (diff - self.mean_abs_diff);
         }
+    }
+
+    /// The mean absolute difference; `None` until enough differences were seen.
+    pub fn mean_abs_diff(&self) -> Option<f64> {
+        (self.count >= Self::MIN_COUNT).then_some(self.mean_abs_diff)
+    }
+
+    /// Whether differences were learnt exactly when the mean is positive, as `moves_only`
+    /// learning keeps it (a restored mean of 0 after moves would never move again).
+    pub fn is_moves_consistent(&self) -> bool {
+        (self.count == 0) == (self.mean_abs_diff == 0.0)
     }
 
     /// The standard deviation of the input if it is independent Gaussian noise passed through

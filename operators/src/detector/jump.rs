@@ -42,7 +42,7 @@ use aiops_schemas::Band;
 use super::{Detector, Score, Snapshot};
 use crate::calibration::{score_beyond, sigma_of_tail, tail_of_sigma};
 use crate::error::{Error, Result};
-use crate::features::{Features, Input};
+use crate::features::{Features, Input, Jitter};
 use crate::params;
 
 /// Registry name.
@@ -58,10 +58,6 @@ const HISTORY: usize = MAX_WINDOW + MAX_CONFIRM - 1;
 /// Largest `offset`: the sigma-equivalent of the smallest tail probability is about 37.5, and
 /// an offset near it would put the expected band at infinity.
 const MAX_OFFSET: f64 = 30.0;
-/// Steps averaged before the first score.
-const MIN_STEPS: u32 = 10;
-/// One step is learnt as at most this many times the mean step.
-const STEP_CAP: f64 = 4.0;
 /// Distance, in mean steps, beyond which the tail is fitted (a Laplace tail puts 5 % there).
 const TAIL_START: f64 = 3.0;
 /// Weight, in points, of the prior (a Laplace tail) on the share beyond `TAIL_START`.
@@ -144,11 +140,12 @@ impl JumpConfig {
                 ),
             ));
         }
-        if !(self.memory.is_finite() && self.memory >= f64::from(MIN_STEPS)) {
+        if !(self.memory.is_finite() && self.memory >= f64::from(Jitter::MIN_COUNT)) {
             return Err(Error::config(
                 KIND,
                 format!(
-                    "memory must be at least {MIN_STEPS} steps, not {}",
+                    "memory must be at least {} steps, not {}",
+                    Jitter::MIN_COUNT,
                     self.memory
                 ),
             ));
@@ -163,12 +160,9 @@ struct JumpState {
     recent: [f64; HISTORY],
     /// Valid points in `recent`.
     len: u8,
-    /// The last point learnt.
-    last: Option<f64>,
-    /// Mean absolute step, fading.
-    mean_step: f64,
-    /// Steps learnt, saturating.
-    steps: u32,
+    /// The mean absolute step, of the steps that move the value (encoded as the last point,
+    /// the mean and the steps learnt: the layout this state had before it was a `Jitter`).
+    steps: Jitter,
     /// The tail of the distances, with fading counts: points learnt, points beyond
     /// `TAIL_START`, and their excesses beyond it summed (in mean steps).
     tail_points: f64,
@@ -180,6 +174,9 @@ struct JumpState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Jump {
     config: JumpConfig,
+    /// The tail probability of `offset`'s sigma-equivalent: what scores 0, fixed by the
+    /// configuration.
+    offset_tail: f64,
     state: JumpState,
 }
 
@@ -189,6 +186,7 @@ impl Jump {
         config.validate()?;
         Ok(Jump {
             config,
+            offset_tail: tail_of_sigma(config.offset),
             state: JumpState::default(),
         })
     }
@@ -220,9 +218,9 @@ impl Jump {
     }
 
     /// How far `x` and the confirming points before it lie from the reference, in mean steps:
-    /// the smallest of their distances when all lie on one side, else 0. With the reference;
-    /// `None` while either is unknown.
-    fn distance(&self, x: f64) -> Option<(f64, f64)> {
+    /// the smallest of their distances when all lie on one side, else 0. With the reference and
+    /// the mean step; `None` while either is unknown.
+    fn distance(&self, x: f64) -> Option<(f64, f64, f64)> {
         let step = self.mean_step()?;
         let reference = self.reference()?;
         let window = usize::from(self.config.window);
@@ -232,14 +230,14 @@ impl Jump {
         for &p in confirming {
             let d = p - reference;
             if d.signum() != side || d == 0.0 {
-                return Some((0.0, reference));
+                return Some((0.0, reference, step));
             }
             nearest = nearest.min(d.abs());
         }
         // A distance beyond f64's range (a subnormal step, values near its limits) is as far
         // as a distance goes, not unknown: the biggest jumps must be scored and learnt.
         let distance = nearest / step;
-        (!distance.is_nan()).then_some((distance.min(f64::MAX), reference))
+        (!distance.is_nan()).then_some((distance.min(f64::MAX), reference, step))
     }
 
     /// The share of points beyond `TAIL_START` and their mean excess, priors included.
@@ -266,10 +264,10 @@ impl Jump {
         }
     }
 
-    /// The distance, in mean steps, with the tail probability of `sigma`.
-    fn distance_of_sigma(&self, sigma: f64) -> f64 {
+    /// The distance, in mean steps, whose tail probability is `offset`'s: what scores 0.
+    fn usual_distance(&self) -> f64 {
         let (share, excess) = self.tail();
-        let p = tail_of_sigma(sigma);
+        let p = self.offset_tail;
         if p >= share {
             TAIL_START * p.ln() / share.ln()
         } else {
@@ -280,8 +278,51 @@ impl Jump {
     /// The mean absolute step; `None` before `MIN_STEPS` steps, or when the series has not
     /// moved (no scale to measure a jump by).
     fn mean_step(&self) -> Option<f64> {
-        let step = self.state.mean_step;
-        (self.state.steps >= MIN_STEPS && step > 0.0 && step.is_finite()).then_some(step)
+        let step = self.state.steps.mean_abs_diff()?;
+        (step > 0.0 && step.is_finite()).then_some(step)
+    }
+
+    /// The score of a point at `distance` mean steps from `reference`.
+    fn judge(&self, distance: f64, reference: f64, step: f64) -> Score {
+        let sigma = sigma_of_tail(self.tail_probability(distance));
+        let usual = self.usual_distance() * step;
+        Score {
+            score: score_beyond(sigma, self.config.offset),
+            expected: Band {
+                lower: reference - usual,
+                upper: reference + usual,
+            },
+        }
+    }
+
+    /// Learns `x`, whose distance (if known) was measured before it.
+    fn learn(&mut self, x: f64, distance: Option<f64>) {
+        if let Some(distance) = distance {
+            let (_, excess) = self.tail();
+            let keep = 1.0 - 1.0 / self.config.tail_memory;
+            let state = &mut self.state;
+            state.tail_points = state.tail_points * keep + 1.0;
+            state.tail_beyond *= keep;
+            state.tail_excess *= keep;
+            if distance > TAIL_START {
+                state.tail_beyond += 1.0;
+                state.tail_excess += (distance - TAIL_START).min(EXCESS_CAP * excess);
+            }
+        }
+        let history = self.history();
+        let state = &mut self.state;
+        // Only steps that move the value: measured by its steps of zero, every burst of a
+        // count at rest would be dozens of usual steps (NAB's rogue-agent key series raised
+        // 112 false alarms that way).
+        state.steps.update_with(x, self.config.memory, true);
+        let len = usize::from(state.len);
+        if len < history {
+            state.recent[len] = x;
+            state.len += 1;
+        } else {
+            state.recent.copy_within(1..history, 0);
+            state.recent[history - 1] = x;
+        }
     }
 }
 
@@ -300,18 +341,8 @@ impl Detector for Jump {
         if !x.is_finite() {
             return None;
         }
-        let (distance, reference) = self.distance(x)?;
-        let offset = self.config.offset;
-        let sigma = sigma_of_tail(self.tail_probability(distance));
-        // What scores 0: the distance whose fitted tail is the offset's Gaussian one.
-        let usual = self.distance_of_sigma(offset) * self.state.mean_step;
-        Some(Score {
-            score: score_beyond(sigma, offset),
-            expected: Band {
-                lower: reference - usual,
-                upper: reference + usual,
-            },
-        })
+        let (distance, reference, step) = self.distance(x)?;
+        Some(self.judge(distance, reference, step))
     }
 
     /// The tail fitted to the series' own distances is its calibration.
@@ -322,45 +353,24 @@ impl Detector for Jump {
     #[inline]
     fn update(&mut self, features: &Features) {
         let x = features.get(self.config.input);
+        if x.is_finite() {
+            let distance = self.distance(x).map(|(d, _, _)| d);
+            self.learn(x, distance);
+        }
+    }
+
+    /// Scoring and learning measure the same distance (a sort of the window): once.
+    #[inline]
+    fn observe(&mut self, features: &Features) -> Option<Score> {
+        let x = features.get(self.config.input);
         if !x.is_finite() {
-            return;
+            return None;
         }
-        if let Some((distance, _)) = self.distance(x) {
-            let (_, excess) = self.tail();
-            let keep = 1.0 - 1.0 / self.config.tail_memory;
-            let state = &mut self.state;
-            state.tail_points = state.tail_points * keep + 1.0;
-            state.tail_beyond *= keep;
-            state.tail_excess *= keep;
-            if distance > TAIL_START {
-                state.tail_beyond += 1.0;
-                state.tail_excess += (distance - TAIL_START).min(EXCESS_CAP * excess);
-            }
-        }
-        let history = self.history();
-        let state = &mut self.state;
-        if let Some(last) = state.last.replace(x) {
-            let mut step = (x - last).abs();
-            if state.steps >= MIN_STEPS {
-                step = step.min(STEP_CAP * state.mean_step);
-            }
-            // Only steps that move the value: measured by its steps of zero, every burst of a
-            // count at rest would be dozens of usual steps (NAB's rogue-agent key series
-            // raised 112 false alarms that way).
-            if step.is_finite() && step > 0.0 {
-                state.steps = state.steps.saturating_add(1);
-                let weight = (1.0 / f64::from(state.steps)).max(1.0 / self.config.memory);
-                state.mean_step += weight * (step - state.mean_step);
-            }
-        }
-        let len = usize::from(state.len);
-        if len < history {
-            state.recent[len] = x;
-            state.len += 1;
-        } else {
-            state.recent.copy_within(1..history, 0);
-            state.recent[history - 1] = x;
-        }
+        let measured = self.distance(x);
+        let score =
+            measured.map(|(distance, reference, step)| self.judge(distance, reference, step));
+        self.learn(x, measured.map(|(d, _, _)| d));
+        score
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -373,8 +383,11 @@ impl Detector for Jump {
         let len = usize::from(state.len);
         if len > history
             || !state.recent[..len].iter().all(|v| v.is_finite())
+            || !state.steps.is_sane()
+            // Only moves are learnt, so a mean step of 0 with steps learnt would never move
+            // again (every step capped at four times 0).
+            || !state.steps.is_moves_consistent()
             || ![
-                state.mean_step,
                 state.tail_points,
                 state.tail_beyond,
                 state.tail_excess,
@@ -382,10 +395,6 @@ impl Detector for Jump {
             .iter()
             .all(|v| v.is_finite() && *v >= 0.0)
             || state.tail_beyond > state.tail_points
-            // Only moves are learnt, so a mean step of 0 with steps learnt would never move
-            // again (every step capped at four times 0).
-            || (state.steps == 0) != (state.mean_step == 0.0)
-            || state.last.is_some_and(|v| !v.is_finite())
         {
             return Err(Error::SnapshotCorrupt {
                 kind: KIND.into(),
@@ -489,7 +498,8 @@ mod tests {
         );
         // The spike's two steps count as four mean steps each, so the walk after it is
         // judged as before and a jump later is still seen on its second point.
-        assert!(d.state.mean_step < 3.0, "mean step {}", d.state.mean_step);
+        let step = d.mean_step().unwrap();
+        assert!(step < 3.0, "mean step {step}");
         let level = values[299] + 30.0;
         d.observe(&Features::first(300, level));
         assert!(d.score(&Features::first(301, level)).unwrap().score >= 2.0);
@@ -595,27 +605,56 @@ mod tests {
         copy.restore(&d.snapshot()).unwrap();
         assert_eq!(copy, d);
 
+        // The state's layout, field by field (the mean step is a `Jitter`: last point, mean,
+        // steps learnt), so each part can be corrupted on its own.
+        #[derive(Debug, Clone, Copy, Serialize)]
+        struct Layout {
+            recent: [f64; HISTORY],
+            len: u8,
+            last: Option<f64>,
+            mean_step: f64,
+            steps: u32,
+            tail_points: f64,
+            tail_beyond: f64,
+            tail_excess: f64,
+        }
+        let state = &d.state;
+        let good = Layout {
+            recent: state.recent,
+            len: state.len,
+            last: values.last().copied(),
+            mean_step: d.mean_step().unwrap(),
+            steps: 199,
+            tail_points: state.tail_points,
+            tail_beyond: state.tail_beyond,
+            tail_excess: state.tail_excess,
+        };
+        let mut same = Jump::new(JumpConfig::default()).unwrap();
+        same.restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &good))
+            .unwrap();
+        assert_eq!(same, d, "the layout is the state's");
+
         for corrupt in [
-            JumpState { len: 7, ..d.state },
-            JumpState {
+            Layout { len: 7, ..good },
+            Layout {
                 mean_step: 0.0,
-                ..d.state
+                ..good
             },
-            JumpState {
+            Layout {
                 mean_step: -1.0,
-                ..d.state
+                ..good
             },
-            JumpState {
+            Layout {
                 tail_excess: f64::NAN,
-                ..d.state
+                ..good
             },
-            JumpState {
-                tail_beyond: d.state.tail_points + 1.0,
-                ..d.state
+            Layout {
+                tail_beyond: good.tail_points + 1.0,
+                ..good
             },
-            JumpState {
+            Layout {
                 last: Some(f64::INFINITY),
-                ..d.state
+                ..good
             },
         ] {
             let snapshot = Snapshot::encode(KIND, SNAPSHOT_VERSION, &corrupt);
