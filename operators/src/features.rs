@@ -238,6 +238,80 @@ impl Default for FadingRange {
     }
 }
 
+/// How often a series sets records (a value above every one before it, or below), against
+/// how often a stationary series would: a measure of wandering that needs no model of the
+/// series. Among `n` exchangeable values the newest is the highest with probability `1/n` and
+/// the lowest with `1/n`, whatever their distribution, so a stationary series sets about
+/// `2 ln n` records in its first `n` points; a random walk sets about `√n`, a trend nearly one
+/// per point. Both counts fade over the same memory, so the ratio describes the recent points;
+/// the extremes do not fade (a record is against the whole history).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Records {
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+    /// Points taken in.
+    pub(crate) seen: u64,
+    /// Records set, fading.
+    pub(crate) observed: f64,
+    /// Records a stationary series would have set over the same points, fading.
+    pub(crate) expected: f64,
+}
+
+impl Records {
+    /// Nothing seen.
+    pub const fn new() -> Records {
+        Records {
+            low: f64::INFINITY,
+            high: f64::NEG_INFINITY,
+            seen: 0,
+            observed: 0.0,
+            expected: 0.0,
+        }
+    }
+
+    /// Takes in `x` (finite); the counts keep `keep` (in [0, 1)) of their weight per point.
+    #[inline]
+    pub fn update(&mut self, x: f64, keep: f64) {
+        if self.seen > 0 {
+            let record = x > self.high || x < self.low;
+            self.observed = self.observed * keep + f64::from(u8::from(record));
+            // The first point after one other is a record for sure: 2 / 2.
+            self.expected = self.expected * keep + 2.0 / (self.seen as f64 + 1.0);
+        }
+        self.seen = self.seen.saturating_add(1);
+        self.low = self.low.min(x);
+        self.high = self.high.max(x);
+    }
+
+    /// Records set over records expected, each with `prior` added (a series is taken as
+    /// stationary until it has set `prior`-many records more than expected, or so): 1 for a
+    /// stationary series, large for a trend.
+    #[inline]
+    pub fn ratio(&self, prior: f64) -> f64 {
+        (self.observed + prior) / (self.expected + prior)
+    }
+
+    /// Whether restored state is consistent: counts finite and not negative, and extremes that
+    /// are finite and ordered once a point was seen (infinite, as [`Records::new`], before).
+    pub fn is_sane(&self) -> bool {
+        let counts = [self.observed, self.expected]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0);
+        let extremes = if self.seen == 0 {
+            self.low == f64::INFINITY && self.high == f64::NEG_INFINITY
+        } else {
+            self.low.is_finite() && self.high.is_finite() && self.low <= self.high
+        };
+        counts && extremes
+    }
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Records::new()
+    }
+}
+
 /// The largest window a [`RollingWindow`] holds: slot indices are stored as bytes, which keeps
 /// the sorted index at one byte per value.
 pub const MAX_WINDOW: usize = 255;
@@ -651,6 +725,95 @@ impl Default for FeatureExtractor {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The record ratio of each of `series` series of `n` points drawn by `draw`, after `from`.
+    fn record_ratios(
+        series: u64,
+        n: usize,
+        from: usize,
+        mut draw: impl FnMut(&mut crate::rng::Rng, usize) -> f64,
+    ) -> Vec<f64> {
+        (0..series)
+            .flat_map(|seed| {
+                let mut rng = crate::rng::Rng(seed);
+                let mut records = Records::new();
+                let mut ratios = Vec::new();
+                for i in 0..n {
+                    records.update(draw(&mut rng, i), 1.0 - 1.0 / 300.0);
+                    if i >= from {
+                        ratios.push(records.ratio(10.0));
+                    }
+                }
+                ratios
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_tell_a_wandering_series_from_a_stationary_one() {
+        // Stationary noise, Gaussian or heavy-tailed: records as often as expected.
+        let gaussian = record_ratios(50, 2_000, 100, |rng, _| rng.normal());
+        let heavy = record_ratios(50, 2_000, 100, |rng, _| rng.normal().powi(3));
+        for ratios in [&gaussian, &heavy] {
+            let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+            assert!((0.8..1.25).contains(&mean), "mean ratio {mean} on noise");
+            let high = ratios.iter().filter(|r| **r >= 2.0).count();
+            assert!(
+                high * 100 < ratios.len(),
+                "{high} of {} at 2 or more",
+                ratios.len()
+            );
+        }
+        // A Gaussian random walk and a noisy trend: records far more often.
+        let mut level = 0.0;
+        let walk = record_ratios(50, 2_000, 500, |rng, i| {
+            if i == 0 {
+                level = 0.0;
+            }
+            level += rng.normal();
+            level
+        });
+        // A walk's records thin out like 1/√n, a stationary series' like 1/n: far above 1 on
+        // average, but a long walk spends stretches below 2.
+        let mean = walk.iter().sum::<f64>() / walk.len() as f64;
+        let high = walk.iter().filter(|r| **r >= 2.0).count();
+        assert!(mean > 1.6, "mean ratio {mean} on random walks");
+        assert!(
+            high * 4 > walk.len(),
+            "{high} of {} at 2 or more",
+            walk.len()
+        );
+        let trend = record_ratios(10, 1_000, 200, |rng, i| 0.5 * i as f64 + rng.normal());
+        let least = trend.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert!(least > 3.0, "a trend's ratio fell to {least}");
+        // The state a snapshot may hold.
+        let mut records = Records::new();
+        assert!(records.is_sane());
+        records.update(1.0, 0.5);
+        assert!(records.is_sane());
+        assert!(
+            !Records {
+                observed: -1.0,
+                ..records
+            }
+            .is_sane()
+        );
+        assert!(
+            !Records {
+                expected: f64::NAN,
+                ..records
+            }
+            .is_sane()
+        );
+        assert!(
+            !Records {
+                low: 2.0,
+                ..records
+            }
+            .is_sane()
+        );
+        assert!(!Records { seen: 0, ..records }.is_sane());
+    }
 
     #[test]
     fn ewstats_starts_as_a_plain_mean() {

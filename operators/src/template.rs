@@ -80,7 +80,7 @@ pub struct Template {
 }
 
 fn default_version() -> String {
-    "builtin-7".to_owned()
+    "builtin-8".to_owned()
 }
 
 /// A detector spec with parameters.
@@ -106,7 +106,10 @@ fn spec(kind: &str, params: &[(&str, f64)]) -> DetectorSpec {
 ///   a second `range` over a smoothed input (`smooth` 0.1, `tolerance` 0.1, `noise_floor` 1.5)
 ///   for sustained shifts whose single points stay inside the raw range.
 ///   The floors were chosen over NAB, two other corpora, generated young series and pure noise
-///   together (docs/detection.md, "Beyond NAB");
+///   together (docs/detection.md, "Beyond NAB"). Then `stuck` (a value frozen far longer than
+///   the series ever repeats), `residual` (Gaussian tails, on series shown to have Gaussian
+///   noise) and `jump` (change points, `offset` 1.25, only on series that set records at least
+///   twice as often as a stationary series would: `wander` 2; see "Change points");
 /// - ensemble: each detector's score calibrated against the envelope of its own recent scores
 ///   (`tolerance` 2: a score 3 means a surprise three times the recent largest; `learn_cap` 3:
 ///   a score lifts that envelope threefold at most, so one incident does not hide the next), combined by
@@ -135,6 +138,7 @@ impl Default for Template {
         ));
         detectors.push(DetectorSpec::new("stuck"));
         detectors.push(DetectorSpec::new("residual"));
+        detectors.push(spec("jump", &[("offset", 1.25), ("wander", 2.0)]));
         Template {
             name: "default".to_owned(),
             version: default_version(),

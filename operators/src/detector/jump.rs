@@ -42,12 +42,12 @@ use aiops_schemas::Band;
 use super::{Detector, Score, Snapshot};
 use crate::calibration::{score_beyond, sigma_of_tail, tail_of_sigma};
 use crate::error::{Error, Result};
-use crate::features::{Features, Input, Jitter};
+use crate::features::{Features, Input, Jitter, Records};
 use crate::params;
 
 /// Registry name.
 pub const KIND: &str = "jump";
-const SNAPSHOT_VERSION: u16 = 1;
+const SNAPSHOT_VERSION: u16 = 2;
 
 /// Most points in the reference window.
 pub const MAX_WINDOW: usize = 15;
@@ -67,6 +67,9 @@ const PRIOR_EXCEEDANCES: f64 = 5.0;
 /// One excess is learnt as at most this many times the mean excess, so an incident does not
 /// teach the detector that incidents are usual.
 const EXCESS_CAP: f64 = 4.0;
+/// Records added to both counts of [`Records::ratio`] for `wander`: a series counts as
+/// wandering only once it has set about this many records more than a stationary one would.
+const WANDER_PRIOR: f64 = 10.0;
 
 /// Parameters of the jump detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -88,6 +91,13 @@ pub struct JumpConfig {
 
     /// The sigma-equivalent that scores 0; each `offset / 3` beyond it adds 1.
     pub offset: f64,
+    /// Speak only on series that wander: ones that set records (a value beyond every one
+    /// before it) at least this many times as often as a stationary series would, over the
+    /// last `wander_memory` points or so (0: on every series). Elsewhere the detector abstains
+    /// and the level, range and seasonal detectors judge.
+    pub wander: f64,
+    /// Points after which a past point's weight in the record counts has fallen to 1/e.
+    pub wander_memory: f64,
 }
 
 impl Default for JumpConfig {
@@ -99,6 +109,8 @@ impl Default for JumpConfig {
             memory: 50.0,
             tail_memory: 1_000.0,
             offset: 3.0,
+            wander: 0.0,
+            wander_memory: 300.0,
         }
     }
 }
@@ -140,6 +152,24 @@ impl JumpConfig {
                 ),
             ));
         }
+        if !(self.wander == 0.0 || (self.wander.is_finite() && self.wander >= 1.0)) {
+            return Err(Error::config(
+                KIND,
+                format!(
+                    "wander must be 0 (every series) or a ratio of at least 1, not {}",
+                    self.wander
+                ),
+            ));
+        }
+        if !(self.wander_memory.is_finite() && self.wander_memory >= 1.0) {
+            return Err(Error::config(
+                KIND,
+                format!(
+                    "wander_memory must be at least 1 point, not {}",
+                    self.wander_memory
+                ),
+            ));
+        }
         if !(self.memory.is_finite() && self.memory >= f64::from(Jitter::MIN_COUNT)) {
             return Err(Error::config(
                 KIND,
@@ -165,6 +195,19 @@ struct JumpState {
     steps: Jitter,
     /// The tail of the distances, with fading counts: points learnt, points beyond
     /// `TAIL_START`, and their excesses beyond it summed (in mean steps).
+    tail_points: f64,
+    tail_beyond: f64,
+    tail_excess: f64,
+    /// How often the series sets records (for `wander`).
+    records: Records,
+}
+
+/// The state as format version 1 wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+struct JumpStateV1 {
+    recent: [f64; HISTORY],
+    len: u8,
+    steps: Jitter,
     tail_points: f64,
     tail_beyond: f64,
     tail_excess: f64,
@@ -282,6 +325,12 @@ impl Jump {
         (step > 0.0 && step.is_finite()).then_some(step)
     }
 
+    /// Whether the series wanders enough for the detector to speak (always without `wander`).
+    #[inline]
+    fn speaks(&self) -> bool {
+        self.config.wander == 0.0 || self.state.records.ratio(WANDER_PRIOR) >= self.config.wander
+    }
+
     /// The score of a point at `distance` mean steps from `reference`.
     fn judge(&self, distance: f64, reference: f64, step: f64) -> Score {
         let sigma = sigma_of_tail(self.tail_probability(distance));
@@ -311,6 +360,9 @@ impl Jump {
         }
         let history = self.history();
         let state = &mut self.state;
+        state
+            .records
+            .update(x, 1.0 - 1.0 / self.config.wander_memory);
         // Only steps that move the value: measured by its steps of zero, every burst of a
         // count at rest would be dozens of usual steps (NAB's rogue-agent key series raised
         // 112 false alarms that way).
@@ -341,6 +393,9 @@ impl Detector for Jump {
         if !x.is_finite() {
             return None;
         }
+        if !self.speaks() {
+            return None;
+        }
         let (distance, reference, step) = self.distance(x)?;
         Some(self.judge(distance, reference, step))
     }
@@ -367,8 +422,9 @@ impl Detector for Jump {
             return None;
         }
         let measured = self.distance(x);
-        let score =
-            measured.map(|(distance, reference, step)| self.judge(distance, reference, step));
+        let score = measured
+            .filter(|_| self.speaks())
+            .map(|(distance, reference, step)| self.judge(distance, reference, step));
         self.learn(x, measured.map(|(d, _, _)| d));
         score
     }
@@ -378,7 +434,21 @@ impl Detector for Jump {
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let state: JumpState = snapshot.decode(KIND, SNAPSHOT_VERSION)?;
+        let state: JumpState = if snapshot.version == 1 {
+            // Written before the record counts existed: they start from the next point.
+            let old: JumpStateV1 = snapshot.decode(KIND, 1)?;
+            JumpState {
+                recent: old.recent,
+                len: old.len,
+                steps: old.steps,
+                tail_points: old.tail_points,
+                tail_beyond: old.tail_beyond,
+                tail_excess: old.tail_excess,
+                records: Records::new(),
+            }
+        } else {
+            snapshot.decode(KIND, SNAPSHOT_VERSION)?
+        };
         let history = self.history();
         let len = usize::from(state.len);
         if len > history
@@ -395,6 +465,7 @@ impl Detector for Jump {
             .iter()
             .all(|v| v.is_finite() && *v >= 0.0)
             || state.tail_beyond > state.tail_points
+            || !state.records.is_sane()
         {
             return Err(Error::SnapshotCorrupt {
                 kind: KIND.into(),
@@ -514,6 +585,54 @@ mod tests {
     }
 
     #[test]
+    fn with_wander_it_speaks_on_a_trend_and_abstains_on_stationary_noise() {
+        let config = JumpConfig {
+            wander: 2.0,
+            offset: 1.25,
+            ..JumpConfig::default()
+        };
+        // Stationary Gaussian noise with a level shift of 25 sigmas halfway: a few records,
+        // not a wandering series; the level and range detectors judge the shift.
+        let mut spoke = 0;
+        for seed in 0..20 {
+            let mut rng = Rng(100 + seed);
+            let mut d = Jump::new(config).unwrap();
+            for i in 0..2_000 {
+                let level = if i >= 1_000 { 25.0 } else { 0.0 };
+                let f = Features::first(i, level + rng.normal());
+                spoke += usize::from(d.observe(&f).is_some());
+            }
+        }
+        assert_eq!(spoke, 0, "spoke on {spoke} points of stationary noise");
+        // A noisy trend (a record nearly every other point) with a jump of 25 sigmas: it
+        // speaks, and the jump scores a warning on its second point.
+        let mut rng = Rng(7);
+        let values: Vec<f64> = (0..600)
+            .map(|i| 0.5 * i as f64 + rng.normal() + if i >= 400 { 25.0 } else { 0.0 })
+            .collect();
+        let mut d = Jump::new(config).unwrap();
+        let s: Vec<Option<Score>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| d.observe(&Features::first(i as i64, v)))
+            .collect();
+        assert!(s[100..].iter().all(Option::is_some));
+        let jump = s[401].as_ref().map_or(0.0, |s| s.score);
+        assert!(jump >= 2.0, "the jump scored {jump}");
+        // Without `wander` the same detector speaks on the noise too.
+        let mut always = Jump::new(JumpConfig {
+            wander: 0.0,
+            ..config
+        })
+        .unwrap();
+        let mut rng = Rng(100);
+        let heard = (0..200)
+            .filter(|&i| always.observe(&Features::first(i, rng.normal())).is_some())
+            .count();
+        assert!(heard > 150, "{heard}");
+    }
+
+    #[test]
     fn a_flat_series_has_no_scale_and_says_nothing() {
         let mut d = Jump::new(JumpConfig::default()).unwrap();
         let s: Vec<Option<Score>> = (0..50)
@@ -589,6 +708,27 @@ mod tests {
                 },
                 "offset",
             ),
+            (
+                JumpConfig {
+                    wander: 0.5,
+                    ..JumpConfig::default()
+                },
+                "wander",
+            ),
+            (
+                JumpConfig {
+                    wander: f64::INFINITY,
+                    ..JumpConfig::default()
+                },
+                "wander",
+            ),
+            (
+                JumpConfig {
+                    wander_memory: 0.0,
+                    ..JumpConfig::default()
+                },
+                "wander_memory",
+            ),
         ] {
             let err = Jump::new(config).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
@@ -617,6 +757,11 @@ mod tests {
             tail_points: f64,
             tail_beyond: f64,
             tail_excess: f64,
+            records_low: f64,
+            records_high: f64,
+            records_seen: u64,
+            records_observed: f64,
+            records_expected: f64,
         }
         let state = &d.state;
         let good = Layout {
@@ -628,6 +773,11 @@ mod tests {
             tail_points: state.tail_points,
             tail_beyond: state.tail_beyond,
             tail_excess: state.tail_excess,
+            records_low: values.iter().copied().fold(f64::INFINITY, f64::min),
+            records_high: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            records_seen: 200,
+            records_observed: state.records.observed,
+            records_expected: state.records.expected,
         };
         let mut same = Jump::new(JumpConfig::default()).unwrap();
         same.restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &good))
@@ -656,6 +806,14 @@ mod tests {
                 last: Some(f64::INFINITY),
                 ..good
             },
+            Layout {
+                records_observed: -1.0,
+                ..good
+            },
+            Layout {
+                records_low: good.records_high + 1.0,
+                ..good
+            },
         ] {
             let snapshot = Snapshot::encode(KIND, SNAPSHOT_VERSION, &corrupt);
             let mut target = Jump::new(JumpConfig::default()).unwrap();
@@ -663,6 +821,26 @@ mod tests {
             assert!(target.restore(&snapshot).is_err(), "{corrupt:?}");
             assert_eq!(target, before);
         }
+
+        // A snapshot from before the record counts restores all else; they start afresh.
+        let old = JumpStateV1 {
+            recent: state.recent,
+            len: state.len,
+            steps: state.steps,
+            tail_points: state.tail_points,
+            tail_beyond: state.tail_beyond,
+            tail_excess: state.tail_excess,
+        };
+        let mut upgraded = Jump::new(JumpConfig::default()).unwrap();
+        upgraded.restore(&Snapshot::encode(KIND, 1, &old)).unwrap();
+        assert_eq!(upgraded.state.records, Records::new());
+        assert_eq!(
+            JumpState {
+                records: state.records,
+                ..upgraded.state
+            },
+            d.state
+        );
     }
 
     #[test]

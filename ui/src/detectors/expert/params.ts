@@ -37,7 +37,7 @@ export const DETECTOR_KINDS: Record<string, ParamSpec[]> = {
   iforest: [i("window", 8), i("trees", 32), i("sample_size", 64), i("history", 1024), i("retrain_every", 512), i("warmup", 256)],
   sequence: [i("levels", 8), i("order", 2)],
   newcomer: [input, i("min_points", 8), i("handover", 100), n("offset", 3), n("clip_sigma", 4)],
-  jump: [input, i("window", 5), i("confirm", 2), n("memory", 50), n("tail_memory", 1000), n("offset", 3)],
+  jump: [input, i("window", 5), i("confirm", 2), n("memory", 50), n("tail_memory", 1000), n("offset", 3), n("wander", 0), n("wander_memory", 300)],
   stuck: [input, i("min_points", 30), n("memory", 2000), n("offset", 3), n("alarm", 3)],
   residual: [
     input,
