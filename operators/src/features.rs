@@ -5,6 +5,7 @@
 //! - [`RollingWindow`]: the last N values with robust statistics (median, quantiles, MAD) in
 //!   O(log N) per query and O(N) bytes moved per push.
 //! - [`Jitter`]: the noise of a series from its successive differences.
+//! - [`Records`]: how often a series sets records, against how often a stationary one would.
 //! - [`FeatureExtractor`]: turns a series' raw points into [`Features`] (value, delta, rate of
 //!   change per second, gap, EWMA mean and spread) for the stages downstream.
 
@@ -292,17 +293,28 @@ impl Records {
     }
 
     /// Whether restored state is consistent: counts finite and not negative, and extremes that
-    /// are finite and ordered once a point was seen (infinite, as [`Records::new`], before).
+    /// are finite and ordered once a point was seen (before, as [`Records::new`]: infinite,
+    /// nothing counted).
     pub fn is_sane(&self) -> bool {
         let counts = [self.observed, self.expected]
             .iter()
             .all(|v| v.is_finite() && *v >= 0.0);
         let extremes = if self.seen == 0 {
-            self.low == f64::INFINITY && self.high == f64::NEG_INFINITY
+            self.low == f64::INFINITY
+                && self.high == f64::NEG_INFINITY
+                && self.observed == 0.0
+                && self.expected == 0.0
         } else {
             self.low.is_finite() && self.high.is_finite() && self.low <= self.high
         };
         counts && extremes
+    }
+
+    /// Lowers both counts to at most `most`: what counts fading over a memory of `most` points
+    /// can reach (a snapshot learnt under a longer memory).
+    pub fn cap_counts(&mut self, most: f64) {
+        self.observed = self.observed.min(most);
+        self.expected = self.expected.min(most);
     }
 }
 
@@ -786,8 +798,24 @@ mod tests {
         let trend = record_ratios(10, 1_000, 200, |rng, i| 0.5 * i as f64 + rng.normal());
         let least = trend.iter().cloned().fold(f64::INFINITY, f64::min);
         assert!(least > 3.0, "a trend's ratio fell to {least}");
+        // Without fading, the expected count after n points is exactly 2 (H_n − 1), and a rising
+        // series sets a record at every point but the first.
+        let mut records = Records::new();
+        for i in 0..100 {
+            records.update(f64::from(i), 1.0);
+        }
+        let harmonic: f64 = (1..=100).map(|k| 1.0 / f64::from(k)).sum();
+        assert!((records.expected - 2.0 * (harmonic - 1.0)).abs() < 1e-9);
+        assert_eq!(records.observed, 99.0);
         // The state a snapshot may hold.
         let mut records = Records::new();
+        assert!(
+            !Records {
+                observed: 1.0,
+                ..records
+            }
+            .is_sane()
+        );
         assert!(records.is_sane());
         records.update(1.0, 0.5);
         assert!(records.is_sane());

@@ -30,10 +30,12 @@
 //! like the residual and stuck detectors: under the prior, a jump needs 14.4 mean steps to
 //! reach the ensemble's warning level 2 (a 5σ surprise).
 //!
-//! Measured over the corpora of `aiops eval` (docs/detection.md, "Change points"), the jump
-//! detector alone ranks the change points of the Turing change-point series best of every
-//! detector here, but inside the default ensemble it costs NAB more than it gains elsewhere:
-//! it is a detector to add to templates for wandering series, not part of the default.
+//! With `wander` W it speaks only on series that wander: ones that set records (a value
+//! beyond every one before it) at least W times as often as a stationary series would
+//! ([`Records`]), and abstains on the others, where the level, range and seasonal detectors
+//! judge. Measured over the corpora of `aiops eval` (docs/detection.md, "Change points"), the
+//! jump detector on every series costs NAB more than it gains elsewhere; on wandering series
+//! only (`wander` 2, `offset` 1.25) it is part of the default template.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +72,9 @@ const EXCESS_CAP: f64 = 4.0;
 /// Records added to both counts of [`Records::ratio`] for `wander`: a series counts as
 /// wandering only once it has set about this many records more than a stationary one would.
 const WANDER_PRIOR: f64 = 10.0;
+/// Largest `wander_memory`: beyond, the counts' per-point factor rounds to 1 and they no
+/// longer fade.
+const MAX_WANDER_MEMORY: f64 = 1e9;
 
 /// Parameters of the jump detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -161,12 +166,25 @@ impl JumpConfig {
                 ),
             ));
         }
-        if !(self.wander_memory.is_finite() && self.wander_memory >= 1.0) {
+        if !(self.wander_memory >= 1.0 && self.wander_memory <= MAX_WANDER_MEMORY) {
             return Err(Error::config(
                 KIND,
                 format!(
-                    "wander_memory must be at least 1 point, not {}",
+                    "wander_memory must be 1 to {MAX_WANDER_MEMORY} points, not {}",
                     self.wander_memory
+                ),
+            ));
+        }
+        // The fading count of records never exceeds the memory, so the ratio never exceeds
+        // this: a larger `wander` would silence the detector for good.
+        let reachable = 1.0 + self.wander_memory / WANDER_PRIOR;
+        if self.wander > reachable {
+            return Err(Error::config(
+                KIND,
+                format!(
+                    "wander {} can never be reached with wander_memory {} (at most {reachable}): \
+                     lower wander or lengthen wander_memory",
+                    self.wander, self.wander_memory
                 ),
             ));
         }
@@ -434,7 +452,7 @@ impl Detector for Jump {
     }
 
     fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let state: JumpState = if snapshot.version == 1 {
+        let mut state: JumpState = if snapshot.version == 1 {
             // Written before the record counts existed: they start from the next point.
             let old: JumpStateV1 = snapshot.decode(KIND, 1)?;
             JumpState {
@@ -475,6 +493,9 @@ impl Detector for Jump {
                 ),
             });
         }
+        // Counts learnt under a longer `wander_memory` than this configuration's: as high as
+        // they can be under this one (after the check: `min` would turn a NaN into the cap).
+        state.records.cap_counts(self.config.wander_memory);
         self.state = state;
         Ok(())
     }
@@ -619,6 +640,13 @@ mod tests {
         assert!(s[100..].iter().all(Option::is_some));
         let jump = s[401].as_ref().map_or(0.0, |s| s.score);
         assert!(jump >= 2.0, "the jump scored {jump}");
+        // Scoring then learning (the trait's path) answers exactly as `observe` does.
+        let mut apart = Jump::new(config).unwrap();
+        for (i, (&v, expected)) in values.iter().zip(&s).enumerate() {
+            let f = Features::first(i as i64, v);
+            assert_eq!(apart.score(&f), *expected, "point {i}");
+            apart.update(&f);
+        }
         // Without `wander` the same detector speaks on the noise too.
         let mut always = Jump::new(JumpConfig {
             wander: 0.0,
@@ -729,6 +757,22 @@ mod tests {
                 },
                 "wander_memory",
             ),
+            (
+                JumpConfig {
+                    wander_memory: 1e10,
+                    ..JumpConfig::default()
+                },
+                "wander_memory",
+            ),
+            // Counts fading over 5 points reach at most 5: a ratio of (5 + 10) / 10.
+            (
+                JumpConfig {
+                    wander: 2.0,
+                    wander_memory: 5.0,
+                    ..JumpConfig::default()
+                },
+                "never be reached",
+            ),
         ] {
             let err = Jump::new(config).unwrap_err().to_string();
             assert!(err.contains(name), "{err}");
@@ -814,6 +858,10 @@ mod tests {
                 records_low: good.records_high + 1.0,
                 ..good
             },
+            Layout {
+                records_expected: f64::NAN,
+                ..good
+            },
         ] {
             let snapshot = Snapshot::encode(KIND, SNAPSHOT_VERSION, &corrupt);
             let mut target = Jump::new(JumpConfig::default()).unwrap();
@@ -821,6 +869,21 @@ mod tests {
             assert!(target.restore(&snapshot).is_err(), "{corrupt:?}");
             assert_eq!(target, before);
         }
+
+        // Counts learnt under a longer memory are capped at what this one can reach.
+        let long = Layout {
+            records_observed: 900.0,
+            records_expected: 800.0,
+            ..good
+        };
+        let mut short = Jump::new(JumpConfig::default()).unwrap();
+        short
+            .restore(&Snapshot::encode(KIND, SNAPSHOT_VERSION, &long))
+            .unwrap();
+        assert_eq!(
+            (short.state.records.observed, short.state.records.expected),
+            (300.0, 300.0)
+        );
 
         // A snapshot from before the record counts restores all else; they start afresh.
         let old = JumpStateV1 {
