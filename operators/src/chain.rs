@@ -145,12 +145,17 @@ impl SeriesDetectors {
         })
     }
 
+    /// Restores the first `snapshots.len()` detectors, which must be at most as many as the
+    /// template's: a snapshot taken before detectors were appended to a template (a new
+    /// built-in default) restores the detectors it has, and the appended ones keep their
+    /// state (in a chain just built, none). Each snapshot is checked against its detector's
+    /// kind and format by the detector's own restore.
     fn restore_each(
         &mut self,
         snapshots: &[Snapshot],
         restore: impl Fn(&mut Box<dyn Detector>, usize, &Snapshot) -> Result<()>,
     ) -> Result<()> {
-        if snapshots.len() != self.detectors.len() {
+        if snapshots.len() > self.detectors.len() {
             return Err(Error::SnapshotCorrupt {
                 kind: "chain".into(),
                 message: format!(
@@ -384,7 +389,7 @@ impl SeriesChain {
     ) -> Result<()> {
         self.check_fits(template, snapshot)?;
         self.detectors.restore_split(&snapshot.detectors, weights)?;
-        self.adopt(snapshot);
+        self.adopt(template, snapshot);
         Ok(())
     }
 
@@ -404,18 +409,24 @@ impl SeriesChain {
         Ok(())
     }
 
-    fn adopt(&mut self, snapshot: &ChainSnapshot) {
-        self.detectors.set_ensemble_state(snapshot.ensemble.clone());
+    fn adopt(&mut self, template: &Template, snapshot: &ChainSnapshot) {
+        let mut ensemble = snapshot.ensemble.clone();
+        // Detectors appended to the template since the snapshot calibrate from scratch.
+        ensemble.grow(self.detectors.detectors.len(), &template.ensemble);
+        self.detectors.set_ensemble_state(ensemble);
         self.features = snapshot.features.clone();
         self.alert = snapshot.alert;
     }
 
     /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
-    /// was taken under another template or its detectors do not match the template's.
+    /// was taken under another template or its detectors do not match the template's. A
+    /// snapshot taken before detectors were appended to the template restores all but those,
+    /// which keep their state (in a chain just built, none): upgrading to a default template
+    /// that gained a detector keeps what every series has learnt.
     pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
         self.check_fits(template, snapshot)?;
         self.detectors.restore(&snapshot.detectors)?;
-        self.adopt(snapshot);
+        self.adopt(template, snapshot);
         Ok(())
     }
 
@@ -502,5 +513,58 @@ mod tests {
         assert_eq!(other.snapshot(&template), before);
         other.restore(&template, &good).unwrap();
         assert_eq!(other.snapshot(&template), good);
+    }
+
+    #[test]
+    fn a_snapshot_from_before_detectors_were_appended_restores_the_ones_it_has() {
+        let registry = Registry::builtin();
+        let old = Template::light();
+        let mut new = Template::light();
+        new.detectors
+            .push(crate::detector::DetectorSpec::new("jump"));
+        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
+        let point = |i: i64| MetricPoint {
+            series: series.clone(),
+            timestamp: i * 60_000,
+            value: ((i * 7919) % 23) as f64 + if i > 700 { 40.0 } else { 0.0 },
+        };
+        let mut before = SeriesChain::new(&old, &registry).unwrap();
+        for i in 0..500 {
+            before.step(&old, &point(i));
+        }
+        let snapshot = before.snapshot(&old);
+        let mut after = SeriesChain::new(&new, &registry).unwrap();
+        after.restore(&new, &snapshot).unwrap();
+        let fresh = SeriesChain::new(&new, &registry).unwrap();
+        // The appended detector has a calibrator of its own, fresh.
+        assert!(after.detectors().ensemble_state().fits(3));
+        assert_eq!(after.detectors().snapshot()[..2], snapshot.detectors[..]);
+        assert_eq!(
+            after.detectors().snapshot()[2],
+            fresh.detectors().snapshot()[2]
+        );
+        // The detectors it had score (calibrated) exactly as they would have gone on to.
+        for i in 500..800 {
+            let a = before.step(&old, &point(i)).unwrap();
+            let b = after.step(&new, &point(i)).unwrap();
+            assert_eq!(a.scores.as_slice(), &b.scores.as_slice()[..2], "point {i}");
+        }
+
+        // A snapshot with more detectors than the template, or another kind where the
+        // template has one, is refused and changes nothing.
+        let longer = after.snapshot(&new);
+        let mut shorter = SeriesChain::new(&old, &registry).unwrap();
+        let unchanged = shorter.snapshot(&old);
+        assert!(shorter.restore(&old, &longer).is_err());
+        assert_eq!(shorter.snapshot(&old), unchanged);
+        let mut other = Template::light();
+        other.detectors[1] = crate::detector::DetectorSpec::new("range");
+        other
+            .detectors
+            .push(crate::detector::DetectorSpec::new("jump"));
+        let mut mismatched = SeriesChain::new(&other, &registry).unwrap();
+        let unchanged = mismatched.snapshot(&other);
+        assert!(mismatched.restore(&other, &snapshot).is_err());
+        assert_eq!(mismatched.snapshot(&other), unchanged);
     }
 }

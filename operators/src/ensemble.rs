@@ -204,6 +204,15 @@ impl EnsembleState {
         self.calibrators.len() == detectors
     }
 
+    /// Adds fresh calibrators up to `detectors` (detectors appended to a template since this
+    /// state was saved); never removes any.
+    pub fn grow(&mut self, detectors: usize, config: &EnsembleConfig) {
+        if detectors > self.calibrators.len() {
+            self.calibrators
+                .resize(detectors, Calibrator::new(config.calibration.method));
+        }
+    }
+
     /// Bytes held, for state accounting.
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>()

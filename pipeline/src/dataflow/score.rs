@@ -435,7 +435,9 @@ fn choose_again(slot: &mut Option<SeriesEntry>, seen: &Arc<Series>, templates: &
 }
 
 /// Replaces the state of restored series. A snapshot that does not fit the series' template
-/// any more (renamed, other detectors) is dropped and counted; the series starts afresh.
+/// any more (renamed, other detectors) is dropped and counted; the series starts afresh. One
+/// taken before detectors were appended to the template (a new built-in default) restores
+/// the detectors it has, and the appended ones start afresh.
 ///
 /// A series counts as held (and as restored) once per worker, however often a rebalance gives
 /// its partition back. (Regression: a restore did not count its series as held, and counted
@@ -674,6 +676,35 @@ mod tests {
             slot.as_ref().map(|e| (e.template, e.generation)),
             Some((0, 0))
         );
+    }
+
+    /// A checkpoint written under the previous built-in default (the same detectors but the
+    /// last one appended since) restores under the new default instead of starting afresh.
+    #[test]
+    fn a_checkpoint_from_before_the_default_gained_a_detector_restores() {
+        let templates = TemplateSet::builtin();
+        let default = templates
+            .templates()
+            .iter()
+            .find(|t| t.name == "default")
+            .unwrap();
+        let mut previous = default.clone();
+        previous.detectors.pop();
+        let chain = SeriesChain::new(&previous, templates.registry()).unwrap();
+        let counters = Counters::default();
+        let mut series = SeriesMap::default();
+        restore(
+            &mut series,
+            vec![SeriesState {
+                partition: PartitionId::default(),
+                key: aiops_schemas::SeriesKey(7),
+                state: chain.snapshot(&previous).encode(),
+            }],
+            &templates,
+            &counters,
+        );
+        let stats = counters.read();
+        assert_eq!((stats.restored, stats.restore_failures), (1, 0));
     }
 
     /// Regression: restores did not count their series as held, and counted every restore of
