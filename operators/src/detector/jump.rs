@@ -577,6 +577,31 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_jump_does_not_stretch_the_tail_so_a_later_one_is_still_seen() {
+        // One level shift of 1,000 step sigmas, then a walk, then a jump of 30: learnt whole,
+        // the first one's excess would make the fitted tail's mean excess about 150 mean steps
+        // and the second jump ordinary; learnt as at most four times the mean excess, the
+        // tail barely moves.
+        let mut rng = Rng(21);
+        let mut values = walk(&mut rng, 900);
+        for v in &mut values[300..] {
+            *v += 1_000.0;
+        }
+        for v in &mut values[700..] {
+            *v += 30.0;
+        }
+        let mut d = Jump::new(JumpConfig::default()).unwrap();
+        let s = scores(&mut d, &values);
+        assert!(s[301] >= 2.0, "the huge jump scored {}", s[301]);
+        let (_, excess) = d.tail();
+        assert!(
+            excess < 3.0,
+            "mean excess {excess} mean steps after one huge jump"
+        );
+        assert!(s[701] >= 2.0, "the later jump scored {}", s[701]);
+    }
+
+    #[test]
     fn a_spike_is_no_jump_and_teaches_little() {
         let mut rng = Rng(5);
         let mut values = walk(&mut rng, 300);
