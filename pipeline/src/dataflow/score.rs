@@ -11,7 +11,9 @@
 //! configurations were published and, if so, moves every series to the template it now
 //! selects: the version's trained state for the series if it has one, else the series' own
 //! state if the chain is built alike (same features, detectors with the same parameters, same
-//! ensemble: a change of alert thresholds, matcher or name keeps it), else a fresh chain. Each
+//! ensemble: a change of alert thresholds, matcher or name keeps it), or the state of the
+//! detectors it had if detectors were only appended (the appended ones start afresh), else a
+//! fresh chain. Each
 //! point is scored once, by the version current when its epoch is processed, and its event
 //! names that version (`model_version`: a model id, or `<tenant>.<config>@<version>`). Each
 //! swap is reported ([`Control::Applied`]) so the runner can confirm configurations.
@@ -32,7 +34,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::progress::frontier::MutableAntichain;
 
-use aiops_operators::{ChainSnapshot, SeriesChain, Template, TemplateSet};
+use aiops_operators::{ChainSnapshot, Registry, SeriesChain, Template, TemplateSet};
 use aiops_schemas::{Series, Severity};
 
 use super::{Control, Output, SeriesMap};
@@ -422,7 +424,8 @@ fn choose_again(slot: &mut Option<SeriesEntry>, seen: &Arc<Series>, templates: &
     }
     let restored_under = &templates.templates()[entry.template as usize];
     if !same_chain(restored_under, chosen) {
-        match SeriesChain::new(chosen, templates.registry()) {
+        let grown = with_appended(&entry.chain, restored_under, chosen, templates.registry());
+        match grown.map_or_else(|| SeriesChain::new(chosen, templates.registry()), Ok) {
             Ok(chain) => entry.chain = chain,
             Err(_) => {
                 *slot = None;
@@ -496,6 +499,30 @@ fn same_chain(a: &Template, b: &Template) -> bool {
     a.features == b.features && a.detectors == b.detectors && a.ensemble == b.ensemble
 }
 
+/// The series' chain carried over to `after` when `after` is `before` with detectors appended
+/// (same features and ensemble, `before`'s detectors first, with their parameters): the
+/// detectors it had keep what they learnt, with their calibration and the alert policy's
+/// state, and the appended ones start afresh. `None` when `after` is built otherwise.
+fn with_appended(
+    chain: &SeriesChain,
+    before: &Template,
+    after: &Template,
+    registry: &Registry,
+) -> Option<SeriesChain> {
+    let appended = before.features == after.features
+        && before.ensemble == after.ensemble
+        && after.detectors.len() > before.detectors.len()
+        && after.detectors.starts_with(&before.detectors);
+    if !appended {
+        return None;
+    }
+    let mut snapshot = chain.snapshot(before);
+    snapshot.template.clone_from(&after.name);
+    let mut grown = SeriesChain::new(after, registry).ok()?;
+    grown.restore(after, &snapshot).ok()?;
+    Some(grown)
+}
+
 /// Moves every series to the template it now selects in `new` (see the module docs); returns
 /// how many series changed version.
 fn swap_models(
@@ -552,7 +579,9 @@ fn swap_models(
         let replacement = match from_model {
             Some(chain) => Some(chain),
             None if same_chain(before, after) => None,
-            None => match SeriesChain::new(after, new.registry()) {
+            None => match with_appended(&entry.chain, before, after, new.registry())
+                .map_or_else(|| SeriesChain::new(after, new.registry()), Ok)
+            {
                 Ok(chain) => Some(chain),
                 Err(_) => return false,
             },
@@ -676,6 +705,55 @@ mod tests {
             slot.as_ref().map(|e| (e.template, e.generation)),
             Some((0, 0))
         );
+    }
+
+    /// A detector appended to a template keeps what the others learnt: a restored series
+    /// that now selects its tenant's template with one more detector carries over their state.
+    #[test]
+    fn a_series_moving_to_its_template_plus_a_detector_keeps_what_the_others_learnt() {
+        let mut grown = tenant_template("beta", "zscore", 3.0);
+        grown
+            .detectors
+            .push(aiops_operators::DetectorSpec::new("mad"));
+        let templates = TemplateSet::only(
+            vec![tenant_template("acme", "zscore", 3.0), grown],
+            aiops_operators::Registry::builtin(),
+        );
+        let series = series_of("beta");
+        let mut slot = restored_under(&templates, 0);
+        let entry = slot.as_mut().unwrap();
+        for i in 0..200 {
+            let point = aiops_schemas::MetricPoint {
+                series: series.clone(),
+                timestamp: i * 60_000,
+                value: (i % 9) as f64,
+            };
+            entry.chain.step(&templates.templates()[0], &point);
+        }
+        let learnt = entry.chain.detectors().snapshot();
+        choose_again(&mut slot, &series, &templates);
+        let entry = slot.as_ref().unwrap();
+        assert_eq!((entry.template, entry.generation), (1, 1));
+        let now = entry.chain.detectors().snapshot();
+        assert_eq!(
+            now[0], learnt[0],
+            "the z-score's state was not carried over"
+        );
+        let fresh = SeriesChain::new(&templates.templates()[1], templates.registry()).unwrap();
+        assert_eq!(now[1], fresh.detectors().snapshot()[1]);
+        // Another detector in its place (not appended): a fresh chain.
+        let other = TemplateSet::only(
+            vec![
+                tenant_template("acme", "zscore", 3.0),
+                tenant_template("beta", "mad", 3.0),
+            ],
+            aiops_operators::Registry::builtin(),
+        );
+        let mut slot = restored_under(&other, 0);
+        choose_again(&mut slot, &series, &other);
+        let entry = slot.as_ref().unwrap();
+        assert_eq!(entry.chain.detectors().snapshot().len(), 1);
+        assert_eq!(entry.chain.detectors().snapshot()[0].kind, "mad");
     }
 
     /// A checkpoint written under the previous built-in default (the same detectors but the
