@@ -46,6 +46,17 @@ impl DetectorScores {
 pub struct SeriesDetectors {
     detectors: Vec<Box<dyn Detector>>,
     ensemble: EnsembleState,
+    /// Each detector's [`fingerprint`], computed once: snapshots carry them, so state learnt
+    /// under other parameters is not restored into these detectors.
+    fingerprints: Vec<u64>,
+}
+
+/// A detector's kind and every parameter it runs with, defaults included, hashed (XXH3 of
+/// `kind:` and its configuration as JSON, whose keys serde_json sorts): equal exactly when two
+/// detectors are built alike, whether a template spells a default out or not.
+pub fn fingerprint(detector: &dyn Detector) -> u64 {
+    let config = serde_json::to_string(&detector.config()).unwrap_or_default();
+    xxhash_rust::xxh3::xxh3_64(format!("{}:{config}", detector.kind()).as_bytes())
 }
 
 impl SeriesDetectors {
@@ -57,10 +68,17 @@ impl SeriesDetectors {
                 format!("at most {MAX_DETECTORS} detectors per template"),
             ));
         }
+        let detectors = template.build_detectors(registry)?;
         Ok(SeriesDetectors {
-            detectors: template.build_detectors(registry)?,
+            fingerprints: detectors.iter().map(|d| fingerprint(d.as_ref())).collect(),
+            detectors,
             ensemble: EnsembleState::new(template.detectors.len(), &template.ensemble),
         })
+    }
+
+    /// Each detector's [`fingerprint`], in template order.
+    pub fn fingerprints(&self) -> &[u64] {
+        &self.fingerprints
     }
 
     /// Scores a point with every detector, learns from it, and combines the (calibrated)
@@ -128,6 +146,15 @@ impl SeriesDetectors {
         snapshots: &[Snapshot],
         weights: &[(usize, WeightTensor)],
     ) -> Result<()> {
+        if let Some((index, _)) = weights.iter().find(|(index, _)| *index >= snapshots.len()) {
+            return Err(Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: format!(
+                    "weights for detector {index} but {} detector snapshots",
+                    snapshots.len()
+                ),
+            });
+        }
         self.restore_each(snapshots, |detector, i, snapshot| {
             let mine: Vec<WeightTensor> = weights
                 .iter()
@@ -190,6 +217,7 @@ impl SeriesDetectors {
                 .sum::<usize>()
             + self.ensemble.size_bytes()
             - std::mem::size_of::<EnsembleState>()
+            + self.fingerprints.capacity() * std::mem::size_of::<u64>()
     }
 }
 
@@ -222,7 +250,7 @@ pub fn build_event(
 }
 
 /// Format version of [`ChainSnapshot`].
-pub const CHAIN_SNAPSHOT_VERSION: u16 = 3;
+pub const CHAIN_SNAPSHOT_VERSION: u16 = 4;
 
 /// Everything a series' chain has learnt, for checkpoints: restoring it into a chain built from
 /// the same template gives exactly the scores and events the original would have given.
@@ -240,6 +268,9 @@ pub struct ChainSnapshot {
     pub ensemble: EnsembleState,
     /// The alert policy's state.
     pub alert: AlertState,
+    /// Each detector's [`fingerprint`] (empty in snapshots of format 3 and before, which
+    /// recorded no parameters: those are matched to detectors by kind only).
+    pub fingerprints: Vec<u64>,
 }
 
 impl ChainSnapshot {
@@ -248,8 +279,8 @@ impl ChainSnapshot {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
-    /// Decodes a snapshot, checking its format version; format 2 (before incidents kept their
-    /// peak score) is read too.
+    /// Decodes a snapshot, checking its format version; formats 2 (before incidents kept their
+    /// peak score) and 3 (before snapshots carried the detectors' fingerprints) are read too.
     pub fn decode(bytes: &[u8]) -> Result<ChainSnapshot> {
         let corrupt = |e: postcard::Error| Error::SnapshotCorrupt {
             kind: "chain".into(),
@@ -257,15 +288,30 @@ impl ChainSnapshot {
         };
         // The version is the first field: a u16, varint-encoded.
         let (version, _): (u16, _) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
-        if version == 2 {
-            let old: ChainSnapshotV2 = postcard::from_bytes(bytes).map_err(corrupt)?;
+        let old = match version {
+            2 => {
+                let old: ChainSnapshotV2 = postcard::from_bytes(bytes).map_err(corrupt)?;
+                Some(ChainSnapshotV3 {
+                    version,
+                    template: old.template,
+                    features: old.features,
+                    detectors: old.detectors,
+                    ensemble: old.ensemble,
+                    alert: old.alert.into(),
+                })
+            }
+            3 => Some(postcard::from_bytes::<ChainSnapshotV3>(bytes).map_err(corrupt)?),
+            _ => None,
+        };
+        if let Some(old) = old {
             return Ok(ChainSnapshot {
                 version: CHAIN_SNAPSHOT_VERSION,
                 template: old.template,
                 features: old.features,
                 detectors: old.detectors,
                 ensemble: old.ensemble,
-                alert: old.alert.into(),
+                alert: old.alert,
+                fingerprints: Vec::new(),
             });
         }
         let snapshot: ChainSnapshot = postcard::from_bytes(bytes).map_err(corrupt)?;
@@ -290,6 +336,18 @@ struct ChainSnapshotV2 {
     detectors: Vec<Snapshot>,
     ensemble: EnsembleState,
     alert: AlertStateV2,
+}
+
+/// [`ChainSnapshot`] as format 3 wrote it.
+#[derive(Deserialize)]
+struct ChainSnapshotV3 {
+    #[allow(dead_code)]
+    version: u16,
+    template: String,
+    features: FeatureExtractor,
+    detectors: Vec<Snapshot>,
+    ensemble: EnsembleState,
+    alert: AlertState,
 }
 
 /// The whole chain for one series in one place.
@@ -360,6 +418,7 @@ impl SeriesChain {
             detectors: self.detectors.snapshot(),
             ensemble: self.detectors.ensemble_state().clone(),
             alert: self.alert,
+            fingerprints: self.detectors.fingerprints.clone(),
         }
     }
 
@@ -376,6 +435,7 @@ impl SeriesChain {
             detectors,
             ensemble: self.detectors.ensemble_state().clone(),
             alert: self.alert,
+            fingerprints: self.detectors.fingerprints.clone(),
         };
         (snapshot, weights)
     }
@@ -388,6 +448,17 @@ impl SeriesChain {
         weights: &[(usize, WeightTensor)],
     ) -> Result<()> {
         self.check_fits(template, snapshot)?;
+        // Artifacts are written under exactly their version's template: a shorter one is cut.
+        if snapshot.detectors.len() != self.detectors.detectors.len() {
+            return Err(Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: format!(
+                    "{} detector snapshots for {} detectors",
+                    snapshot.detectors.len(),
+                    self.detectors.detectors.len()
+                ),
+            });
+        }
         self.detectors.restore_split(&snapshot.detectors, weights)?;
         self.adopt(template, snapshot);
         Ok(())
@@ -406,6 +477,30 @@ impl SeriesChain {
                 message: "the ensemble's calibration does not match the detectors".into(),
             });
         }
+        let learnt = snapshot.detectors.len();
+        if learnt == 0 && !self.detectors.detectors.is_empty() {
+            return Err(Error::SnapshotCorrupt {
+                kind: "chain".into(),
+                message: "no detector's state".into(),
+            });
+        }
+        if !snapshot.fingerprints.is_empty() {
+            if snapshot.fingerprints.len() != learnt {
+                return Err(Error::SnapshotCorrupt {
+                    kind: "chain".into(),
+                    message: format!(
+                        "{} fingerprints for {learnt} detectors",
+                        snapshot.fingerprints.len()
+                    ),
+                });
+            }
+            if self.detectors.fingerprints.get(..learnt) != Some(&snapshot.fingerprints[..]) {
+                return Err(Error::SnapshotKind {
+                    expected: format!("the detectors of template {:?}", template.name),
+                    found: "state learnt by detectors of other kinds or parameters".into(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -419,10 +514,12 @@ impl SeriesChain {
     }
 
     /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
-    /// was taken under another template or its detectors do not match the template's. A
-    /// snapshot taken before detectors were appended to the template restores all but those,
-    /// which keep their state (in a chain just built, none): upgrading to a default template
-    /// that gained a detector keeps what every series has learnt.
+    /// was taken under another template or its detectors do not match the template's (their
+    /// kinds and, for snapshots of format 4 on, their parameters: the fingerprints). A
+    /// snapshot taken before detectors were appended to the template restores all but those:
+    /// upgrading to a default template that gained a detector keeps what every series has
+    /// learnt. Meant for a chain just built: the appended detectors keep the state they have
+    /// (none) and calibrate from scratch.
     pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
         self.check_fits(template, snapshot)?;
         self.detectors.restore(&snapshot.detectors)?;
@@ -480,7 +577,14 @@ mod tests {
         })
         .unwrap();
         let decoded = ChainSnapshot::decode(&bytes).unwrap();
-        assert_eq!(decoded, now);
+        // Format 2 recorded no fingerprints.
+        assert_eq!(
+            decoded,
+            ChainSnapshot {
+                fingerprints: Vec::new(),
+                ..now.clone()
+            }
+        );
         assert!(ChainSnapshot::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut future = now.encode();
         future[0] = 9;
@@ -516,10 +620,75 @@ mod tests {
     }
 
     #[test]
+    fn a_format_3_snapshot_still_decodes_without_fingerprints() {
+        #[derive(Serialize)]
+        struct V3<'a> {
+            version: u16,
+            template: &'a str,
+            features: &'a FeatureExtractor,
+            detectors: &'a [Snapshot],
+            ensemble: &'a EnsembleState,
+            alert: &'a AlertState,
+        }
+        let template = Template::light();
+        let chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
+        let now = chain.snapshot(&template);
+        assert_eq!(now.fingerprints.len(), 2);
+        let bytes = postcard::to_stdvec(&V3 {
+            version: 3,
+            template: &now.template,
+            features: &now.features,
+            detectors: &now.detectors,
+            ensemble: &now.ensemble,
+            alert: &now.alert,
+        })
+        .unwrap();
+        assert_eq!(
+            ChainSnapshot::decode(&bytes).unwrap(),
+            ChainSnapshot {
+                fingerprints: Vec::new(),
+                ..now
+            }
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_detectors_built_alike_whatever_the_template_spells_out() {
+        let registry = Registry::builtin();
+        let build = |spec: crate::detector::DetectorSpec| registry.build(&spec).unwrap();
+        let bare = build(crate::detector::DetectorSpec::new("zscore"));
+        let mut spelt = crate::detector::DetectorSpec::new("zscore");
+        spelt.params.insert("alpha".into(), serde_json::json!(0.02));
+        let mut other = crate::detector::DetectorSpec::new("zscore");
+        other.params.insert("alpha".into(), serde_json::json!(0.05));
+        assert_eq!(
+            fingerprint(bare.as_ref()),
+            fingerprint(build(spelt).as_ref())
+        );
+        assert_ne!(
+            fingerprint(bare.as_ref()),
+            fingerprint(build(other).as_ref())
+        );
+        assert_ne!(
+            fingerprint(bare.as_ref()),
+            fingerprint(build(crate::detector::DetectorSpec::new("mad")).as_ref())
+        );
+    }
+
+    /// The light template with the default's calibration and `max`, so a test sees whether the
+    /// calibration's state is carried.
+    fn calibrating() -> Template {
+        let mut template = Template::light();
+        template.ensemble.calibrate = true;
+        template.ensemble.method = crate::ensemble::Combine::Max;
+        template
+    }
+
+    #[test]
     fn a_snapshot_from_before_detectors_were_appended_restores_the_ones_it_has() {
         let registry = Registry::builtin();
-        let old = Template::light();
-        let mut new = Template::light();
+        let old = calibrating();
+        let mut new = calibrating();
         new.detectors
             .push(crate::detector::DetectorSpec::new("jump"));
         let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
@@ -536,8 +705,11 @@ mod tests {
         let mut after = SeriesChain::new(&new, &registry).unwrap();
         after.restore(&new, &snapshot).unwrap();
         let fresh = SeriesChain::new(&new, &registry).unwrap();
-        // The appended detector has a calibrator of its own, fresh.
-        assert!(after.detectors().ensemble_state().fits(3));
+        // The calibration learnt is carried; the appended detector's calibrator is fresh.
+        let mut expected = snapshot.ensemble.clone();
+        expected.grow(3, &new.ensemble);
+        assert_eq!(after.detectors().ensemble_state(), &expected);
+        assert_ne!(&snapshot.ensemble, fresh.detectors().ensemble_state());
         assert_eq!(after.detectors().snapshot()[..2], snapshot.detectors[..]);
         assert_eq!(
             after.detectors().snapshot()[2],
@@ -550,21 +722,54 @@ mod tests {
             assert_eq!(a.scores.as_slice(), &b.scores.as_slice()[..2], "point {i}");
         }
 
-        // A snapshot with more detectors than the template, or another kind where the
-        // template has one, is refused and changes nothing.
-        let longer = after.snapshot(&new);
-        let mut shorter = SeriesChain::new(&old, &registry).unwrap();
-        let unchanged = shorter.snapshot(&old);
-        assert!(shorter.restore(&old, &longer).is_err());
-        assert_eq!(shorter.snapshot(&old), unchanged);
-        let mut other = Template::light();
-        other.detectors[1] = crate::detector::DetectorSpec::new("range");
-        other
+        // Refused, changing nothing: more detectors than the template; another kind where the
+        // template has one; the same kinds under other parameters; no detector at all.
+        let refused = |template: &Template, snapshot: &ChainSnapshot| {
+            let mut chain = SeriesChain::new(template, &registry).unwrap();
+            let unchanged = chain.snapshot(template);
+            let refused = chain.restore(template, snapshot).is_err();
+            if refused {
+                assert_eq!(chain.snapshot(template), unchanged);
+            }
+            refused
+        };
+        assert!(refused(&old, &after.snapshot(&new)));
+        let mut other_kind = calibrating();
+        other_kind.detectors[1] = crate::detector::DetectorSpec::new("range");
+        other_kind
             .detectors
             .push(crate::detector::DetectorSpec::new("jump"));
-        let mut mismatched = SeriesChain::new(&other, &registry).unwrap();
-        let unchanged = mismatched.snapshot(&other);
-        assert!(mismatched.restore(&other, &snapshot).is_err());
-        assert_eq!(mismatched.snapshot(&other), unchanged);
+        assert!(refused(&other_kind, &snapshot));
+        let mut other_parameters = new.clone();
+        other_parameters.detectors[0]
+            .params
+            .insert("alpha".into(), serde_json::json!(0.05));
+        assert!(refused(&other_parameters, &snapshot));
+        let empty = ChainSnapshot {
+            detectors: Vec::new(),
+            ensemble: EnsembleState::new(0, &new.ensemble),
+            fingerprints: Vec::new(),
+            ..snapshot.clone()
+        };
+        assert!(refused(&new, &empty));
+        // A snapshot of format 3 carries no parameters: matched by kind only.
+        let legacy = ChainSnapshot {
+            fingerprints: Vec::new(),
+            ..snapshot.clone()
+        };
+        assert!(!refused(&other_parameters, &legacy));
+
+        // Model artifacts hold every detector of their version: a shorter one is refused, and
+        // so are weights for a detector the snapshot does not have.
+        let mut chain = SeriesChain::new(&new, &registry).unwrap();
+        assert!(chain.restore_split(&new, &snapshot, &[]).is_err());
+        let (whole, _) = after.snapshot_split(&new);
+        let stray = crate::detector::WeightTensor {
+            name: "w".into(),
+            shape: vec![1],
+            values: vec![0.0],
+        };
+        assert!(chain.restore_split(&new, &whole, &[(3, stray)]).is_err());
+        chain.restore_split(&new, &whole, &[]).unwrap();
     }
 }

@@ -458,13 +458,21 @@ fn restore(
     } in restores
     {
         let restored = ChainSnapshot::decode(&state).ok().and_then(|snapshot| {
-            let (index, template) = templates
-                .templates()
-                .iter()
-                .enumerate()
-                .find(|(_, t)| t.name == snapshot.template)?;
-            let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
-            chain.restore(template, &snapshot).ok()?;
+            // Tenants may name their templates alike: the first of that name whose detectors
+            // the snapshot has all of, else the first that takes it (detectors appended since).
+            let named = || {
+                templates
+                    .templates()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.name == snapshot.template)
+            };
+            let whole = named().filter(|(_, t)| t.detectors.len() == snapshot.detectors.len());
+            let (index, chain) = whole.chain(named()).find_map(|(index, template)| {
+                let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
+                chain.restore(template, &snapshot).ok()?;
+                Some((index, chain))
+            })?;
             Some(SeriesEntry {
                 chain,
                 template: index as u32,
@@ -707,6 +715,25 @@ mod tests {
         );
     }
 
+    /// Feeds 200 points of `series` to the entry's chain under the set's first template; the
+    /// detectors' state after them.
+    fn learn_under(
+        slot: &mut Option<SeriesEntry>,
+        templates: &TemplateSet,
+        series: &Arc<Series>,
+    ) -> Vec<aiops_operators::Snapshot> {
+        let entry = slot.as_mut().unwrap();
+        for i in 0..200 {
+            let point = aiops_schemas::MetricPoint {
+                series: series.clone(),
+                timestamp: i * 60_000,
+                value: (i % 9) as f64,
+            };
+            entry.chain.step(&templates.templates()[0], &point);
+        }
+        entry.chain.detectors().snapshot()
+    }
+
     /// A detector appended to a template keeps what the others learnt: a restored series
     /// that now selects its tenant's template with one more detector carries over their state.
     #[test]
@@ -721,16 +748,7 @@ mod tests {
         );
         let series = series_of("beta");
         let mut slot = restored_under(&templates, 0);
-        let entry = slot.as_mut().unwrap();
-        for i in 0..200 {
-            let point = aiops_schemas::MetricPoint {
-                series: series.clone(),
-                timestamp: i * 60_000,
-                value: (i % 9) as f64,
-            };
-            entry.chain.step(&templates.templates()[0], &point);
-        }
-        let learnt = entry.chain.detectors().snapshot();
+        let learnt = learn_under(&mut slot, &templates, &series);
         choose_again(&mut slot, &series, &templates);
         let entry = slot.as_ref().unwrap();
         assert_eq!((entry.template, entry.generation), (1, 1));
@@ -741,6 +759,25 @@ mod tests {
         );
         let fresh = SeriesChain::new(&templates.templates()[1], templates.registry()).unwrap();
         assert_eq!(now[1], fresh.detectors().snapshot()[1]);
+        // Appended, but the z-score's parameters changed too: a fresh chain.
+        let mut retuned = tenant_template("beta", "zscore", 3.0);
+        retuned.detectors[0]
+            .params
+            .insert("alpha".into(), serde_json::json!(0.05));
+        retuned
+            .detectors
+            .push(aiops_operators::DetectorSpec::new("mad"));
+        let retuned = TemplateSet::only(
+            vec![tenant_template("acme", "zscore", 3.0), retuned],
+            aiops_operators::Registry::builtin(),
+        );
+        let mut slot = restored_under(&retuned, 0);
+        let trained = learn_under(&mut slot, &retuned, &series);
+        choose_again(&mut slot, &series, &retuned);
+        let now = slot.as_ref().unwrap().chain.detectors().snapshot();
+        assert_ne!(now[0], trained[0]);
+        let fresh = SeriesChain::new(&retuned.templates()[1], retuned.registry()).unwrap();
+        assert_eq!(now, fresh.detectors().snapshot());
         // Another detector in its place (not appended): a fresh chain.
         let other = TemplateSet::only(
             vec![
@@ -768,7 +805,16 @@ mod tests {
             .unwrap();
         let mut previous = default.clone();
         previous.detectors.pop();
-        let chain = SeriesChain::new(&previous, templates.registry()).unwrap();
+        let mut chain = SeriesChain::new(&previous, templates.registry()).unwrap();
+        let series_ = series_of("acme");
+        for i in 0..120 {
+            let point = aiops_schemas::MetricPoint {
+                series: series_.clone(),
+                timestamp: i * 60_000,
+                value: 50.0 + ((i * 7919) % 13) as f64,
+            };
+            chain.step(&previous, &point);
+        }
         let counters = Counters::default();
         let mut series = SeriesMap::default();
         restore(
@@ -783,6 +829,13 @@ mod tests {
         );
         let stats = counters.read();
         assert_eq!((stats.restored, stats.restore_failures), (1, 0));
+        // What the detectors it had learnt is theirs again; the appended one starts afresh.
+        let restored = series.get(&7).and_then(Option::as_ref).unwrap();
+        let now = restored.chain.detectors().snapshot();
+        let learnt = chain.detectors().snapshot();
+        assert_eq!(now[..learnt.len()], learnt[..]);
+        let fresh = SeriesChain::new(default, templates.registry()).unwrap();
+        assert_eq!(now.last(), fresh.detectors().snapshot().last());
     }
 
     /// Regression: restores did not count their series as held, and counted every restore of
