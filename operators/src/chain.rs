@@ -46,17 +46,6 @@ impl DetectorScores {
 pub struct SeriesDetectors {
     detectors: Vec<Box<dyn Detector>>,
     ensemble: EnsembleState,
-    /// Each detector's [`fingerprint`], computed once: snapshots carry them, so state learnt
-    /// under other parameters is not restored into these detectors.
-    fingerprints: Vec<u64>,
-}
-
-/// A detector's kind and every parameter it runs with, defaults included, hashed (XXH3 of
-/// `kind:` and its configuration as JSON, whose keys serde_json sorts): equal exactly when two
-/// detectors are built alike, whether a template spells a default out or not.
-pub fn fingerprint(detector: &dyn Detector) -> u64 {
-    let config = serde_json::to_string(&detector.config()).unwrap_or_default();
-    xxhash_rust::xxh3::xxh3_64(format!("{}:{config}", detector.kind()).as_bytes())
 }
 
 impl SeriesDetectors {
@@ -68,17 +57,10 @@ impl SeriesDetectors {
                 format!("at most {MAX_DETECTORS} detectors per template"),
             ));
         }
-        let detectors = template.build_detectors(registry)?;
         Ok(SeriesDetectors {
-            fingerprints: detectors.iter().map(|d| fingerprint(d.as_ref())).collect(),
-            detectors,
+            detectors: template.build_detectors(registry)?,
             ensemble: EnsembleState::new(template.detectors.len(), &template.ensemble),
         })
-    }
-
-    /// Each detector's [`fingerprint`], in template order.
-    pub fn fingerprints(&self) -> &[u64] {
-        &self.fingerprints
     }
 
     /// Scores a point with every detector, learns from it, and combines the (calibrated)
@@ -217,7 +199,6 @@ impl SeriesDetectors {
                 .sum::<usize>()
             + self.ensemble.size_bytes()
             - std::mem::size_of::<EnsembleState>()
-            + self.fingerprints.capacity() * std::mem::size_of::<u64>()
     }
 }
 
@@ -250,7 +231,7 @@ pub fn build_event(
 }
 
 /// Format version of [`ChainSnapshot`].
-pub const CHAIN_SNAPSHOT_VERSION: u16 = 4;
+pub const CHAIN_SNAPSHOT_VERSION: u16 = 3;
 
 /// Everything a series' chain has learnt, for checkpoints: restoring it into a chain built from
 /// the same template gives exactly the scores and events the original would have given.
@@ -268,9 +249,6 @@ pub struct ChainSnapshot {
     pub ensemble: EnsembleState,
     /// The alert policy's state.
     pub alert: AlertState,
-    /// Each detector's [`fingerprint`] (empty in snapshots of format 3 and before, which
-    /// recorded no parameters: those are matched to detectors by kind only).
-    pub fingerprints: Vec<u64>,
 }
 
 impl ChainSnapshot {
@@ -279,8 +257,8 @@ impl ChainSnapshot {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
-    /// Decodes a snapshot, checking its format version; formats 2 (before incidents kept their
-    /// peak score) and 3 (before snapshots carried the detectors' fingerprints) are read too.
+    /// Decodes a snapshot, checking its format version; format 2 (before incidents kept their
+    /// peak score) is read too.
     pub fn decode(bytes: &[u8]) -> Result<ChainSnapshot> {
         let corrupt = |e: postcard::Error| Error::SnapshotCorrupt {
             kind: "chain".into(),
@@ -288,30 +266,15 @@ impl ChainSnapshot {
         };
         // The version is the first field: a u16, varint-encoded.
         let (version, _): (u16, _) = postcard::take_from_bytes(bytes).map_err(corrupt)?;
-        let old = match version {
-            2 => {
-                let old: ChainSnapshotV2 = postcard::from_bytes(bytes).map_err(corrupt)?;
-                Some(ChainSnapshotV3 {
-                    version,
-                    template: old.template,
-                    features: old.features,
-                    detectors: old.detectors,
-                    ensemble: old.ensemble,
-                    alert: old.alert.into(),
-                })
-            }
-            3 => Some(postcard::from_bytes::<ChainSnapshotV3>(bytes).map_err(corrupt)?),
-            _ => None,
-        };
-        if let Some(old) = old {
+        if version == 2 {
+            let old: ChainSnapshotV2 = postcard::from_bytes(bytes).map_err(corrupt)?;
             return Ok(ChainSnapshot {
                 version: CHAIN_SNAPSHOT_VERSION,
                 template: old.template,
                 features: old.features,
                 detectors: old.detectors,
                 ensemble: old.ensemble,
-                alert: old.alert,
-                fingerprints: Vec::new(),
+                alert: old.alert.into(),
             });
         }
         let snapshot: ChainSnapshot = postcard::from_bytes(bytes).map_err(corrupt)?;
@@ -336,18 +299,6 @@ struct ChainSnapshotV2 {
     detectors: Vec<Snapshot>,
     ensemble: EnsembleState,
     alert: AlertStateV2,
-}
-
-/// [`ChainSnapshot`] as format 3 wrote it.
-#[derive(Deserialize)]
-struct ChainSnapshotV3 {
-    #[allow(dead_code)]
-    version: u16,
-    template: String,
-    features: FeatureExtractor,
-    detectors: Vec<Snapshot>,
-    ensemble: EnsembleState,
-    alert: AlertState,
 }
 
 /// The whole chain for one series in one place.
@@ -418,7 +369,6 @@ impl SeriesChain {
             detectors: self.detectors.snapshot(),
             ensemble: self.detectors.ensemble_state().clone(),
             alert: self.alert,
-            fingerprints: self.detectors.fingerprints.clone(),
         }
     }
 
@@ -435,7 +385,6 @@ impl SeriesChain {
             detectors,
             ensemble: self.detectors.ensemble_state().clone(),
             alert: self.alert,
-            fingerprints: self.detectors.fingerprints.clone(),
         };
         (snapshot, weights)
     }
@@ -477,29 +426,11 @@ impl SeriesChain {
                 message: "the ensemble's calibration does not match the detectors".into(),
             });
         }
-        let learnt = snapshot.detectors.len();
-        if learnt == 0 && !self.detectors.detectors.is_empty() {
+        if snapshot.detectors.is_empty() && !self.detectors.detectors.is_empty() {
             return Err(Error::SnapshotCorrupt {
                 kind: "chain".into(),
                 message: "no detector's state".into(),
             });
-        }
-        if !snapshot.fingerprints.is_empty() {
-            if snapshot.fingerprints.len() != learnt {
-                return Err(Error::SnapshotCorrupt {
-                    kind: "chain".into(),
-                    message: format!(
-                        "{} fingerprints for {learnt} detectors",
-                        snapshot.fingerprints.len()
-                    ),
-                });
-            }
-            if self.detectors.fingerprints.get(..learnt) != Some(&snapshot.fingerprints[..]) {
-                return Err(Error::SnapshotKind {
-                    expected: format!("the detectors of template {:?}", template.name),
-                    found: "state learnt by detectors of other kinds or parameters".into(),
-                });
-            }
         }
         Ok(())
     }
@@ -514,12 +445,12 @@ impl SeriesChain {
     }
 
     /// Replaces the learnt state with a snapshot's. Fails, changing nothing, when the snapshot
-    /// was taken under another template or its detectors do not match the template's (their
-    /// kinds and, for snapshots of format 4 on, their parameters: the fingerprints). A
-    /// snapshot taken before detectors were appended to the template restores all but those:
-    /// upgrading to a default template that gained a detector keeps what every series has
-    /// learnt. Meant for a chain just built: the appended detectors keep the state they have
-    /// (none) and calibrate from scratch.
+    /// was taken under another template or its detectors do not match the template's (by
+    /// kind and position: a snapshot does not record their parameters). A snapshot taken
+    /// before detectors were appended to the template restores all but those: upgrading to a
+    /// default template that gained a detector keeps what every series has learnt. Meant for
+    /// a chain just built: the appended detectors keep the state they have (none) and
+    /// calibrate from scratch.
     pub fn restore(&mut self, template: &Template, snapshot: &ChainSnapshot) -> Result<()> {
         self.check_fits(template, snapshot)?;
         self.detectors.restore(&snapshot.detectors)?;
@@ -577,14 +508,7 @@ mod tests {
         })
         .unwrap();
         let decoded = ChainSnapshot::decode(&bytes).unwrap();
-        // Format 2 recorded no fingerprints.
-        assert_eq!(
-            decoded,
-            ChainSnapshot {
-                fingerprints: Vec::new(),
-                ..now.clone()
-            }
-        );
+        assert_eq!(decoded, now);
         assert!(ChainSnapshot::decode(&bytes[..bytes.len() - 1]).is_err());
         let mut future = now.encode();
         future[0] = 9;
@@ -617,62 +541,6 @@ mod tests {
         assert_eq!(other.snapshot(&template), before);
         other.restore(&template, &good).unwrap();
         assert_eq!(other.snapshot(&template), good);
-    }
-
-    #[test]
-    fn a_format_3_snapshot_still_decodes_without_fingerprints() {
-        #[derive(Serialize)]
-        struct V3<'a> {
-            version: u16,
-            template: &'a str,
-            features: &'a FeatureExtractor,
-            detectors: &'a [Snapshot],
-            ensemble: &'a EnsembleState,
-            alert: &'a AlertState,
-        }
-        let template = Template::light();
-        let chain = SeriesChain::new(&template, &Registry::builtin()).unwrap();
-        let now = chain.snapshot(&template);
-        assert_eq!(now.fingerprints.len(), 2);
-        let bytes = postcard::to_stdvec(&V3 {
-            version: 3,
-            template: &now.template,
-            features: &now.features,
-            detectors: &now.detectors,
-            ensemble: &now.ensemble,
-            alert: &now.alert,
-        })
-        .unwrap();
-        assert_eq!(
-            ChainSnapshot::decode(&bytes).unwrap(),
-            ChainSnapshot {
-                fingerprints: Vec::new(),
-                ..now
-            }
-        );
-    }
-
-    #[test]
-    fn fingerprints_tell_detectors_built_alike_whatever_the_template_spells_out() {
-        let registry = Registry::builtin();
-        let build = |spec: crate::detector::DetectorSpec| registry.build(&spec).unwrap();
-        let bare = build(crate::detector::DetectorSpec::new("zscore"));
-        let mut spelt = crate::detector::DetectorSpec::new("zscore");
-        spelt.params.insert("alpha".into(), serde_json::json!(0.02));
-        let mut other = crate::detector::DetectorSpec::new("zscore");
-        other.params.insert("alpha".into(), serde_json::json!(0.05));
-        assert_eq!(
-            fingerprint(bare.as_ref()),
-            fingerprint(build(spelt).as_ref())
-        );
-        assert_ne!(
-            fingerprint(bare.as_ref()),
-            fingerprint(build(other).as_ref())
-        );
-        assert_ne!(
-            fingerprint(bare.as_ref()),
-            fingerprint(build(crate::detector::DetectorSpec::new("mad")).as_ref())
-        );
     }
 
     /// The light template with the default's calibration and `max`, so a test sees whether the
@@ -723,14 +591,12 @@ mod tests {
         }
 
         // Refused, changing nothing: more detectors than the template; another kind where the
-        // template has one; the same kinds under other parameters; no detector at all.
+        // template has one; no detector at all.
         let refused = |template: &Template, snapshot: &ChainSnapshot| {
             let mut chain = SeriesChain::new(template, &registry).unwrap();
             let unchanged = chain.snapshot(template);
             let refused = chain.restore(template, snapshot).is_err();
-            if refused {
-                assert_eq!(chain.snapshot(template), unchanged);
-            }
+            assert_eq!(chain.snapshot(template), unchanged);
             refused
         };
         assert!(refused(&old, &after.snapshot(&new)));
@@ -740,24 +606,12 @@ mod tests {
             .detectors
             .push(crate::detector::DetectorSpec::new("jump"));
         assert!(refused(&other_kind, &snapshot));
-        let mut other_parameters = new.clone();
-        other_parameters.detectors[0]
-            .params
-            .insert("alpha".into(), serde_json::json!(0.05));
-        assert!(refused(&other_parameters, &snapshot));
         let empty = ChainSnapshot {
             detectors: Vec::new(),
             ensemble: EnsembleState::new(0, &new.ensemble),
-            fingerprints: Vec::new(),
             ..snapshot.clone()
         };
         assert!(refused(&new, &empty));
-        // A snapshot of format 3 carries no parameters: matched by kind only.
-        let legacy = ChainSnapshot {
-            fingerprints: Vec::new(),
-            ..snapshot.clone()
-        };
-        assert!(!refused(&other_parameters, &legacy));
 
         // Model artifacts hold every detector of their version: a shorter one is refused, and
         // so are weights for a detector the snapshot does not have.
