@@ -165,14 +165,7 @@ impl SeriesDetectors {
         restore: impl Fn(&mut Box<dyn Detector>, usize, &Snapshot) -> Result<()>,
     ) -> Result<()> {
         if snapshots.len() > self.detectors.len() {
-            return Err(Error::SnapshotCorrupt {
-                kind: "chain".into(),
-                message: format!(
-                    "{} detector snapshots for {} detectors",
-                    snapshots.len(),
-                    self.detectors.len()
-                ),
-            });
+            return Err(count_mismatch(snapshots.len(), self.detectors.len()));
         }
         // Each detector's restore is all-or-nothing; undo the ones before a failure.
         let backups = self.snapshot();
@@ -301,6 +294,14 @@ struct ChainSnapshotV2 {
     alert: AlertStateV2,
 }
 
+/// A snapshot holding `found` detectors' states where `expected` cannot take them.
+fn count_mismatch(found: usize, expected: usize) -> Error {
+    Error::SnapshotCorrupt {
+        kind: "chain".into(),
+        message: format!("{found} detector snapshots for {expected} detectors"),
+    }
+}
+
 /// The whole chain for one series in one place.
 #[derive(Debug)]
 pub struct SeriesChain {
@@ -399,14 +400,10 @@ impl SeriesChain {
         self.check_fits(template, snapshot)?;
         // Artifacts are written under exactly their version's template: a shorter one is cut.
         if snapshot.detectors.len() != self.detectors.detectors.len() {
-            return Err(Error::SnapshotCorrupt {
-                kind: "chain".into(),
-                message: format!(
-                    "{} detector snapshots for {} detectors",
-                    snapshot.detectors.len(),
-                    self.detectors.detectors.len()
-                ),
-            });
+            return Err(count_mismatch(
+                snapshot.detectors.len(),
+                self.detectors.detectors.len(),
+            ));
         }
         self.detectors.restore_split(&snapshot.detectors, weights)?;
         self.adopt(template, snapshot);

@@ -238,6 +238,10 @@ pub struct Jump {
     /// The tail probability of `offset`'s sigma-equivalent: what scores 0, fixed by the
     /// configuration.
     offset_tail: f64,
+    /// What the tail's and the record counts' weights keep per point (from `tail_memory` and
+    /// `wander_memory`), fixed by the configuration.
+    tail_keep: f64,
+    wander_keep: f64,
     state: JumpState,
 }
 
@@ -248,6 +252,8 @@ impl Jump {
         Ok(Jump {
             config,
             offset_tail: tail_of_sigma(config.offset),
+            tail_keep: 1.0 - 1.0 / config.tail_memory,
+            wander_keep: 1.0 - 1.0 / config.wander_memory,
             state: JumpState::default(),
         })
     }
@@ -366,7 +372,7 @@ impl Jump {
     fn learn(&mut self, x: f64, distance: Option<f64>) {
         if let Some(distance) = distance {
             let (_, excess) = self.tail();
-            let keep = 1.0 - 1.0 / self.config.tail_memory;
+            let keep = self.tail_keep;
             let state = &mut self.state;
             state.tail_points = state.tail_points * keep + 1.0;
             state.tail_beyond *= keep;
@@ -378,9 +384,7 @@ impl Jump {
         }
         let history = self.history();
         let state = &mut self.state;
-        state
-            .records
-            .update(x, 1.0 - 1.0 / self.config.wander_memory);
+        state.records.update(x, self.wander_keep);
         // Only steps that move the value: measured by its steps of zero, every burst of a
         // count at rest would be dozens of usual steps (NAB's rogue-agent key series raised
         // 112 false alarms that way).

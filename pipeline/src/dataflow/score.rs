@@ -13,8 +13,8 @@
 //! state if the chain is built alike (same features, detectors with the same parameters, same
 //! ensemble: a change of alert thresholds, matcher or name keeps it), or the state of the
 //! detectors it had if detectors were only appended (the appended ones start afresh), else a
-//! fresh chain. Each
-//! point is scored once, by the version current when its epoch is processed, and its event
+//! fresh chain. Each point is scored once, by the version current when its epoch is processed,
+//! and its event
 //! names that version (`model_version`: a model id, or `<tenant>.<config>@<version>`). Each
 //! swap is reported ([`Control::Applied`]) so the runner can confirm configurations.
 //!
@@ -424,8 +424,7 @@ fn choose_again(slot: &mut Option<SeriesEntry>, seen: &Arc<Series>, templates: &
     }
     let restored_under = &templates.templates()[entry.template as usize];
     if !same_chain(restored_under, chosen) {
-        let grown = with_appended(&entry.chain, restored_under, chosen, templates.registry());
-        match grown.map_or_else(|| SeriesChain::new(chosen, templates.registry()), Ok) {
+        match successor(&entry.chain, restored_under, chosen, templates.registry()) {
             Ok(chain) => entry.chain = chain,
             Err(_) => {
                 *slot = None;
@@ -467,12 +466,17 @@ fn restore(
                     .enumerate()
                     .filter(|(_, t)| t.name == snapshot.template)
             };
-            let whole = named().filter(|(_, t)| t.detectors.len() == snapshot.detectors.len());
-            let (index, chain) = whole.chain(named()).find_map(|(index, template)| {
-                let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
-                chain.restore(template, &snapshot).ok()?;
-                Some((index, chain))
-            })?;
+            let whole = |(_, t): &(usize, &Template)| t.detectors.len() == snapshot.detectors.len();
+            let rest = named().filter(|candidate| !whole(candidate));
+            let (index, chain) =
+                named()
+                    .filter(whole)
+                    .chain(rest)
+                    .find_map(|(index, template)| {
+                        let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
+                        chain.restore(template, &snapshot).ok()?;
+                        Some((index, chain))
+                    })?;
             Some(SeriesEntry {
                 chain,
                 template: index as u32,
@@ -507,28 +511,29 @@ fn same_chain(a: &Template, b: &Template) -> bool {
     a.features == b.features && a.detectors == b.detectors && a.ensemble == b.ensemble
 }
 
-/// The series' chain carried over to `after` when `after` is `before` with detectors appended
-/// (same features and ensemble, `before`'s detectors first, with their parameters): the
-/// detectors it had keep what they learnt, with their calibration and the alert policy's
-/// state, and the appended ones start afresh. `None` when `after` is built otherwise.
-fn with_appended(
+/// The chain a series runs after moving from `before` to `after`, a template built otherwise
+/// (not [`same_chain`]). When `after` is `before` with detectors appended (same features and
+/// ensemble, `before`'s detectors first, with their parameters), the series' chain carried
+/// over: the detectors it had keep what they learnt, with their calibration and the alert
+/// policy's state, and the appended ones start afresh. Else a fresh chain.
+fn successor(
     chain: &SeriesChain,
     before: &Template,
     after: &Template,
     registry: &Registry,
-) -> Option<SeriesChain> {
+) -> aiops_operators::Result<SeriesChain> {
+    let mut fresh = SeriesChain::new(after, registry)?;
     let appended = before.features == after.features
         && before.ensemble == after.ensemble
         && after.detectors.len() > before.detectors.len()
         && after.detectors.starts_with(&before.detectors);
-    if !appended {
-        return None;
+    if appended {
+        let mut snapshot = chain.snapshot(before);
+        snapshot.template.clone_from(&after.name);
+        // On failure `restore` changes nothing: the chain stays fresh.
+        let _ = fresh.restore(after, &snapshot);
     }
-    let mut snapshot = chain.snapshot(before);
-    snapshot.template.clone_from(&after.name);
-    let mut grown = SeriesChain::new(after, registry).ok()?;
-    grown.restore(after, &snapshot).ok()?;
-    Some(grown)
+    Ok(fresh)
 }
 
 /// Moves every series to the template it now selects in `new` (see the module docs); returns
@@ -587,9 +592,7 @@ fn swap_models(
         let replacement = match from_model {
             Some(chain) => Some(chain),
             None if same_chain(before, after) => None,
-            None => match with_appended(&entry.chain, before, after, new.registry())
-                .map_or_else(|| SeriesChain::new(after, new.registry()), Ok)
-            {
+            None => match successor(&entry.chain, before, after, new.registry()) {
                 Ok(chain) => Some(chain),
                 Err(_) => return false,
             },
