@@ -92,6 +92,16 @@ fn eval_scores_templates_the_reference_and_peers_on_every_corpus() {
     );
     let (ok, _, stderr) = aiops(&["eval", "--young", "0"]);
     assert!(!ok && stderr.contains("no corpus"), "{stderr}");
+    // The young corpus's ceiling, alone and pooled; nonsense pooling is refused.
+    let (ok, stdout, _) = aiops(&["eval", "--young", "10", "--entries", "ceiling,ceiling-3"]);
+    assert!(
+        ok && stdout.contains("ceiling pooling 3") && stdout.contains("\nceiling "),
+        "{stdout}"
+    );
+    for bad in ["ceiling-0", "ceiling3", "ceiling-x"] {
+        let (ok, _, stderr) = aiops(&["eval", "--young", "10", "--entries", bad]);
+        assert!(!ok && stderr.contains(bad), "{bad}: {stderr}");
+    }
     // A peer file with a wrong row count is refused, naming the file.
     std::fs::write(peer.join("one.csv"), "score\n1\n").unwrap();
     let (ok, _, stderr) = aiops(&[

@@ -43,7 +43,9 @@ pub struct EvalArgs {
 
     /// What to evaluate, comma-separated: `default`, `light`, a detector kind alone (calibrated
     /// as in the default template), a template of --config, `zscore-100` (the rolling z-score
-    /// reference).
+    /// reference), `ceiling` (the young corpus's ceiling: each point's surprise under the law
+    /// the generator drew the healthy point from), `ceiling-10` (the same, pooling the evidence
+    /// of up to the last 10 points).
     #[arg(
         long,
         value_delimiter = ',',
@@ -149,6 +151,24 @@ fn resolve_entries(args: &EvalArgs) -> Result<Vec<Entry>> {
                 .parse()
                 .map_err(|_| Error::Usage(format!("{name:?}: the window must be a number")))?;
             entries.push(Entry::RollingZScore { window });
+            continue;
+        }
+        if let Some(pool) = name.strip_prefix("ceiling") {
+            let pool = match pool.strip_prefix('-') {
+                None if pool.is_empty() => 1,
+                Some(pool) => pool
+                    .parse()
+                    .ok()
+                    .filter(|p| (1..=1000).contains(p))
+                    .ok_or_else(|| {
+                        Error::Usage(format!("{name:?}: the points pooled must be 1 to 1000"))
+                    })?,
+                None => return Err(Error::Usage(format!("{name:?} is not an entry"))),
+            };
+            entries.push(Entry::Ceiling {
+                seed: args.seed,
+                pool,
+            });
             continue;
         }
         let lookup = if name == "default" { "ensemble" } else { name };

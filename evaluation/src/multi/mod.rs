@@ -45,6 +45,15 @@ pub enum Entry {
         /// Points in the window.
         window: usize,
     },
+    /// The young corpus's ceiling: each point's surprise under the law the generator drew
+    /// its healthy point from ([`young::generate_with_ceiling`]); no run on other corpora, or
+    /// on a young corpus this generator and `seed` did not make.
+    Ceiling {
+        /// The young corpus's seed.
+        seed: u64,
+        /// Points whose evidence is pooled ([`young::ceiling_scores`]; 1: each point alone).
+        pool: usize,
+    },
     /// Scores written by another tool: `<dir>/<corpus>/<series>.csv` with the header `score`
     /// and one row per point, and `<dir>/timing.json` = `{"points": n, "seconds": s}`.
     Peer {
@@ -82,6 +91,8 @@ impl Entry {
         match self {
             Entry::Template { label, .. } | Entry::Peer { label, .. } => label.clone(),
             Entry::RollingZScore { window } => format!("rolling z-score {window}"),
+            Entry::Ceiling { pool: 1, .. } => "ceiling".to_owned(),
+            Entry::Ceiling { pool, .. } => format!("ceiling pooling {pool}"),
         }
     }
 }
@@ -120,6 +131,7 @@ pub fn run(entry: &Entry, corpus: &LabelledCorpus, threads: usize) -> Result<Opt
                 busy: started.elapsed(),
             }))
         }
+        Entry::Ceiling { seed, pool } => Ok(young_ceiling(corpus, *seed, *pool)),
         Entry::Peer { dir, .. } if !dir.join(&corpus.name).is_dir() => Ok(None),
         Entry::Peer {
             dir,
@@ -127,6 +139,32 @@ pub fn run(entry: &Entry, corpus: &LabelledCorpus, threads: usize) -> Result<Opt
             ..
         } => read_peer(dir, *seconds_per_point, corpus).map(Some),
     }
+}
+
+/// The ceiling's scores when `corpus` is the young corpus of `seed`.
+fn young_ceiling(corpus: &LabelledCorpus, seed: u64, pool: usize) -> Option<CorpusRun> {
+    if corpus.name != "young" {
+        return None;
+    }
+    let (generated, ceiling) = young::generate_with_ceiling(corpus.series.len(), seed);
+    // A corpus named young read from disk, or made with another seed, is not the one whose
+    // healthy laws these are.
+    if generated.series != corpus.series {
+        return None;
+    }
+    let scored = corpus
+        .series
+        .iter()
+        .zip(&ceiling)
+        .map(|(s, tails)| ScoredSeries::new(&young::ceiling_scores(tails, pool), &s.labels))
+        .collect();
+    Some(CorpusRun {
+        scored,
+        events: None,
+        points: corpus.points(),
+        // Not a detector: its speed means nothing.
+        busy: Duration::ZERO,
+    })
 }
 
 fn run_template(
@@ -427,6 +465,36 @@ mod tests {
         let expected = 10.0 / (10.0f64 / 9.0).sqrt();
         assert!((scores[50] - expected).abs() < 1e-9, "{}", scores[50]);
         assert!(rolling_zscore(&[5.0; 10], 4).iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn the_ceiling_runs_on_its_own_young_corpus_only() {
+        let entry = Entry::Ceiling { seed: 3, pool: 1 };
+        let young = young::generate(20, 3);
+        let ceiling = run(&entry, &young, 1).unwrap().expect("its own corpus");
+        let reference = run(&Entry::RollingZScore { window: 100 }, &young, 1)
+            .unwrap()
+            .unwrap();
+        let f1 = |r: &CorpusRun| {
+            composite::sweep(&r.scored.iter().collect::<Vec<_>>()).map_or(0.0, |(_, f)| f)
+        };
+        assert!(
+            f1(&ceiling) > f1(&reference),
+            "{} {}",
+            f1(&ceiling),
+            f1(&reference)
+        );
+        assert!(run(&entry, &young::generate(20, 4), 1).unwrap().is_none());
+        let mut renamed = young.clone();
+        renamed.name = "other".into();
+        assert!(run(&entry, &renamed, 1).unwrap().is_none());
+        let mut altered = young;
+        altered.series[0].values[0] += 1.0;
+        assert!(run(&entry, &altered, 1).unwrap().is_none());
+        assert_eq!(
+            Entry::Ceiling { seed: 3, pool: 3 }.label(),
+            "ceiling pooling 3"
+        );
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! with a strong daily cycle — and carries several labelled incidents from the first tens of
 //! points on: spikes, drops and outages, a step after a deployment, bursts of variance or of
 //! counts. About 2–3 % of the points are labelled. Deterministic for a seed.
+//!
+//! The generator also knows what it drew each healthy point from, which no detector does:
+//! [`generate_with_ceiling`] scores every point by its surprise under that law. Scored like
+//! any entry (`aiops eval --entries ceiling`), it shows about how well any detector can do on
+//! this corpus: the incidents it misses are ones the noise hides.
+
+use aiops_operators::calibration::{sigma_of_tail, tail_of_sigma};
 
 use super::labelled::{LabelledCorpus, LabelledSeries};
 
@@ -64,19 +71,169 @@ enum Incident {
     Burst,
 }
 
-/// `count` young series, deterministic for `seed`.
-pub fn generate(count: usize, seed: u64) -> LabelledCorpus {
-    let series = (0..count)
-        .map(|i| one(i, seed ^ (i as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)))
-        .collect();
-    LabelledCorpus {
-        name: "young".to_owned(),
-        series,
-        nab_root: None,
+/// What a healthy point is drawn from, as the generator knows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Healthy {
+    /// Gaussian, clamped.
+    Gaussian(Clamped),
+    /// Poisson with `mean`, moved by `shift` (a step after a deployment), floored at 0.
+    Poisson { mean: f64, shift: f64 },
+}
+
+/// A Gaussian around `mean` clamped to [`low`, `high`] (a latency's floor, a utilisation's 0
+/// and 100 %).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Clamped {
+    mean: f64,
+    sd: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Clamped {
+    /// Unclamped but for `low`.
+    fn above(mean: f64, sd: f64, low: f64) -> Healthy {
+        Healthy::Gaussian(Clamped {
+            mean,
+            sd,
+            low,
+            high: f64::INFINITY,
+        })
     }
 }
 
-fn one(index: usize, seed: u64) -> LabelledSeries {
+impl Healthy {
+    /// The same law after a step of `by`, the result clamped to [0, `most`] as the generator
+    /// clamps it.
+    fn shifted(self, by: f64, most: f64) -> Healthy {
+        match self {
+            Healthy::Gaussian(g) => Healthy::Gaussian(Clamped {
+                mean: g.mean + by,
+                low: (g.low + by).clamp(0.0, most),
+                high: (g.high + by).clamp(0.0, most),
+                ..g
+            }),
+            Healthy::Poisson { mean, shift } => Healthy::Poisson {
+                mean,
+                shift: shift + by,
+            },
+        }
+    }
+
+    /// `x`'s two-sided tail probability under this law. A value at a clamp is as surprising
+    /// as reaching the clamp.
+    fn tail(self, x: f64) -> f64 {
+        match self {
+            Healthy::Gaussian(g) if g.sd > 0.0 => {
+                let reached = if x >= g.high {
+                    g.high.max(g.mean)
+                } else if x <= g.low {
+                    g.low.min(g.mean)
+                } else {
+                    x
+                };
+                tail_of_sigma((reached - g.mean).abs() / g.sd)
+            }
+            Healthy::Gaussian(_) => 1.0,
+            // Below the step's floor: no count the law draws gives it.
+            Healthy::Poisson { shift, .. } if x > 0.0 && x - shift < -0.5 => 0.0,
+            Healthy::Poisson { shift, .. } if x <= 0.0 && shift > 0.5 => 0.0,
+            Healthy::Poisson { mean, shift } => {
+                let k = (x - shift).round().clamp(0.0, 1e6) as u64;
+                let (at_most, at_least) = poisson_tails(mean, k);
+                // At the floor after a step down, the count was at most k.
+                let tail = if x <= 0.0 && shift < 0.0 {
+                    at_most
+                } else {
+                    at_most.min(at_least)
+                };
+                (2.0 * tail).min(1.0)
+            }
+        }
+    }
+}
+
+/// `P(X ≤ k)` and `P(X ≥ k)` for a Poisson `X` of `mean` (> 0). The upper tail is summed from
+/// `k` up rather than taken as a complement, so that it keeps its digits far out in the tail.
+fn poisson_tails(mean: f64, k: u64) -> (f64, f64) {
+    let log_factorial: f64 = (2..=k).map(|i| (i as f64).ln()).sum();
+    let at_k = (k as f64 * mean.ln() - mean - log_factorial).exp();
+    let mut at_least = 0.0;
+    let (mut term, mut j) = (at_k, k);
+    while term > 0.0 && term >= at_k * 1e-17 {
+        at_least += term;
+        j += 1;
+        term *= mean / j as f64;
+    }
+    let mut at_most = 0.0;
+    let mut term = (-mean).exp();
+    for j in 0..=k {
+        if j > 0 {
+            term *= mean / j as f64;
+        }
+        at_most += term;
+    }
+    (at_most.min(1.0), at_least.min(1.0))
+}
+
+/// The ceiling's scores from a series' tail probabilities ([`generate_with_ceiling`]): at each
+/// point the strongest evidence of the last 1 to `pool` points (at least 1) taken together by
+/// Fisher's method, as a sigma-equivalent. Pooling sees what no single point shows, such as
+/// a run of zeros on a series that is often zero, at the price of more noise scoring high.
+pub fn ceiling_scores(tails: &[f64], pool: usize) -> Vec<f64> {
+    let logs: Vec<f64> = tails.iter().map(|p| p.max(1e-300).ln()).collect();
+    (0..logs.len())
+        .map(|t| {
+            let mut evidence = 0.0;
+            let mut strongest: f64 = 0.0;
+            for k in 1..=pool.max(1).min(t + 1) {
+                evidence -= 2.0 * logs[t + 1 - k];
+                strongest = strongest.max(sigma_of_tail(chi_square_tail(evidence, k)));
+            }
+            strongest
+        })
+        .collect()
+}
+
+/// `P(χ² ≥ x)` with `2k` degrees of freedom: `e^(−x/2) Σ_{j<k} (x/2)^j / j!`, summed in logs
+/// so that it reaches the far tail.
+fn chi_square_tail(x: f64, k: usize) -> f64 {
+    let half = x / 2.0;
+    let mut log_terms = Vec::with_capacity(k);
+    let mut log_term = 0.0;
+    for j in 0..k {
+        if j > 0 {
+            log_term += half.ln() - (j as f64).ln();
+        }
+        log_terms.push(log_term);
+    }
+    let top = log_terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = log_terms.iter().map(|l| (l - top).exp()).sum();
+    (-half + top + sum.ln()).exp().min(1.0)
+}
+
+/// `count` young series, deterministic for `seed`.
+pub fn generate(count: usize, seed: u64) -> LabelledCorpus {
+    generate_with_ceiling(count, seed).0
+}
+
+/// [`generate`]'s corpus and, per series and point, the two-sided tail probability of the
+/// value under the law the generator drew the healthy point from (its level, daily cycle and
+/// noise; for utilisation also the noise carried over from the point before; a step once its
+/// labelled points are over). No detector knows more about what is normal here.
+pub fn generate_with_ceiling(count: usize, seed: u64) -> (LabelledCorpus, Vec<Vec<f64>>) {
+    let (series, ceiling) = (0..count)
+        .map(|i| one(i, seed ^ (i as u64).wrapping_mul(0xd1b5_4a32_d192_ed03)))
+        .unzip();
+    let corpus = LabelledCorpus {
+        name: "young".to_owned(),
+        series,
+        nab_root: None,
+    };
+    (corpus, ceiling)
+}
+
+fn one(index: usize, seed: u64) -> (LabelledSeries, Vec<f64>) {
     let mut draw = Draw(seed);
     let shapes = [
         Shape::Latency,
@@ -118,18 +275,48 @@ fn one(index: usize, seed: u64) -> LabelledSeries {
         }
     };
     let mut ar = 0.0;
+    // The largest value the shape can take after a step.
+    let most = if shape == Shape::Utilisation {
+        100.0
+    } else {
+        f64::INFINITY
+    };
+    let mut healthy = Vec::with_capacity(length);
     let mut values: Vec<f64> = (0..length)
         .map(|t| {
             let season = (std::f64::consts::TAU * t as f64 / period + phase).sin();
             match shape {
-                Shape::Latency => (level + cycle * season + noise * draw.gaussian()).max(0.1),
-                Shape::Counts => draw.poisson(level * (1.0 + cycle * season).max(0.05)),
+                Shape::Latency => {
+                    let mean = level + cycle * season;
+                    healthy.push(Clamped::above(mean, noise, 0.1));
+                    (mean + noise * draw.gaussian()).max(0.1)
+                }
+                Shape::Counts => {
+                    let mean = level * (1.0 + cycle * season).max(0.05);
+                    healthy.push(Healthy::Poisson { mean, shift: 0.0 });
+                    draw.poisson(mean)
+                }
                 Shape::Utilisation => {
+                    // What carries over from the point before is known; only the new draw
+                    // is noise.
+                    let mean = level + cycle * season + 0.7 * ar;
+                    healthy.push(Healthy::Gaussian(Clamped {
+                        mean,
+                        sd: noise,
+                        low: 0.0,
+                        high: 100.0,
+                    }));
                     ar = 0.7 * ar + noise * draw.gaussian();
                     (level + cycle * season + ar).clamp(0.0, 100.0)
                 }
                 Shape::Traffic => {
-                    (level + cycle * season) * (1.0 + noise / level * draw.gaussian())
+                    let mean = level + cycle * season;
+                    healthy.push(Clamped::above(
+                        mean,
+                        mean.abs() * noise / level,
+                        f64::NEG_INFINITY,
+                    ));
+                    mean * (1.0 + noise / level * draw.gaussian())
                 }
             }
         })
@@ -175,7 +362,11 @@ fn one(index: usize, seed: u64) -> LabelledSeries {
                 };
                 values[at..]
                     .iter_mut()
-                    .for_each(|v| *v = (*v + step).max(0.0))
+                    .for_each(|v| *v = (*v + step).max(0.0));
+                // Once the step's labelled points are over it is the new normal.
+                healthy[end..]
+                    .iter_mut()
+                    .for_each(|h| *h = h.shifted(step, most));
             }
             (Incident::Burst, Shape::Counts) => {
                 for v in &mut values[at..end] {
@@ -196,12 +387,18 @@ fn one(index: usize, seed: u64) -> LabelledSeries {
         labels[at..end].iter_mut().for_each(|l| *l = true);
         at = end + 80 + draw.below(140);
     }
-    LabelledSeries {
+    let ceiling = healthy
+        .iter()
+        .zip(&values)
+        .map(|(h, &x)| h.tail(x))
+        .collect();
+    let series = LabelledSeries {
         name: format!("young-{index:03}-{}", format!("{shape:?}").to_lowercase()),
         timestamps: (0..length as i64).map(|t| start + t * step_ms).collect(),
         values,
         labels,
-    }
+    };
+    (series, ceiling)
 }
 
 #[cfg(test)]
@@ -225,5 +422,102 @@ mod tests {
         }
         let share = labelled as f64 / points as f64;
         assert!((0.01..0.06).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn healthy_points_are_as_surprising_as_the_law_they_were_drawn_from_says() {
+        // Away from incidents (and the 3 points after each) the tail probabilities must be
+        // uniform: 0.27 % below a 3σ tail, none below 6σ. A law that forgot the utilisation's
+        // carried noise or the clamps at 0 and 100 % put about 2 % beyond 5σ.
+        let (corpus, tails) = generate_with_ceiling(200, 17);
+        let (mut points, mut beyond_3, mut beyond_6) = (0usize, 0usize, 0usize);
+        for (series, tails) in corpus.series.iter().zip(&tails) {
+            assert_eq!(tails.len(), series.len());
+            let near: Vec<bool> = (0..series.len())
+                .map(|t| series.labels[t.saturating_sub(3)..=t].iter().any(|&l| l))
+                .collect();
+            for (&p, _) in tails.iter().zip(&near).filter(|(_, near)| !**near) {
+                assert!((0.0..=1.0).contains(&p), "{p}");
+                points += 1;
+                beyond_3 += usize::from(p < tail_of_sigma(3.0));
+                beyond_6 += usize::from(p < tail_of_sigma(6.0));
+            }
+        }
+        let share = beyond_3 as f64 / points as f64;
+        assert!((0.001..0.005).contains(&share), "{share} of {points}");
+        assert_eq!(beyond_6, 0);
+        // And the incidents are mostly far out: most have a point beyond 6σ.
+        let (mut incidents, mut visible) = (0, 0);
+        for (series, tails) in corpus.series.iter().zip(&tails) {
+            for t in 0..series.len() {
+                if series.labels[t] && (t == 0 || !series.labels[t - 1]) {
+                    let end = (t..series.len())
+                        .find(|&e| !series.labels[e])
+                        .unwrap_or(series.len());
+                    incidents += 1;
+                    visible += usize::from(tails[t..end].iter().any(|&p| p < tail_of_sigma(6.0)));
+                }
+            }
+        }
+        assert!(visible * 10 > incidents * 7, "{visible} of {incidents}");
+    }
+
+    #[test]
+    fn poisson_tails_add_up_and_reach_far() {
+        for mean in [0.2, 2.0, 9.5] {
+            for k in 0..30u64 {
+                let (at_most, at_least) = poisson_tails(mean, k);
+                let mass = (k as f64 * f64::ln(mean)
+                    - mean
+                    - (2..=k).map(|i| (i as f64).ln()).sum::<f64>())
+                .exp();
+                // P(X ≤ k) + P(X ≥ k) counts P(X = k) twice.
+                assert!(
+                    (at_most + at_least - 1.0 - mass).abs() < 1e-9,
+                    "{mean} {k}: {at_most} {at_least}"
+                );
+            }
+        }
+        assert!((poisson_tails(2.0, 0).0 - (-2.0f64).exp()).abs() < 1e-15);
+        // 40 events at a mean of 1: about 1e-48, which a complement would round to 0.
+        let far = poisson_tails(1.0, 40).1;
+        assert!(far > 1e-49 && far < 1e-47, "{far}");
+    }
+
+    #[test]
+    fn a_value_a_stepped_count_cannot_take_is_as_surprising_as_can_be() {
+        let stepped = Healthy::Poisson {
+            mean: 2.0,
+            shift: 15.0,
+        };
+        assert_eq!(stepped.tail(0.0), 0.0);
+        assert_eq!(stepped.tail(3.0), 0.0);
+        assert!(stepped.tail(17.0) > 0.5);
+        // A clamped Gaussian: being at the clamp is as likely as reaching it.
+        let utilisation = Healthy::Gaussian(Clamped {
+            mean: 95.0,
+            sd: 2.0,
+            low: 0.0,
+            high: 100.0,
+        });
+        assert!((utilisation.tail(100.0) - tail_of_sigma(2.5)).abs() < 1e-12);
+        let pinned = utilisation.shifted(20.0, 100.0);
+        assert_eq!(pinned.tail(100.0), 1.0);
+    }
+
+    #[test]
+    fn pooling_takes_the_strongest_run_of_evidence() {
+        let tails = [0.5, 0.01, 0.01, 0.01, 0.9];
+        let alone = ceiling_scores(&tails, 1);
+        for (score, p) in alone.iter().zip(tails) {
+            assert!((score - sigma_of_tail(p)).abs() < 1e-12);
+        }
+        let pooled = ceiling_scores(&tails, 3);
+        // Three points at 1 % each: Fisher's χ² with 6 degrees of freedom, about 3.4σ, more
+        // than any one of them (2.58σ).
+        assert!(pooled[3] > alone[3] + 0.5, "{pooled:?}");
+        assert!(pooled.iter().zip(&alone).all(|(p, a)| p >= a));
+        // With 2 degrees of freedom the χ² tail is the product itself.
+        assert!((chi_square_tail(-2.0 * 0.01f64.ln(), 1) - 0.01).abs() < 1e-15);
     }
 }
