@@ -701,110 +701,36 @@ mod tests {
 
     #[test]
     fn invalid_parameters_are_refused_with_their_name() {
-        for (config, name) in [
-            (
-                JumpConfig {
-                    window: 0,
-                    ..JumpConfig::default()
-                },
-                "window",
-            ),
-            (
-                JumpConfig {
-                    window: 16,
-                    ..JumpConfig::default()
-                },
-                "window",
-            ),
-            (
-                JumpConfig {
-                    confirm: 0,
-                    ..JumpConfig::default()
-                },
-                "confirm",
-            ),
-            (
-                JumpConfig {
-                    confirm: 5,
-                    ..JumpConfig::default()
-                },
-                "confirm",
-            ),
-            (
-                JumpConfig {
-                    offset: 31.0,
-                    ..JumpConfig::default()
-                },
-                "offset",
-            ),
-            (
-                JumpConfig {
-                    memory: 5.0,
-                    ..JumpConfig::default()
-                },
-                "memory",
-            ),
-            (
-                JumpConfig {
-                    tail_memory: 99.0,
-                    ..JumpConfig::default()
-                },
-                "tail_memory",
-            ),
-            (
-                JumpConfig {
-                    offset: 0.0,
-                    ..JumpConfig::default()
-                },
-                "offset",
-            ),
-            (
-                JumpConfig {
-                    offset: f64::NAN,
-                    ..JumpConfig::default()
-                },
-                "offset",
-            ),
-            (
-                JumpConfig {
-                    wander: 0.5,
-                    ..JumpConfig::default()
-                },
-                "wander",
-            ),
-            (
-                JumpConfig {
-                    wander: f64::INFINITY,
-                    ..JumpConfig::default()
-                },
-                "wander",
-            ),
-            (
-                JumpConfig {
-                    wander_memory: 0.0,
-                    ..JumpConfig::default()
-                },
-                "wander_memory",
-            ),
-            (
-                JumpConfig {
-                    wander_memory: 1e10,
-                    ..JumpConfig::default()
-                },
-                "wander_memory",
-            ),
+        type Change = fn(&mut JumpConfig);
+        let cases: [(Change, &str); 15] = [
+            (|c| c.window = 0, "window"),
+            (|c| c.window = 16, "window"),
+            (|c| c.confirm = 0, "confirm"),
+            (|c| c.confirm = 5, "confirm"),
+            (|c| c.offset = 31.0, "offset"),
+            (|c| c.memory = 5.0, "memory"),
+            (|c| c.tail_memory = 99.0, "tail_memory"),
+            (|c| c.offset = 0.0, "offset"),
+            (|c| c.offset = f64::NAN, "offset"),
+            (|c| c.wander = 0.5, "wander"),
+            (|c| c.wander = f64::INFINITY, "wander"),
+            (|c| c.wander_memory = 0.0, "wander_memory"),
+            (|c| c.wander_memory = 1e10, "wander_memory"),
             // Counts fading over 5 points reach at most 5: a ratio of (5 + 10) / 10.
             (
-                JumpConfig {
-                    wander: 2.0,
-                    wander_memory: 5.0,
-                    ..JumpConfig::default()
+                |c| {
+                    c.wander = 2.0;
+                    c.wander_memory = 5.0;
                 },
                 "never be reached",
             ),
-        ] {
+            (|c| c.tail_memory = f64::NAN, "tail_memory"),
+        ];
+        for (change, name) in cases {
+            let mut config = JumpConfig::default();
+            change(&mut config);
             let err = Jump::new(config).unwrap_err().to_string();
-            assert!(err.contains(name), "{err}");
+            assert!(err.contains(name), "{name}: {err}");
         }
     }
 

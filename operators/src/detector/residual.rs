@@ -221,6 +221,17 @@ struct ResidualState {
     last_deviation: f64,
 }
 
+/// What [`Residual::judge`] finds of a point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Judgement {
+    /// The residual, in noise sigmas.
+    z: f64,
+    /// Its score; `None` where the noise is not Gaussian (the detector abstains).
+    score: Option<f64>,
+    /// The noise sigma it was measured in.
+    sigma: f64,
+}
+
 /// The residual detector for one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Residual {
@@ -301,7 +312,7 @@ impl Residual {
 
     /// The residual in sigmas, and its score unless the noise is not Gaussian; `None` while
     /// warming up.
-    fn judge(&self, x: f64, expected: f64, sigma: Option<f64>) -> Option<(f64, Option<f64>, f64)> {
+    fn judge(&self, x: f64, expected: f64, sigma: Option<f64>) -> Option<Judgement> {
         if self.state.count < self.config.warmup {
             return None;
         }
@@ -320,7 +331,7 @@ impl Residual {
             let surprise = sigma_of_tail(tail_of_sigma(z) * excess.max(1.0));
             score_beyond(surprise, offset)
         });
-        Some((z, score, sigma))
+        Some(Judgement { z, score, sigma })
     }
 
     /// Counts the residual `z` into the current window, closing it after `WINDOW` points.
@@ -377,7 +388,7 @@ impl Detector for Residual {
     #[inline]
     fn score(&self, features: &Features) -> Option<Score> {
         let expected = self.expected();
-        let (_, score, sigma) =
+        let Judgement { score, sigma, .. } =
             self.judge(features.get(self.config.input), expected, self.sigma())?;
         let score = score?;
         let offset = self.config.offset;
@@ -404,8 +415,8 @@ impl Detector for Residual {
         // One noise estimate and one expected value serve the judgement and the clipping.
         let sigma = self.sigma();
         let expected = self.expected();
-        if let Some((z, _, _)) = self.judge(x, expected, sigma) {
-            self.count_window(z);
+        if let Some(judgement) = self.judge(x, expected, sigma) {
+            self.count_window(judgement.z);
         }
         let step_keep = 1.0 - 1.0 / self.config.memory;
         let state = &mut self.state;
@@ -722,7 +733,10 @@ mod tests {
             .collect();
         let heard = spoken(&mut d, &values);
         assert!(heard < 100, "spoke on {heard} of 3000 points");
+        // Not the small steps alone: its sigma, learnt from steps that are mostly 0, makes
+        // every move an incident too (the next test isolates the small-step guard).
         assert!(d.small_step_share() > 0.7, "{}", d.small_step_share());
+        assert!(d.incident_share() > 0.2, "{}", d.incident_share());
         // Gaussian noise takes half its steps below the median step.
         let mut g = Residual::new(ResidualConfig::default()).unwrap();
         let noise: Vec<f64> = (0..3000).map(|_| 40.0 + normal.normal()).collect();
@@ -730,6 +744,25 @@ mod tests {
         let share = g.small_step_share();
         assert!((0.45..0.55).contains(&share), "{share}");
         assert!(g.incident_share() < 0.05, "{}", g.incident_share());
+    }
+
+    #[test]
+    fn the_small_step_guard_alone_silences_the_detector() {
+        let mut normal = Rng(12);
+        let noise: Vec<f64> = (0..3000).map(|_| 40.0 + normal.normal()).collect();
+        let mut d = Residual::new(ResidualConfig::default()).unwrap();
+        assert!(spoken(&mut d, &noise) > 2000);
+        let next = Features::first(3000, 40.0);
+        assert!(d.score(&next).is_some());
+        // The same history, but nine steps in ten below a Gaussian's median step: only that
+        // share differs, and the detector abstains.
+        let mut creeping = d.clone();
+        creeping.state.small_steps = 0.9 * creeping.state.steps;
+        assert!(creeping.gaussian(creeping.excess()) != d.gaussian(d.excess()));
+        assert!(creeping.score(&next).is_none());
+        // With the guard above that share it speaks again.
+        creeping.config.max_small_steps = 0.95;
+        assert!(creeping.score(&next).is_some());
     }
 
     #[test]
