@@ -98,10 +98,12 @@ fn eval_scores_templates_the_reference_and_peers_on_every_corpus() {
         ok && stdout.contains("ceiling pooling 3") && stdout.contains("\nceiling "),
         "{stdout}"
     );
-    for bad in ["ceiling-0", "ceiling3", "ceiling-x"] {
+    for bad in ["ceiling-0", "ceiling3", "ceiling-x", "ceiling-21"] {
         let (ok, _, stderr) = aiops(&["eval", "--young", "10", "--entries", bad]);
         assert!(!ok && stderr.contains(bad), "{bad}: {stderr}");
     }
+    let (ok, _, stderr) = aiops(&["eval", "--young", "0", "--entries", "ceiling"]);
+    assert!(!ok && stderr.contains("--young"), "{stderr}");
     // A peer file with a wrong row count is refused, naming the file.
     std::fs::write(peer.join("one.csv"), "score\n1\n").unwrap();
     let (ok, _, stderr) = aiops(&[

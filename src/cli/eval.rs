@@ -44,8 +44,8 @@ pub struct EvalArgs {
     /// What to evaluate, comma-separated: `default`, `light`, a detector kind alone (calibrated
     /// as in the default template), a template of --config, `zscore-100` (the rolling z-score
     /// reference), `ceiling` (the young corpus's ceiling: each point's surprise under the law
-    /// the generator drew the healthy point from), `ceiling-10` (the same, pooling the evidence
-    /// of up to the last 10 points).
+    /// the generator drew the healthy point from), `ceiling-3` (the same, pooling the evidence
+    /// of up to the last 3 points; at most 20).
     #[arg(
         long,
         value_delimiter = ',',
@@ -154,17 +154,23 @@ fn resolve_entries(args: &EvalArgs) -> Result<Vec<Entry>> {
             continue;
         }
         if let Some(pool) = name.strip_prefix("ceiling") {
+            let most = young::MAX_POOL;
             let pool = match pool.strip_prefix('-') {
                 None if pool.is_empty() => 1,
                 Some(pool) => pool
                     .parse()
                     .ok()
-                    .filter(|p| (1..=1000).contains(p))
+                    .filter(|p| (1..=most).contains(p))
                     .ok_or_else(|| {
-                        Error::Usage(format!("{name:?}: the points pooled must be 1 to 1000"))
+                        Error::Usage(format!("{name:?}: the points pooled must be 1 to {most}"))
                     })?,
                 None => return Err(Error::Usage(format!("{name:?} is not an entry"))),
             };
+            if args.young == 0 {
+                return Err(Error::Usage(format!(
+                    "{name:?} scores the generated young series: give --young more than 0"
+                )));
+            }
             entries.push(Entry::Ceiling {
                 seed: args.seed,
                 pool,
