@@ -96,7 +96,7 @@ fn operators(c: &mut Criterion) {
             let mut state = AlertState::new();
             let mut alerts = 0;
             for (i, &s) in scores.iter().enumerate() {
-                alerts += usize::from(state.step(&config, i as u64, i as i64, s).is_some());
+                alerts += usize::from(state.step(&config, i as u64, i as i64, s, false).is_some());
             }
             black_box(alerts)
         })

@@ -45,7 +45,9 @@ pub struct AlertConfig {
     /// A series' first points, during which opening an incident takes more than `warning`:
     /// `young_warning` at the first point, falling linearly to `warning` at this one (0: off).
     /// A young series' detectors judge by a short history, and a daily cycle's first day sets
-    /// records that a series with a day behind it would not.
+    /// records that a series with a day behind it would not. A detector's announcement (see
+    /// [`crate::Detector::announces`]) is not held back: it weighs the series' short history
+    /// itself.
     pub young_points: u32,
     /// The level that opens an incident at a series' first point (see `young_points`).
     pub young_warning: f64,
@@ -200,18 +202,26 @@ impl AlertState {
     }
 
     /// Feeds the score of a series' point `age` (0 for its first; `None` while detectors warm
-    /// up); returns the event to emit, if any.
+    /// up); returns the event to emit, if any. `announced`: a detector announced something at
+    /// this point (see [`crate::Detector::announces`]), so `warning` opens an incident even
+    /// while the series is young.
     pub fn step(
         &mut self,
         config: &AlertConfig,
         age: u64,
         timestamp: TimestampMs,
         score: Option<f64>,
+        announced: bool,
     ) -> Option<Alert> {
         let score = score.unwrap_or(0.0);
+        let bar = if announced {
+            config.warning
+        } else {
+            config.warning_at(age)
+        };
         match &mut self.phase {
             Phase::Idle { run, run_start } => {
-                if score < config.warning_at(age) {
+                if score < bar {
                     *run = 0;
                     return None;
                 }
@@ -356,7 +366,7 @@ mod tests {
             .enumerate()
             .filter_map(|(t, &s)| {
                 state
-                    .step(config, t as u64, t as i64, Some(s))
+                    .step(config, t as u64, t as i64, Some(s), false)
                     .map(|a| (t as i64, a.severity, a.onset, a.escalation))
             })
             .collect()
@@ -389,6 +399,12 @@ mod tests {
         scores[150] = 2.3;
         let events: Vec<_> = run(&config, &scores).iter().map(|e| e.0).collect();
         assert_eq!(events, [60, 150]);
+        // An announcement at point 10 is not held back: a 3.5 opens an incident there, and a
+        // score under `warning` does not, announced or not.
+        let mut state = AlertState::new();
+        assert!(state.step(&config, 10, 10, Some(3.5), true).is_some());
+        let mut state = AlertState::new();
+        assert!(state.step(&config, 10, 10, Some(1.5), true).is_none());
         // Off by default: the same scores open an incident each.
         let off = AlertConfig {
             young_points: 0,
@@ -510,9 +526,9 @@ mod tests {
             ..AlertConfig::default()
         };
         let mut state = AlertState::new();
-        assert!(state.step(&config, 0, 0, Some(9.0)).is_some());
-        state.step(&config, 1, 1, None);
-        state.step(&config, 2, 2, None);
+        assert!(state.step(&config, 0, 0, Some(9.0), false).is_some());
+        state.step(&config, 1, 1, None, false);
+        state.step(&config, 2, 2, None, false);
         assert!(!state.is_open());
     }
 

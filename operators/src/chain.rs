@@ -89,6 +89,15 @@ impl SeriesDetectors {
         (DetectorScores::from_scores(&scores[..n]), combined)
     }
 
+    /// Whether a detector that announces (see [`Detector::announces`]) scored at least
+    /// `level` among `scores` (this chain's last, from [`SeriesDetectors::observe`]).
+    pub fn announced(&self, scores: &DetectorScores, level: f64) -> bool {
+        self.detectors
+            .iter()
+            .zip(scores.as_slice())
+            .any(|(detector, score)| detector.announces() && score.is_some_and(|s| s >= level))
+    }
+
     /// Every detector's state, in template order.
     pub fn snapshot(&self) -> Vec<Snapshot> {
         self.detectors.iter().map(|d| d.snapshot()).collect()
@@ -341,11 +350,13 @@ impl SeriesChain {
         let (scores, combined) = self.detectors.observe(template, &features);
         // The point's age: the feature stage has learnt it already.
         let age = self.features.points().saturating_sub(1);
+        let announced = self.detectors.announced(&scores, template.alert.warning);
         let alert = self.alert.step(
             &template.alert,
             age,
             point.timestamp,
             combined.map(|c| c.score),
+            announced,
         );
         let event = match (alert, combined) {
             (Some(alert), Some(combined)) => {
@@ -538,6 +549,48 @@ mod tests {
         assert_eq!(other.snapshot(&template), before);
         other.restore(&template, &good).unwrap();
         assert_eq!(other.snapshot(&template), good);
+    }
+
+    #[test]
+    fn a_young_series_that_freezes_is_announced() {
+        // The default template on a series whose reading freezes at point 200, well inside its
+        // young phase (the alert policy asks 4 falling to 2 over 1,440 points; at point 200
+        // about 3.7). The stuck detector announces the run at 3: the young bar must not hold
+        // that back, or a service deployed yesterday whose exporter hangs goes unnoticed for
+        // half a day.
+        let template = Template::default();
+        let registry = Registry::builtin();
+        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
+        let mut chain = SeriesChain::new(&template, &registry).unwrap();
+        let mut normal = crate::rng::Rng(5);
+        let mut value = 50.0;
+        let mut events = Vec::new();
+        for i in 0..300 {
+            if i < 200 {
+                value = 50.0 + 2.0 * normal.normal();
+            }
+            let point = MetricPoint {
+                series: series.clone(),
+                timestamp: i * 60_000,
+                value,
+            };
+            if let Some(event) = chain.step(&template, &point).and_then(|s| s.event) {
+                let stuck = event
+                    .contributions
+                    .iter()
+                    .find(|c| c.detector == "stuck")
+                    .map(|c| c.score);
+                events.push((i, stuck));
+            }
+        }
+        // Announced within a few points of the freeze, by the stuck detector at 3.
+        assert!(
+            events
+                .iter()
+                .any(|(i, stuck)| (200..230).contains(i) && stuck.is_some_and(|s| s >= 3.0)),
+            "{events:?}"
+        );
+        assert!(events.iter().all(|(i, _)| *i >= 200), "{events:?}");
     }
 
     /// The light template with the default's calibration and `max`, so a test sees whether the

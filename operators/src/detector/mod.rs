@@ -126,6 +126,15 @@ pub trait Detector: Send + fmt::Debug {
         false
     }
 
+    /// Whether a score from this detector at or above the alert policy's `warning` is an
+    /// announcement: a judgement that already weighs how much of the series the detector has
+    /// seen, so the higher bar the alert policy sets for young series does not hold it back
+    /// (the stuck detector: a run as unlikely as a 6σ deviate under priors that a short
+    /// history barely moves).
+    fn announces(&self) -> bool {
+        false
+    }
+
     /// Scores a point, then learns from it: the streaming step.
     fn observe(&mut self, features: &Features) -> Option<Score> {
         let score = self.score(features);

@@ -190,6 +190,12 @@ impl Detector for Stuck {
         true
     }
 
+    /// Its priors are what make a run alarming on a young series too: a series that has
+    /// barely repeated yet is expected to repeat rarely.
+    fn announces(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn update(&mut self, features: &Features) {
         let x = features.get(self.config.input);
