@@ -33,12 +33,14 @@ fn the_demo_catches_what_it_injects_and_every_frozen_value() {
     eprintln!("{score}");
     let flatlines = score.per_kind[&AnomalyKind::Flatline];
     assert!(flatlines.injected > 10, "{score}");
-    assert!(flatlines.caught * 10 >= flatlines.injected * 9, "{score}");
+    // Every one, young series' too (the stuck detector's run is exempt from the young
+    // warning; before, those in a series' first ~700 points were missed).
+    assert_eq!(flatlines.caught, flatlines.injected, "{score}");
     assert!(score.recall() >= RECALL, "{score}");
     assert!(score.outside_share() <= OUTSIDE, "{score}");
 }
 
-/// Issue 17's target; the default (`builtin-8`) catches 173 of 178 (97.2 %) on this run.
+/// Issue 17's target; the default (`builtin-8`) catches 175 of 178 (98.3 %) on this run.
 const RECALL: f64 = 0.95;
-/// Issue 17's target; the default has 16 of 280 events outside (5.7 %) on this run.
+/// Issue 17's target; the default has 16 of 283 events outside (5.7 %) on this run.
 const OUTSIDE: f64 = 0.10;

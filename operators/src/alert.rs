@@ -3,8 +3,9 @@
 //!
 //! Per series, a small state machine:
 //!
-//! - **idle** → a run of `min_duration` consecutive points at or above `warning` opens an
-//!   incident; its event is timestamped at the point that completed the run and carries the
+//! - **idle** → a run of `min_duration` consecutive points at or above `warning` (more during
+//!   a series' first `young_points`, unless a detector that judges young series itself spoke)
+//!   opens an incident; its event is timestamped at the point that completed the run and carries the
 //!   run's first point as `onset`. Severity is critical if that point reaches `critical`.
 //! - **open** → a point at or above `critical` while the incident is a warning escalates it
 //!   (one more event, flagged). The incident closes after `clear_after` consecutive points below
@@ -45,9 +46,10 @@ pub struct AlertConfig {
     /// A series' first points, during which opening an incident takes more than `warning`:
     /// `young_warning` at the first point, falling linearly to `warning` at this one (0: off).
     /// A young series' detectors judge by a short history, and a daily cycle's first day sets
-    /// records that a series with a day behind it would not. A detector's announcement (see
-    /// [`crate::Detector::announces`]) is not held back: it weighs the series' short history
-    /// itself.
+    /// records that a series with a day behind it would not. A point where a detector that
+    /// judges young series itself ([`crate::Detector::judges_young_series`]: the stuck
+    /// detector) scores at least `warning` is exempt: its combined score need only reach
+    /// `warning`.
     pub young_points: u32,
     /// The level that opens an incident at a series' first point (see `young_points`).
     pub young_warning: f64,
@@ -202,19 +204,19 @@ impl AlertState {
     }
 
     /// Feeds the score of a series' point `age` (0 for its first; `None` while detectors warm
-    /// up); returns the event to emit, if any. `announced`: a detector announced something at
-    /// this point (see [`crate::Detector::announces`]), so `warning` opens an incident even
-    /// while the series is young.
+    /// up); returns the event to emit, if any. `young_exempt`: the point is exempt from the
+    /// young series' higher bar (see [`AlertConfig::young_points`]), so `warning` opens an
+    /// incident whatever its age.
     pub fn step(
         &mut self,
         config: &AlertConfig,
         age: u64,
         timestamp: TimestampMs,
         score: Option<f64>,
-        announced: bool,
+        young_exempt: bool,
     ) -> Option<Alert> {
         let score = score.unwrap_or(0.0);
-        let bar = if announced {
+        let bar = if young_exempt {
             config.warning
         } else {
             config.warning_at(age)
@@ -399,8 +401,8 @@ mod tests {
         scores[150] = 2.3;
         let events: Vec<_> = run(&config, &scores).iter().map(|e| e.0).collect();
         assert_eq!(events, [60, 150]);
-        // An announcement at point 10 is not held back: a 3.5 opens an incident there, and a
-        // score under `warning` does not, announced or not.
+        // An exempt point at 10 is not held back: a 3.5 opens an incident there, and a score
+        // under `warning` does not, exempt or not.
         let mut state = AlertState::new();
         assert!(state.step(&config, 10, 10, Some(3.5), true).is_some());
         let mut state = AlertState::new();

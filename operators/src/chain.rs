@@ -89,13 +89,20 @@ impl SeriesDetectors {
         (DetectorScores::from_scores(&scores[..n]), combined)
     }
 
-    /// Whether a detector that announces (see [`Detector::announces`]) scored at least
-    /// `level` among `scores` (this chain's last, from [`SeriesDetectors::observe`]).
-    pub fn announced(&self, scores: &DetectorScores, level: f64) -> bool {
+    /// Whether a detector that judges young series itself (see
+    /// [`Detector::judges_young_series`]) scored at least the alert policy's `warning`, weighed
+    /// as the ensemble weighs it, among `scores` (this chain's last, from
+    /// [`SeriesDetectors::observe`]).
+    pub fn young_exempt(&self, template: &Template, scores: &DetectorScores) -> bool {
         self.detectors
             .iter()
             .zip(scores.as_slice())
-            .any(|(detector, score)| detector.announces() && score.is_some_and(|s| s >= level))
+            .any(|(detector, score)| {
+                detector.judges_young_series()
+                    && score.is_some_and(|s| {
+                        template.ensemble.weight(detector.kind()) * s >= template.alert.warning
+                    })
+            })
     }
 
     /// Every detector's state, in template order.
@@ -350,13 +357,15 @@ impl SeriesChain {
         let (scores, combined) = self.detectors.observe(template, &features);
         // The point's age: the feature stage has learnt it already.
         let age = self.features.points().saturating_sub(1);
-        let announced = self.detectors.announced(&scores, template.alert.warning);
+        // Only a young series has a higher bar to be exempt from.
+        let young_exempt = age < u64::from(template.alert.young_points)
+            && self.detectors.young_exempt(template, &scores);
         let alert = self.alert.step(
             &template.alert,
             age,
             point.timestamp,
             combined.map(|c| c.score),
-            announced,
+            young_exempt,
         );
         let event = match (alert, combined) {
             (Some(alert), Some(combined)) => {
@@ -591,6 +600,37 @@ mod tests {
             "{events:?}"
         );
         assert!(events.iter().all(|(i, _)| *i >= 200), "{events:?}");
+    }
+
+    #[test]
+    fn only_a_detector_that_judges_young_series_exempts_a_point_and_as_weighed() {
+        let mut template = Template::default();
+        let registry = Registry::builtin();
+        let detectors = SeriesDetectors::new(&template, &registry).unwrap();
+        let stuck = template
+            .detectors
+            .iter()
+            .position(|d| d.kind == "stuck")
+            .unwrap();
+        let with = |i: usize, score: f64| {
+            let mut scores = vec![None; template.detectors.len()];
+            scores[i] = Some(Score {
+                score,
+                expected: aiops_schemas::Band {
+                    lower: 0.0,
+                    upper: 0.0,
+                },
+            });
+            DetectorScores::from_scores(&scores)
+        };
+        assert!(detectors.young_exempt(&template, &with(stuck, 3.0)));
+        assert!(!detectors.young_exempt(&template, &with(stuck, 1.9)));
+        // The range is judged by the young warning: a 9 from it exempts nothing.
+        assert!(!detectors.young_exempt(&template, &with(0, 9.0)));
+        // Weighed as the ensemble weighs it: at half weight stuck's 3 counts 1.5.
+        template.ensemble.weights.insert("stuck".into(), 0.5);
+        assert!(!detectors.young_exempt(&template, &with(stuck, 3.0)));
+        assert!(detectors.young_exempt(&template, &with(stuck, 4.0)));
     }
 
     /// The light template with the default's calibration and `max`, so a test sees whether the

@@ -7,7 +7,7 @@
 //! - [`calibration`]: raw scores as tail probabilities against each detector's own history.
 //! - [`ensemble`]: calibrating and combining detectors' scores into one.
 //! - [`alert`]: the policy that turns scores into incidents (threshold, minimum duration,
-//!   hysteresis, cooldown, warning/critical).
+//!   hysteresis, cooldown, warning/critical, a higher bar for young series).
 //! - [`drift`]: has a stream moved away from its model's reference window (PSI,
 //!   Kolmogorov–Smirnov, Wasserstein, ADWIN, Page–Hinkley)?
 //! - [`template`]: which of the above run on which series.

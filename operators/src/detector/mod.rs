@@ -126,12 +126,11 @@ pub trait Detector: Send + fmt::Debug {
         false
     }
 
-    /// Whether a score from this detector at or above the alert policy's `warning` is an
-    /// announcement: a judgement that already weighs how much of the series the detector has
-    /// seen, so the higher bar the alert policy sets for young series does not hold it back
-    /// (the stuck detector: a run as unlikely as a 6σ deviate under priors that a short
-    /// history barely moves).
-    fn announces(&self) -> bool {
+    /// Whether this detector's scores already weigh how little of the series it has seen, so
+    /// the higher bar the alert policy sets for young series need not hold them back (the
+    /// stuck detector: a run as unlikely as a 6σ deviate under priors that a short history
+    /// barely moves). See [`crate::AlertConfig::young_points`].
+    fn judges_young_series(&self) -> bool {
         false
     }
 

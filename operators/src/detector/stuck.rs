@@ -192,7 +192,7 @@ impl Detector for Stuck {
 
     /// Its priors are what make a run alarming on a young series too: a series that has
     /// barely repeated yet is expected to repeat rarely.
-    fn announces(&self) -> bool {
+    fn judges_young_series(&self) -> bool {
         true
     }
 
