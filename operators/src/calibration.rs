@@ -354,6 +354,19 @@ pub fn tail_of_sigma(sigma: f64) -> f64 {
     }
 }
 
+/// `P(X ≥ x)` for `X` chi-squared with `2k` degrees of freedom: Fisher's combined tail
+/// probability of `k` independent tails whose logs sum to `−x/2`. Below about 1e-320 it is 0,
+/// which [`sigma_of_tail`] treats as its smallest tail anyway.
+pub fn fisher_tail(x: f64, k: u32) -> f64 {
+    let half = x / 2.0;
+    let (mut term, mut sum) = (1.0, 1.0);
+    for j in 1..k {
+        term *= half / f64::from(j);
+        sum += term;
+    }
+    ((-half).exp() * sum).min(1.0)
+}
+
 /// The standard normal quantile (P. J. Acklam's rational approximation, relative error below
 /// 1.2e-9, refined by one Halley step on `erfc`).
 // The coefficients are quoted as published.

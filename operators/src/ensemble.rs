@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use aiops_schemas::{Band, Contribution};
 
-use crate::calibration::{CalibrationConfig, Calibrator, sigma_of_tail, tail_of_sigma};
+use crate::calibration::{
+    CalibrationConfig, Calibrator, fisher_tail, sigma_of_tail, tail_of_sigma,
+};
 use crate::detector::{DetectorSpec, Score};
 use crate::error::{Error, Result};
 
@@ -127,18 +129,6 @@ impl EnsembleConfig {
             },
         })
     }
-}
-
-/// P(X ≥ x) for X chi-squared with 2k degrees of freedom: Fisher's combined tail probability
-/// of k independent tails whose logs sum to -x/2.
-fn fisher_tail(x: f64, k: u32) -> f64 {
-    let half = x / 2.0;
-    let (mut term, mut sum) = (1.0, 1.0);
-    for j in 1..k {
-        term *= half / f64::from(j);
-        sum += term;
-    }
-    ((-half).exp() * sum).min(1.0)
 }
 
 /// What the ensemble learns per series: one calibrator per detector, and the memory of recent

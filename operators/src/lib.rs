@@ -30,7 +30,7 @@ pub mod template;
 
 pub use alert::{Alert, AlertConfig, AlertState};
 pub use calibration::{
-    CalibrationConfig, CalibrationMethod, Calibrator, sigma_of_tail, tail_of_sigma,
+    CalibrationConfig, CalibrationMethod, Calibrator, fisher_tail, sigma_of_tail, tail_of_sigma,
 };
 pub use chain::{
     CHAIN_SNAPSHOT_VERSION, ChainSnapshot, ChainStep, DetectorScores, MAX_DETECTORS, SeriesChain,

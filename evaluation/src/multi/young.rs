@@ -13,7 +13,7 @@
 //! also knew the incidents' shapes (that outages are runs of zeros, that spikes go up) could
 //! catch some of what it misses.
 
-use aiops_operators::calibration::{sigma_of_tail, tail_of_sigma};
+use aiops_operators::calibration::{fisher_tail, sigma_of_tail, tail_of_sigma};
 
 use super::labelled::{LabelledCorpus, LabelledSeries};
 
@@ -206,31 +206,12 @@ pub fn ceiling_scores(tails: &[f64], pool: usize) -> Vec<f64> {
             let mut strongest: f64 = 0.0;
             for k in 1..=pool.min(t + 1) {
                 evidence -= 2.0 * logs[t + 1 - k];
-                strongest = strongest.max(sigma_of_tail(chi_square_tail(evidence, k)));
+                // k ≤ MAX_POOL: the cast is exact.
+                strongest = strongest.max(sigma_of_tail(fisher_tail(evidence, k as u32)));
             }
             strongest
         })
         .collect()
-}
-
-/// `P(χ² ≥ x)` with `2k` degrees of freedom: `e^(−x/2) Σ_{j<k} (x/2)^j / j!`, summed in logs
-/// so that it reaches the far tail.
-fn chi_square_tail(x: f64, k: usize) -> f64 {
-    let k = k.max(1);
-    let half = x / 2.0;
-    // The terms' logs, j = 0..k; they rise while j < x/2, so the largest is the last one
-    // before that.
-    let log_term = |j: usize| -> f64 { (1..=j).map(|i| half.ln() - (i as f64).ln()).sum::<f64>() };
-    let top = log_term((half.floor().max(0.0) as usize).min(k - 1));
-    let mut sum = 0.0;
-    let mut log = 0.0;
-    for j in 0..k {
-        if j > 0 {
-            log += half.ln() - (j as f64).ln();
-        }
-        sum += (log - top).exp();
-    }
-    (-half + top + sum.ln()).exp().min(1.0)
 }
 
 /// `count` young series, deterministic for `seed`.
@@ -555,12 +536,12 @@ mod tests {
         assert!((pooled[3] - 3.87).abs() < 0.01, "{}", pooled[3]);
         // With 2 degrees of freedom the χ² tail is the product itself; with 2k it is the
         // closed form, here against a sum of its terms done by hand (x = 30, k = 4).
-        assert!((chi_square_tail(-2.0 * 0.01f64.ln(), 1) - 0.01).abs() < 1e-15);
+        assert!((fisher_tail(-2.0 * 0.01f64.ln(), 1) - 0.01).abs() < 1e-15);
         let by_hand = (-15.0f64).exp() * (1.0 + 15.0 + 112.5 + 562.5);
-        assert!((chi_square_tail(30.0, 4) / by_hand - 1.0).abs() < 1e-12);
-        // Far out it keeps its digits instead of rounding to 0.
-        let far = chi_square_tail(1500.0, 3);
-        assert!(far > 0.0 && far < 1e-300, "{far}");
+        assert!((fisher_tail(30.0, 4) / by_hand - 1.0).abs() < 1e-12);
+        // Far out the tail underflows, and scores the most a sigma-equivalent gives.
+        let far = ceiling_scores(&[1e-300; 5], 5);
+        assert_eq!(far[4], sigma_of_tail(0.0));
         // Pooling stops at MAX_POOL points.
         let long = vec![0.5; 100];
         assert_eq!(ceiling_scores(&long, 1000), ceiling_scores(&long, MAX_POOL));
