@@ -535,19 +535,28 @@ mod tests {
         ));
     }
 
+    /// One test series.
+    fn series() -> Arc<Series> {
+        Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap())
+    }
+
+    /// The series' `i`-th point, a minute after the one before.
+    fn point(series: &Arc<Series>, i: i64, value: f64) -> MetricPoint {
+        MetricPoint {
+            series: series.clone(),
+            timestamp: i * 60_000,
+            value,
+        }
+    }
+
     #[test]
     fn a_snapshot_whose_calibration_does_not_fit_is_refused_and_changes_nothing() {
         let template = Template::light();
         let registry = Registry::builtin();
-        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
+        let series = series();
         let mut chain = SeriesChain::new(&template, &registry).unwrap();
         for i in 0..50 {
-            let point = MetricPoint {
-                series: series.clone(),
-                timestamp: i * 60_000,
-                value: (i % 7) as f64,
-            };
-            chain.step(&template, &point);
+            chain.step(&template, &point(&series, i, (i % 7) as f64));
         }
         let good = chain.snapshot(&template);
         let mut bad = good.clone();
@@ -569,7 +578,7 @@ mod tests {
         // half a day.
         let template = Template::default();
         let registry = Registry::builtin();
-        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
+        let series = series();
         let mut chain = SeriesChain::new(&template, &registry).unwrap();
         let mut normal = crate::rng::Rng(5);
         let mut value = 50.0;
@@ -578,12 +587,8 @@ mod tests {
             if i < 200 {
                 value = 50.0 + 2.0 * normal.normal();
             }
-            let point = MetricPoint {
-                series: series.clone(),
-                timestamp: i * 60_000,
-                value,
-            };
-            if let Some(event) = chain.step(&template, &point).and_then(|s| s.event) {
+            let step = chain.step(&template, &point(&series, i, value));
+            if let Some(event) = step.and_then(|s| s.event) {
                 let stuck = event
                     .contributions
                     .iter()
@@ -649,11 +654,10 @@ mod tests {
         let mut new = calibrating();
         new.detectors
             .push(crate::detector::DetectorSpec::new("jump"));
-        let series = Arc::new(Series::new("t", "m", Labels::new(), &Limits::default()).unwrap());
-        let point = |i: i64| MetricPoint {
-            series: series.clone(),
-            timestamp: i * 60_000,
-            value: ((i * 7919) % 23) as f64 + if i > 700 { 40.0 } else { 0.0 },
+        let series = series();
+        let point = |i: i64| {
+            let value = ((i * 7919) % 23) as f64 + if i > 700 { 40.0 } else { 0.0 };
+            point(&series, i, value)
         };
         let mut before = SeriesChain::new(&old, &registry).unwrap();
         for i in 0..500 {

@@ -459,24 +459,19 @@ fn restore(
         let restored = ChainSnapshot::decode(&state).ok().and_then(|snapshot| {
             // Tenants may name their templates alike: the first of that name whose detectors
             // the snapshot has all of, else the first that takes it (detectors appended since).
-            let named = || {
-                templates
-                    .templates()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.name == snapshot.template)
-            };
-            let whole = |(_, t): &(usize, &Template)| t.detectors.len() == snapshot.detectors.len();
-            let rest = named().filter(|candidate| !whole(candidate));
-            let (index, chain) =
-                named()
-                    .filter(whole)
-                    .chain(rest)
-                    .find_map(|(index, template)| {
-                        let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
-                        chain.restore(template, &snapshot).ok()?;
-                        Some((index, chain))
-                    })?;
+            let mut named: Vec<(usize, &Template)> = templates
+                .templates()
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.name == snapshot.template)
+                .collect();
+            // Stable: alike candidates keep the configuration's order.
+            named.sort_by_key(|(_, t)| t.detectors.len() != snapshot.detectors.len());
+            let (index, chain) = named.into_iter().find_map(|(index, template)| {
+                let mut chain = SeriesChain::new(template, templates.registry()).ok()?;
+                chain.restore(template, &snapshot).ok()?;
+                Some((index, chain))
+            })?;
             Some(SeriesEntry {
                 chain,
                 template: index as u32,
@@ -718,6 +713,24 @@ mod tests {
         );
     }
 
+    /// Feeds `points` points of `series` (a minute apart, `value(i)` at the i-th) to `chain`.
+    fn feed(
+        chain: &mut SeriesChain,
+        template: &Template,
+        series: &Arc<Series>,
+        points: i64,
+        value: impl Fn(i64) -> f64,
+    ) {
+        for i in 0..points {
+            let point = aiops_schemas::MetricPoint {
+                series: series.clone(),
+                timestamp: i * 60_000,
+                value: value(i),
+            };
+            chain.step(template, &point);
+        }
+    }
+
     /// Feeds 200 points of `series` to the entry's chain under the set's first template; the
     /// detectors' state after them.
     fn learn_under(
@@ -726,14 +739,13 @@ mod tests {
         series: &Arc<Series>,
     ) -> Vec<aiops_operators::Snapshot> {
         let entry = slot.as_mut().unwrap();
-        for i in 0..200 {
-            let point = aiops_schemas::MetricPoint {
-                series: series.clone(),
-                timestamp: i * 60_000,
-                value: (i % 9) as f64,
-            };
-            entry.chain.step(&templates.templates()[0], &point);
-        }
+        feed(
+            &mut entry.chain,
+            &templates.templates()[0],
+            series,
+            200,
+            |i| (i % 9) as f64,
+        );
         entry.chain.detectors().snapshot()
     }
 
@@ -809,15 +821,9 @@ mod tests {
         let mut previous = default.clone();
         previous.detectors.pop();
         let mut chain = SeriesChain::new(&previous, templates.registry()).unwrap();
-        let series_ = series_of("acme");
-        for i in 0..120 {
-            let point = aiops_schemas::MetricPoint {
-                series: series_.clone(),
-                timestamp: i * 60_000,
-                value: 50.0 + ((i * 7919) % 13) as f64,
-            };
-            chain.step(&previous, &point);
-        }
+        feed(&mut chain, &previous, &series_of("acme"), 120, |i| {
+            50.0 + ((i * 7919) % 13) as f64
+        });
         let counters = Counters::default();
         let mut series = SeriesMap::default();
         restore(
